@@ -1,0 +1,26 @@
+"""Settings of a Wayfare process, read from ``WAYFARE_*`` environment variables.
+
+Settings are passed to what needs them (``Database``, ``create_app``); nothing reads them globally.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///wayfare.db"
+
+
+class Settings(BaseSettings):
+    """Everything a Wayfare process can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="WAYFARE_", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy URL: ``sqlite:///path.db`` (default, in the working folder) or
+    ``postgresql://user@host/db`` (psycopg 3 is used whatever driver the URL names)."""
+
+    sqlite_busy_timeout_ms: int = 5000
+    """How long a SQLite connection waits for the single writer before failing."""
+
+    demo: bool = True
+    """Whether ``wayfare serve`` creates the demo application on an empty database."""

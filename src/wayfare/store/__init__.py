@@ -1,0 +1,1 @@
+"""Storage: the schema, the database connection and the queries, SQLite and PostgreSQL alike."""

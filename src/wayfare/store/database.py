@@ -1,0 +1,152 @@
+"""The database: one SQLAlchemy engine, its migrations, and the few SQLite/PostgreSQL differences.
+
+SQLite runs as a file in WAL mode with ``synchronous=NORMAL``, a busy timeout and one writer at a
+time (write transactions ``BEGIN IMMEDIATE``). PostgreSQL runs through psycopg 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, literal
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.sql.elements import ColumnElement
+
+from wayfare.errors import ConfigurationError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between SQLite and PostgreSQL, in one place."""
+
+    name: str
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.name == "postgresql"
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT that supports ``on_conflict_do_update`` / ``on_conflict_do_nothing``."""
+        return (postgresql.insert if self.is_postgres else sqlite.insert)(table)
+
+    def json_text(self, column: Any, key: str) -> ColumnElement[Any]:
+        """The JSON member ``key`` of ``column`` as SQL text (NULL when absent)."""
+        if self.is_postgres:
+            return column.op("->>")(literal(key))  # type: ignore[no-any-return]
+        return func.json_extract(column, literal("$." + _json_path_key(key)))
+
+    def json_number(self, column: Any, key: str) -> ColumnElement[Any]:
+        """The JSON member ``key`` of ``column`` as a double (NULL when absent)."""
+        if self.is_postgres:
+            return func.cast(self.json_text(column, key), postgresql.DOUBLE_PRECISION)  # type: ignore[no-any-return]
+        return func.json_extract(column, literal("$." + _json_path_key(key)))
+
+    def json_bool(self, column: Any, key: str) -> ColumnElement[Any]:
+        """The JSON member ``key`` of ``column`` as a boolean (NULL when absent)."""
+        if self.is_postgres:
+            return func.cast(self.json_text(column, key), postgresql.BOOLEAN)  # type: ignore[no-any-return]
+        return func.json_extract(column, literal("$." + _json_path_key(key)))
+
+    def json_merge(self, old: Any, new: Any) -> ColumnElement[Any]:
+        """``old`` with the members of ``new`` set over it (a shallow merge of two objects)."""
+        if self.is_postgres:
+            return old.op("||")(new)  # type: ignore[no-any-return]
+        return func.json_patch(old, new)
+
+
+def _json_path_key(key: str) -> str:
+    """A JSON path member, quoted so that any field name is taken literally."""
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def normalize_url(url: str) -> str:
+    """The SQLAlchemy URL Wayfare uses for ``url``: psycopg 3 for PostgreSQL."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"WAYFARE_DATABASE_URL {url!r} is not a database URL") from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise ConfigurationError(
+            f"WAYFARE_DATABASE_URL: {backend!r} is not supported; use sqlite:/// or postgresql://"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+class Database:
+    """A Wayfare database: the engine, transactions, migrations and the dialect's differences."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        backend = make_url(self.url).get_backend_name()
+        self.dialect = Dialect(backend)
+        if backend == "sqlite":
+            self.engine = _sqlite_engine(self.url, busy_timeout_ms, echo)
+        else:
+            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that writes: committed at the end of the block, rolled back on error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A transaction that only reads (on SQLite it does not take the write lock)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(wayfare_read_only=True)
+            with conn.begin():
+                yield conn
+
+    def migrate(self) -> None:
+        """Bring the schema up to the newest migration."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
+    engine = create_engine(url, echo=echo)
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transactions into our own hands (see on_begin), as SQLAlchemy's docs advise.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get("wayfare_read_only", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def dialect_of(conn: Connection) -> Dialect:
+    """The ``Dialect`` of a connection."""
+    return Dialect(conn.dialect.name)

@@ -1,0 +1,335 @@
+"""The database schema, declared once with SQLAlchemy Core for SQLite and PostgreSQL.
+
+The Alembic migrations in ``migrations/`` must produce exactly this (a test compares them).
+Customer field values live in one JSON document per customer (``customers.fields``, JSONB on
+PostgreSQL): typed by ``customer_fields``, checked on write, queried by compiled conditions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+"""Primary keys: BIGINT identity on PostgreSQL, the rowid alias on SQLite."""
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime: ``timestamptz`` on PostgreSQL, naive UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: Wayfare stores aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # raw SQL on SQLite
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _id() -> Column[int]:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _application() -> Column[int]:
+    return Column(
+        "application_id",
+        Id,
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+def _created() -> Column[datetime]:
+    return Column("created_at", UtcDateTime(), nullable=False)
+
+
+def _updated() -> Column[datetime]:
+    return Column("updated_at", UtcDateTime(), nullable=False)
+
+
+applications = Table(
+    "applications",
+    metadata,
+    _id(),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("settings", Json, nullable=False),
+    _created(),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    _id(),
+    _application(),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(12), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("ip_allowlist", Json, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    _created(),
+    Column("last_used_at", UtcDateTime()),
+    CheckConstraint("role IN ('full', 'read')", name="role"),
+)
+
+customer_fields = Table(
+    "customer_fields",
+    metadata,
+    _id(),
+    _application(),
+    Column("name", String(100), nullable=False),
+    Column("type", String(20), nullable=False),
+    _created(),
+    UniqueConstraint("application_id", "name"),
+    CheckConstraint("type IN ('string', 'number', 'boolean', 'date', 'datetime')", name="type"),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    _id(),
+    _application(),
+    Column("customer_id", String(200), nullable=False),
+    Column("email", String(320)),
+    Column("phone", String(20)),
+    Column("whatsapp", String(20)),
+    Column("telegram_chat_id", String(64)),
+    Column("push_tokens", Json, nullable=False),
+    Column("consent", Json, nullable=False),
+    Column("timezone", String(64)),
+    Column("language", String(35)),
+    Column("fields", Json, nullable=False),
+    _created(),
+    _updated(),
+    UniqueConstraint("application_id", "customer_id"),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    _id(),
+    _application(),
+    Column("name", String(200), nullable=False),
+    Column("cond", Json, nullable=False),
+    _created(),
+    UniqueConstraint("application_id", "name"),
+)
+
+contact_lists = Table(
+    "contact_lists",
+    metadata,
+    _id(),
+    _application(),
+    Column("name", String(200), nullable=False),
+    _created(),
+    UniqueConstraint("application_id", "name"),
+)
+
+list_members = Table(
+    "list_members",
+    metadata,
+    Column("list_id", Id, ForeignKey("contact_lists.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("context", Json, nullable=False),
+    PrimaryKeyConstraint("list_id", "customer_id"),
+)
+
+event_types = Table(
+    "event_types",
+    metadata,
+    _id(),
+    _application(),
+    Column("code", String(100), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("retention_days", Integer),
+    Column("enabled", Boolean, nullable=False),
+    _created(),
+    UniqueConstraint("application_id", "code"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    _id(),
+    _application(),
+    Column("event_id", String(64), nullable=False),
+    Column("event_code", String(100), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("custom_data", Json, nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("application_id", "event_id"),
+    Index(None, "application_id", "customer_id", "event_code", "occurred_at"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    _id(),
+    _application(),
+    Column("name", String(200), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("content", Json, nullable=False),
+    _created(),
+    _updated(),
+)
+
+channel_settings = Table(
+    "channel_settings",
+    metadata,
+    _application(),
+    Column("channel", String(20), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("settings", Json, nullable=False),
+    Column("rate_limit", Integer),
+    _updated(),
+    PrimaryKeyConstraint("application_id", "channel"),
+)
+
+journeys = Table(
+    "journeys",
+    metadata,
+    _id(),
+    _application(),
+    Column("name", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("states", Json, nullable=False),
+    Column("settings", Json, nullable=False),
+    Column("cloned_from", Id, ForeignKey("journeys.id", ondelete="SET NULL")),
+    _created(),
+    _updated(),
+    Column("activated_at", UtcDateTime()),
+    Column("deactivated_at", UtcDateTime()),
+    UniqueConstraint("application_id", "name"),
+    CheckConstraint("status IN ('DRAFT', 'ACTIVE', 'DEACTIVATED')", name="status"),
+)
+
+enrollments = Table(
+    "enrollments",
+    metadata,
+    _id(),
+    _application(),
+    Column("journey_id", Id, ForeignKey("journeys.id", ondelete="CASCADE"), nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("entry_number", Integer, nullable=False),
+    Column("test", Boolean, nullable=False),
+    Column("state_id", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("wake_at", UtcDateTime()),
+    Column("wait_event", String(100)),
+    Column("wait", Json),
+    Column("context", Json, nullable=False),
+    Column("transitions", Integer, nullable=False),
+    Column("entered_at", UtcDateTime(), nullable=False),
+    _updated(),
+    Column("ended_at", UtcDateTime()),
+    Column("end_reason", String(100)),
+    UniqueConstraint("journey_id", "customer_id", "entry_number"),
+    CheckConstraint(
+        "status IN ('ready', 'waiting', 'completed', 'exited', 'failed')", name="status"
+    ),
+    # The timer claim: due enrollments in time order.
+    Index(
+        "ix_enrollments_due",
+        "wake_at",
+        sqlite_where=text("status IN ('ready', 'waiting')"),
+        postgresql_where=text("status IN ('ready', 'waiting')"),
+    ),
+    # The event match: who waits for this event code, per customer.
+    Index(
+        "ix_enrollments_awaiting",
+        "application_id",
+        "customer_id",
+        "wait_event",
+        sqlite_where=text("wait_event IS NOT NULL"),
+        postgresql_where=text("wait_event IS NOT NULL"),
+    ),
+    Index(None, "application_id", "customer_id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    _id(),
+    _application(),
+    Column("idempotency_key", String(200), nullable=False, unique=True),
+    Column("enrollment_id", Id, ForeignKey("enrollments.id", ondelete="SET NULL")),
+    Column("journey_id", Id, ForeignKey("journeys.id", ondelete="SET NULL")),
+    Column("state_id", Integer),
+    Column("customer_id", String(200), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("campaign_id", Id, ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("payload", Json, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("reason", Text),
+    Column("provider_message_id", String(200)),
+    _created(),
+    Column("sent_at", UtcDateTime()),
+    CheckConstraint("status IN ('pending', 'sent', 'skipped', 'failed')", name="status"),
+    Index(
+        "ix_outbox_due",
+        "next_attempt_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(None, "application_id", "customer_id"),
+)
+
+stat_counters = Table(
+    "stat_counters",
+    metadata,
+    Column("journey_id", Id, ForeignKey("journeys.id", ondelete="CASCADE"), nullable=False),
+    Column("state_id", Integer, nullable=False),
+    Column("metric", String(50), nullable=False),
+    Column("test", Boolean, nullable=False),
+    Column("bucket", UtcDateTime(), nullable=False),
+    Column("value", BigInteger, nullable=False),
+    PrimaryKeyConstraint("journey_id", "state_id", "metric", "test", "bucket"),
+)

@@ -1,0 +1,40 @@
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+
+from wayfare.store.applications import application_id, create_application
+from wayfare.store.database import Database
+from wayfare.store.schema import applications, metadata
+
+from .conftest import NOW
+
+
+def test_migrated_schema_equals_declared_schema(database: Database) -> None:
+    with database.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    with database.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    database.dispose()
+
+
+def test_a_failed_write_leaves_nothing_behind(database: Database) -> None:
+    try:
+        with database.write() as conn:
+            create_application(conn, "half", NOW)
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    with database.read() as conn:
+        assert conn.execute(select(applications.c.name)).all() == []
+
+
+def test_application_ids_are_found_by_name(database: Database, app_id: int) -> None:
+    with database.read() as conn:
+        assert application_id(conn, "acme") == app_id
