@@ -1,0 +1,5 @@
+"""Command line: `wayfare imports` (being written)."""
+
+import click
+
+COMMANDS: list[click.Command] = []
