@@ -1,0 +1,1 @@
+"""The HTTP side: the FastAPI app factory and its routers."""
