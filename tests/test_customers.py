@@ -1,0 +1,236 @@
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from wayfare.errors import Conflict, InvalidInput, NotFound
+from wayfare.store.customers import (
+    define_field,
+    delete_customer,
+    delete_field,
+    get_customer,
+    list_customers,
+    list_fields,
+    upsert_customers,
+)
+from wayfare.store.database import Database
+from wayfare.store.schema import (
+    contact_lists,
+    customers,
+    enrollments,
+    events,
+    journeys,
+    list_members,
+    outbox,
+)
+
+from .conftest import NOW
+
+
+def _fields(database: Database, app_id: int) -> None:
+    with database.write() as conn:
+        define_field(conn, app_id, "age", "number", NOW)
+        define_field(conn, app_id, "vip", "boolean", NOW)
+        define_field(conn, app_id, "birthday", "date", NOW)
+        define_field(conn, app_id, "last_seen", "datetime", NOW)
+        define_field(conn, app_id, "city", "string", NOW)
+
+
+def test_field_definitions_define_list_conflict_and_delete(database: Database, app_id: int) -> None:
+    _fields(database, app_id)
+    with database.write() as conn:
+        assert define_field(conn, app_id, "age", "number", NOW).type == "number"  # same: no-op
+        with pytest.raises(Conflict, match="age"):
+            define_field(conn, app_id, "age", "string", NOW)
+        with pytest.raises(InvalidInput, match="not a field type"):
+            define_field(conn, app_id, "x", "money", NOW)
+        with pytest.raises(InvalidInput, match="reserved"):
+            define_field(conn, app_id, "email", "string", NOW)
+        with pytest.raises(InvalidInput, match="not a field name"):
+            define_field(conn, app_id, "1abc", "string", NOW)
+    with database.write() as conn:
+        upsert_customers(
+            conn,
+            app_id,
+            [
+                {"customerId": "a", "fields": {"age": 30, "city": "Madrid"}},
+                {"customerId": "b", "fields": {"city": "Vigo"}},
+            ],
+            NOW,
+        )
+        delete_field(conn, app_id, "city")
+        with pytest.raises(NotFound):
+            delete_field(conn, app_id, "city")
+    with database.read() as conn:
+        assert [f.name for f in list_fields(conn, app_id)] == ["age", "birthday", "last_seen", "vip"]
+        assert get_customer(conn, app_id, "a").fields == {"age": 30}
+        assert get_customer(conn, app_id, "b").fields == {}
+
+
+def test_upsert_creates_then_merges_and_null_removes(database: Database, app_id: int) -> None:
+    _fields(database, app_id)
+    later = NOW + timedelta(hours=1)
+    with database.write() as conn:
+        result = upsert_customers(
+            conn,
+            app_id,
+            [
+                {
+                    "customerId": "c-1",
+                    "email": "ana@example.com",
+                    "phone": "+34600111222",
+                    "timezone": "Europe/Madrid",
+                    "language": "es",
+                    "pushTokens": [{"token": "tok1", "platform": "ios"}],
+                    "consent": {"sms": False},
+                    "fields": {"age": "31", "vip": True, "birthday": "1990-05-01"},
+                }
+            ],
+            NOW,
+        )
+        assert (result.created, result.updated) == (1, 0)
+    with database.write() as conn:
+        result = upsert_customers(
+            conn,
+            app_id,
+            [
+                {
+                    "customerId": "c-1",
+                    "language": None,
+                    "consent": {"email": False},
+                    "fields": {"vip": None, "last_seen": "2026-03-01T10:00:00+01:00"},
+                }
+            ],
+            later,
+        )
+        assert (result.created, result.updated) == (0, 1)
+    with database.read() as conn:
+        customer = get_customer(conn, app_id, "c-1")
+    assert customer.email == "ana@example.com"
+    assert customer.phone == "+34600111222"
+    assert customer.language is None
+    assert customer.timezone == "Europe/Madrid"
+    assert [(t.token, t.platform) for t in customer.push_tokens] == [("tok1", "ios")]
+    assert customer.consent == {"sms": False, "email": False}
+    assert not customer.allows("sms") and customer.allows("push")
+    assert customer.fields == {
+        "age": 31,
+        "birthday": "1990-05-01",
+        "last_seen": "2026-03-01T09:00:00Z",
+    }
+    assert customer.created_at == NOW and customer.updated_at == later
+    assert customer.to_dict()["customerId"] == "c-1"
+
+
+def test_bulk_is_all_or_nothing_and_lists_every_error(database: Database, app_id: int) -> None:
+    _fields(database, app_id)
+    bodies = [
+        {"customerId": "ok", "fields": {"age": 3}},
+        {"customerId": "bad1", "phone": "600111222", "fields": {"age": "old"}},
+        {"customerId": "bad 2", "timezone": "Mars/Olympus", "fields": {"nope": 1}},
+    ]
+    with pytest.raises(InvalidInput) as caught, database.write() as conn:
+        upsert_customers(conn, app_id, bodies, NOW)
+    wheres = [p.where for p in caught.value.problems]
+    assert wheres == [
+        "customers[1].phone",
+        "customers[1].fields.age",
+        "customers[2].customerId",
+        "customers[2].timezone",
+        "customers[2].fields.nope",
+    ]
+    with database.read() as conn:
+        assert conn.execute(select(func.count()).select_from(customers)).scalar() == 0
+    with database.write() as conn:
+        result = upsert_customers(conn, app_id, bodies, NOW, ignore_errors=True)
+    assert (result.stored, len(result.problems)) == (1, 5)
+    with database.read() as conn:
+        assert [c.customer_id for c in list_customers(conn, app_id)[0]] == ["ok"]
+
+
+def test_duplicates_in_one_request_merge_in_order(database: Database, app_id: int) -> None:
+    _fields(database, app_id)
+    with database.write() as conn:
+        result = upsert_customers(
+            conn,
+            app_id,
+            [
+                {"customerId": "d", "email": "a@x.io", "fields": {"age": 1, "city": "A"}},
+                {"customerId": "d", "fields": {"age": 2}},
+            ],
+            NOW,
+        )
+    assert (result.created, result.duplicates) == (1, 1)
+    with database.read() as conn:
+        customer = get_customer(conn, app_id, "d")
+    assert (customer.email, customer.fields) == ("a@x.io", {"age": 2, "city": "A"})
+
+
+def test_erasure_removes_everything_about_the_customer(database: Database, app_id: int) -> None:
+    with database.write() as conn:
+        upsert_customers(conn, app_id, [{"customerId": "gone"}, {"customerId": "kept"}], NOW)
+        list_id = conn.execute(
+            contact_lists.insert().values(application_id=app_id, name="L", created_at=NOW)
+        ).inserted_primary_key[0]
+        journey_id = conn.execute(
+            journeys.insert().values(
+                application_id=app_id,
+                name="J",
+                status="ACTIVE",
+                version=1,
+                states=[],
+                settings={},
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        ).inserted_primary_key[0]
+        for who in ("gone", "kept"):
+            conn.execute(list_members.insert().values(list_id=list_id, customer_id=who, context={}))
+            conn.execute(
+                events.insert().values(
+                    application_id=app_id,
+                    event_id=f"e-{who}",
+                    event_code="x",
+                    customer_id=who,
+                    occurred_at=NOW,
+                    custom_data={},
+                    received_at=NOW,
+                )
+            )
+            enrollment_id = conn.execute(
+                enrollments.insert().values(
+                    application_id=app_id,
+                    journey_id=journey_id,
+                    customer_id=who,
+                    entry_number=1,
+                    test=False,
+                    state_id=1,
+                    status="waiting",
+                    context={},
+                    transitions=0,
+                    entered_at=NOW,
+                    updated_at=NOW,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                outbox.insert().values(
+                    application_id=app_id,
+                    idempotency_key=f"k-{who}",
+                    enrollment_id=enrollment_id,
+                    customer_id=who,
+                    channel="push",
+                    payload={},
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=NOW,
+                    created_at=NOW,
+                )
+            )
+    with database.write() as conn:
+        delete_customer(conn, app_id, "gone")
+        with pytest.raises(NotFound):
+            delete_customer(conn, app_id, "gone")
+    with database.read() as conn:
+        for table in (customers, list_members, events, enrollments, outbox):
+            ids = conn.execute(select(table.c.customer_id)).scalars().all()
+            assert ids == ["kept"], table.name
