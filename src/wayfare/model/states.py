@@ -1,0 +1,451 @@
+"""The state types of a journey and the typed, frozen ``params`` of each: what the engine reads.
+
+A state's outgoing edges are the ``forward`` ids in its params; ``edges()`` lists them with their
+field path so that validation can name the exact place of a dangling one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from enum import StrEnum
+
+from wayfare.model.conditions import Condition
+from wayfare.model.durations import Duration
+
+Forward = int | None
+"""The id of the next state; ``None`` ends the enrollment."""
+
+Edge = tuple[str, Forward]
+"""A ``forward`` of a state with its path inside ``params`` (``timeout.forward``)."""
+
+Cond = Condition
+"""A parsed ``cond`` (``wayfare.model.conditions``)."""
+
+
+class Channel(StrEnum):
+    """A channel name, as written in output, statistics, settings and campaigns."""
+
+    PUSH = "push"
+    INAPP = "inapp"
+    WALLET = "wallet"
+    EMAIL = "email"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    TELEGRAM = "telegram"
+    WEBHOOK = "webhook"
+
+
+MESSAGE_CHANNELS: tuple[Channel, ...] = tuple(c for c in Channel if c is not Channel.WEBHOOK)
+"""The channels a campaign (and so a message state or a reminder) can use."""
+
+
+class StateType(StrEnum):
+    """The type of a state: entry (``IN_*``), message (``ACTION_*``) or flow (``FLOW_*``)."""
+
+    IN_ALL = "IN_ALL"
+    IN_LIST = "IN_LIST"
+    IN_SEGMENT = "IN_SEGMENT"
+    IN_FILTER = "IN_FILTER"
+    IN_CUSTOM_EVENT = "IN_CUSTOM_EVENT"
+    IN_BIRTHDAY = "IN_BIRTHDAY"
+    ACTION_PUSH_SEND = "ACTION_PUSH_SEND"
+    ACTION_INAPP_SEND = "ACTION_INAPP_SEND"
+    ACTION_WALLET_SEND = "ACTION_WALLET_SEND"
+    ACTION_EMAIL_SEND = "ACTION_EMAIL_SEND"
+    ACTION_SMS_SEND = "ACTION_SMS_SEND"
+    ACTION_WHATSAPP_SEND = "ACTION_WHATSAPP_SEND"
+    ACTION_TELEGRAM_SEND = "ACTION_TELEGRAM_SEND"
+    FLOW_FILTER = "FLOW_FILTER"
+    FLOW_PUSH_CLICK = "FLOW_PUSH_CLICK"
+    FLOW_SMS = "FLOW_SMS"
+    FLOW_CUSTOM_EVENT = "FLOW_CUSTOM_EVENT"
+    FLOW_RANDOM = "FLOW_RANDOM"
+    FLOW_DELAY = "FLOW_DELAY"
+    FLOW_RETARGETING = "FLOW_RETARGETING"
+    FLOW_WEBHOOK = "FLOW_WEBHOOK"
+
+    @property
+    def is_entry(self) -> bool:
+        """True for the entry types (``IN_*``)."""
+        return self.value.startswith("IN_")
+
+    @property
+    def is_message(self) -> bool:
+        """True for the message types (``ACTION_*_SEND``)."""
+        return self.value.startswith("ACTION_")
+
+    @property
+    def is_wait(self) -> bool:
+        """True for the types that make an enrollment wait for time or an event."""
+        return self in _WAITS
+
+    @property
+    def channel(self) -> Channel | None:
+        """The channel of a message type (``ACTION_SMS_SEND`` → ``sms``); None for the others."""
+        return _CHANNELS.get(self)
+
+
+_CHANNELS = {
+    StateType.ACTION_PUSH_SEND: Channel.PUSH,
+    StateType.ACTION_INAPP_SEND: Channel.INAPP,
+    StateType.ACTION_WALLET_SEND: Channel.WALLET,
+    StateType.ACTION_EMAIL_SEND: Channel.EMAIL,
+    StateType.ACTION_SMS_SEND: Channel.SMS,
+    StateType.ACTION_WHATSAPP_SEND: Channel.WHATSAPP,
+    StateType.ACTION_TELEGRAM_SEND: Channel.TELEGRAM,
+}
+
+_WAITS = frozenset(
+    {
+        StateType.FLOW_DELAY,
+        StateType.FLOW_PUSH_CLICK,
+        StateType.FLOW_SMS,
+        StateType.FLOW_CUSTOM_EVENT,
+        StateType.FLOW_RETARGETING,
+    }
+)
+
+
+class UrlMatchMode(StrEnum):
+    """How a tracked link's URL is compared with a ``FLOW_SMS`` click branch."""
+
+    CONTAINS = "CONTAINS"
+    EQUALS = "EQUALS"
+    STARTS_WITH = "STARTS_WITH"
+
+
+# --- params, one class per shape -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardParams:
+    """``IN_ALL {forward}``."""
+
+    forward: Forward
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("forward", self.forward),)
+
+
+@dataclass(frozen=True, slots=True)
+class ListEntryParams:
+    """``IN_LIST {listId?, forward}``: a saved list, or customers put in through the API / CSV."""
+
+    list_id: int | None
+    forward: Forward
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("forward", self.forward),)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEntryParams:
+    """``IN_SEGMENT {cond: {segmentIds}, forward}``: customers of any of the saved segments."""
+
+    segment_ids: tuple[int, ...]
+    forward: Forward
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("forward", self.forward),)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterEntryParams:
+    """``IN_FILTER {cond, forward}``: customers whose fields match ``cond``."""
+
+    cond: Cond
+    forward: Forward
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("forward", self.forward),)
+
+
+@dataclass(frozen=True, slots=True)
+class EventEntryParams:
+    """``IN_CUSTOM_EVENT {eventName, cond?, forward}``: enters when the event happens."""
+
+    event_name: str
+    cond: Cond | None
+    forward: Forward
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("forward", self.forward),)
+
+
+@dataclass(frozen=True, slots=True)
+class BirthdayEntryParams:
+    """``IN_BIRTHDAY {field, offset, at, forward}``: the yearly anniversary of a date field.
+
+    Moved by ``offset`` (``-P3D`` = three days before), at local time ``at``.
+    """
+
+    field: str
+    offset: Duration
+    at: time
+    forward: Forward
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("forward", self.forward),)
+
+
+@dataclass(frozen=True, slots=True)
+class SendParams:
+    """``ACTION_*_SEND {action: {campaignId}, forward}``: send one campaign."""
+
+    campaign_id: int
+    forward: Forward
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("forward", self.forward),)
+
+
+@dataclass(frozen=True, slots=True)
+class FilterBranch:
+    """One branch of ``FLOW_FILTER``: taken when ``cond`` matches."""
+
+    cond: Cond
+    forward: Forward
+
+
+@dataclass(frozen=True, slots=True)
+class FilterParams:
+    """``FLOW_FILTER {filter: [{cond, forward}], else?: {forward}}``: the first match wins.
+
+    With no match, ``else`` (the end when there is no ``else``).
+    """
+
+    branches: tuple[FilterBranch, ...]
+    otherwise: Forward
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        found = [(f"filter[{i}].forward", b.forward) for i, b in enumerate(self.branches)]
+        return (*found, ("else.forward", self.otherwise))
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """How long a waiting state waits, and where it goes when nothing happened."""
+
+    time: Duration
+    forward: Forward
+
+
+@dataclass(frozen=True, slots=True)
+class PushClickParams:
+    """``FLOW_PUSH_CLICK {click: {campaignId, forward}, timeout: {time, forward}}``."""
+
+    campaign_id: int
+    click_forward: Forward
+    timeout: Timeout
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("click.forward", self.click_forward), ("timeout.forward", self.timeout.forward))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkClick:
+    """One branch of ``FLOW_SMS``: a click on a tracked link whose URL matches."""
+
+    url: str
+    match_mode: UrlMatchMode
+    forward: Forward
+
+    def matches(self, clicked: str) -> bool:
+        """True when the clicked URL matches this branch."""
+        if self.match_mode is UrlMatchMode.EQUALS:
+            return clicked == self.url
+        if self.match_mode is UrlMatchMode.STARTS_WITH:
+            return clicked.startswith(self.url)
+        return self.url in clicked
+
+
+@dataclass(frozen=True, slots=True)
+class LinkClickParams:
+    """``FLOW_SMS {click: [{url, urlMatchMode, forward}], timeout: {time, forward}}``."""
+
+    clicks: tuple[LinkClick, ...]
+    timeout: Timeout
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        found = [(f"click[{i}].forward", c.forward) for i, c in enumerate(self.clicks)]
+        return (*found, ("timeout.forward", self.timeout.forward))
+
+
+@dataclass(frozen=True, slots=True)
+class EventWaitParams:
+    """``FLOW_CUSTOM_EVENT {eventName, cond?, forward, timeout: {time, forward}}``."""
+
+    event_name: str
+    cond: Cond | None
+    forward: Forward
+    timeout: Timeout
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("forward", self.forward), ("timeout.forward", self.timeout.forward))
+
+
+@dataclass(frozen=True, slots=True)
+class RandomPath:
+    """One path of ``FLOW_RANDOM``; ``weight`` is 1 when omitted."""
+
+    weight: float
+    forward: Forward
+
+
+@dataclass(frozen=True, slots=True)
+class RandomParams:
+    """``FLOW_RANDOM {paths: [{weight?, forward}]}``: a stable, weighted draw."""
+
+    paths: tuple[RandomPath, ...]
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return tuple((f"paths[{i}].forward", p.forward) for i, p in enumerate(self.paths))
+
+
+@dataclass(frozen=True, slots=True)
+class Until:
+    """A local time of day (in the customer's time zone), optionally only on some weekdays.
+
+    ``weekdays`` are ISO numbers, Monday = 1 … Sunday = 7; empty means any day.
+    """
+
+    at: time
+    weekdays: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class DelayParams:
+    """``FLOW_DELAY {time?, until?, forward}``: wait ``time``, then (if given) until ``until``."""
+
+    time: Duration | None
+    until: Until | None
+    forward: Forward
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("forward", self.forward),)
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """One reminder of ``FLOW_RETARGETING``: a campaign and the channel it goes out on."""
+
+    campaign_id: int
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class RetargetingParams:
+    """``FLOW_RETARGETING {goalEvent, wait, reminders, every?, converted, exhausted}``.
+
+    Unless ``goal_event`` happens within ``wait``, the reminders go out ``every`` apart; the
+    enrollment leaves through ``converted`` when the goal happens, through ``exhausted`` a
+    ``every`` after the last reminder (``wait`` when ``every`` is omitted).
+    """
+
+    goal_event: str
+    wait: Duration
+    reminders: tuple[Reminder, ...]
+    every: Duration | None
+    converted: Forward
+    exhausted: Forward
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("converted.forward", self.converted), ("exhausted.forward", self.exhausted))
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookParams:
+    """``FLOW_WEBHOOK {url, method, headers?, body?, timeout?, success, failure, saveAs?}``.
+
+    ``url``, header values and ``body`` are Liquid templates. ``save_as`` maps a customer field
+    to a dotted path in the JSON response (``data.score``).
+    """
+
+    url: str
+    method: str
+    headers: Mapping[str, str]
+    body: object
+    timeout: Duration | None
+    success: Forward
+    failure: Forward
+    save_as: Mapping[str, str] = field(default_factory=dict)
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids with their paths."""
+        return (("success.forward", self.success), ("failure.forward", self.failure))
+
+
+Params = (
+    ForwardParams
+    | ListEntryParams
+    | SegmentEntryParams
+    | FilterEntryParams
+    | EventEntryParams
+    | BirthdayEntryParams
+    | SendParams
+    | FilterParams
+    | PushClickParams
+    | LinkClickParams
+    | EventWaitParams
+    | RandomParams
+    | DelayParams
+    | RetargetingParams
+    | WebhookParams
+)
+"""The params of any state; ``State.type`` says which class."""
+
+PARAMS_CLASS: dict[StateType, type[Params]] = {
+    StateType.IN_ALL: ForwardParams,
+    StateType.IN_LIST: ListEntryParams,
+    StateType.IN_SEGMENT: SegmentEntryParams,
+    StateType.IN_FILTER: FilterEntryParams,
+    StateType.IN_CUSTOM_EVENT: EventEntryParams,
+    StateType.IN_BIRTHDAY: BirthdayEntryParams,
+    **{state_type: SendParams for state_type in _CHANNELS},
+    StateType.FLOW_FILTER: FilterParams,
+    StateType.FLOW_PUSH_CLICK: PushClickParams,
+    StateType.FLOW_SMS: LinkClickParams,
+    StateType.FLOW_CUSTOM_EVENT: EventWaitParams,
+    StateType.FLOW_RANDOM: RandomParams,
+    StateType.FLOW_DELAY: DelayParams,
+    StateType.FLOW_RETARGETING: RetargetingParams,
+    StateType.FLOW_WEBHOOK: WebhookParams,
+}
+"""The params class of each state type."""
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """A node of the journey graph."""
+
+    id: int
+    type: StateType
+    params: Params
+
+    def edges(self) -> tuple[Edge, ...]:
+        """The ``forward`` ids of this state with their paths inside ``params``."""
+        return self.params.edges()
+
+    def next_ids(self) -> tuple[int, ...]:
+        """The distinct state ids this state can go on to, in order of appearance."""
+        seen: dict[int, None] = {}
+        for _, target in self.edges():
+            if target is not None:
+                seen.setdefault(target, None)
+        return tuple(seen)
