@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
 from wayfare.model.conditions import parse_condition, referenced_segments
-from wayfare.model.fields import FieldType
+from wayfare.store.customers import field_types
 from wayfare.store.journeys import (
     NAME_MAX,
     Page,
@@ -25,7 +25,7 @@ from wayfare.store.journeys import (
     json_references,
     plain_json,
 )
-from wayfare.store.schema import customer_fields, segments
+from wayfare.store.schema import segments
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,15 +141,9 @@ def delete_segment(conn: Connection, application_id: int, segment_id: int) -> No
 def _cond_problems(conn: Connection, application_id: int, cond: object) -> list[Problem]:
     if not isinstance(cond, Mapping):
         return [Problem("cond", "must be an object of conditions", "type")]
-    field_types = {
-        str(row.name): FieldType(row.type)
-        for row in conn.execute(
-            select(customer_fields.c.name, customer_fields.c.type).where(
-                customer_fields.c.application_id == application_id
-            )
-        )
-    }
-    tree, problems = parse_condition(dict(cond), "cond", field_types)
+    tree, problems = parse_condition(
+        plain_json(cond, "cond"), "cond", field_types(conn, application_id)
+    )
     if tree is not None:
         wanted = referenced_segments(tree)
         if wanted:
