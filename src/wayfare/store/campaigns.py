@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, func, select
 
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
+from wayfare.model.states import MESSAGE_CHANNELS
 from wayfare.store.journeys import NAME_MAX, Page, active_journeys_using, plain_json
 from wayfare.store.schema import campaigns
 
-CHANNELS: tuple[str, ...] = ("push", "inapp", "wallet", "email", "sms", "whatsapp", "telegram")
+CHANNELS: tuple[str, ...] = tuple(channel.value for channel in MESSAGE_CHANNELS)
 """The channels a campaign can be for (DESIGN.md §2; ``webhook`` states carry their own body)."""
 
 
