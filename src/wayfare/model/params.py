@@ -218,7 +218,7 @@ class _FlowRetargeting(Doc):
 
 
 class _FlowWebhook(Doc):
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    url: Annotated[str, Field(pattern=r"^https?://\S")]
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
     headers: dict[str, str] = {}
     body: Any = None
