@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wayfare.errors import JourneyInvalid
 from wayfare.model.fields import FieldType
@@ -377,3 +379,66 @@ def test_validation_does_not_change_the_document() -> None:
     before = copy.deepcopy(raw)
     validate_journey(raw, CATALOG)
     assert raw == before
+
+
+# --- the graph checks against a brute force, on random graphs --------------------------------
+
+_KINDS = ("FLOW_RANDOM", "FLOW_DELAY")  # an instant state with many edges, and a wait
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_KINDS), st.lists(st.integers(1, 8), min_size=1, max_size=3)),
+        min_size=1,
+        max_size=8,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_unreachable_and_cycles_match_a_brute_force(nodes: list[tuple[str, list[int]]]) -> None:
+    count = len(nodes)
+    edges = {i + 2: [t for t in targets if t <= count + 1] for i, (_, targets) in enumerate(nodes)}
+    kinds = {i + 2: kind for i, (kind, _) in enumerate(nodes)}
+    states = [s(1, "IN_ALL", forward=2)]
+    for sid, kind in kinds.items():
+        targets = [t for t in edges[sid] if t != 1] or [None]
+        edges[sid] = [t for t in targets if t is not None]
+        if kind == "FLOW_DELAY":
+            states.append(s(sid, kind, time="P1D", forward=targets[0]))
+            edges[sid] = edges[sid][:1]
+        else:
+            states.append(s(sid, kind, paths=[{"forward": t} for t in targets]))
+    report = validate_journey(journey(*states))
+
+    reached, todo = {1, 2}, [2]
+    while todo:
+        for target in edges[todo.pop()]:
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
+    unreachable = {f"state {sid}" for sid in kinds if sid not in reached}
+    assert {p.where for p in report.problems if p.code == "unreachable"} == unreachable
+
+    def loops(start: int) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            for target in edges[todo.pop()]:
+                if kinds[target] == "FLOW_DELAY":
+                    continue
+                if target == start:
+                    return True
+                if target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        return False
+
+    looping = {sid for sid in kinds if kinds[sid] != "FLOW_DELAY" and loops(sid)}
+    cycles = [p for p in report.problems if p.code == "cycle_without_wait"]
+    covered = set()
+    for problem in cycles:
+        path = problem.message.split("(")[1].split(")")[0].split(" → ")
+        covered |= {int(x) for x in path}
+    assert covered <= looping
+    assert bool(cycles) == bool(looping)
+    assert set(report.problems) == {
+        p for p in report.problems if p.code in ("unreachable", "cycle_without_wait")
+    }
