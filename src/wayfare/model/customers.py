@@ -31,13 +31,13 @@ CHANNELS = ("push", "inapp", "wallet", "email", "sms", "whatsapp", "telegram")
 
 PUSH_PLATFORMS = ("android", "ios", "web", "huawei")
 
-CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,199}$")
+CUSTOMER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,199}")
 """Customer ids: the CRM's id; letters, digits and ``_ . : @ + -``, at most 200 long."""
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}$")
-_TELEGRAM = re.compile(r"^(?:-?[0-9]{1,20}|@[A-Za-z0-9_]{5,32})$")
+_EMAIL = re.compile(r"[^@\s\x00]{1,64}@[^@\s\x00.]+(?:\.[^@\s\x00.]+)+")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8}){0,3}")
+_TELEGRAM = re.compile(r"-?[0-9]{1,20}|@[A-Za-z0-9_]{5,32}")
 
 CSV_COLUMNS: Mapping[str, str] = {
     "email": "email",
@@ -159,7 +159,7 @@ class CustomerUpdate:
 
 def check_customer_id(value: Any) -> str:
     """A valid customer id, or ``AttributeError_``."""
-    if not isinstance(value, str) or not CUSTOMER_ID.match(value):
+    if not isinstance(value, str) or not CUSTOMER_ID.fullmatch(value):
         raise AttributeError_(
             f"{value!r} is not a customer id (letters, digits and _ . : @ + -, at most 200)"
         )
@@ -167,13 +167,13 @@ def check_customer_id(value: Any) -> str:
 
 
 def _email(value: str) -> str:
-    if len(value) > 320 or not _EMAIL.match(value):
+    if len(value) > 320 or not _EMAIL.fullmatch(value):
         raise AttributeError_(f"{value!r} is not an email address")
     return value
 
 
 def _e164(value: str) -> str:
-    if not _E164.match(value):
+    if not _E164.fullmatch(value):
         raise AttributeError_(f"{value!r} is not a phone number in E.164 form (+34600111222)")
     return value
 
@@ -188,13 +188,13 @@ def _timezone(value: str) -> str:
 
 
 def _language(value: str) -> str:
-    if not _LANGUAGE.match(value):
+    if not _LANGUAGE.fullmatch(value):
         raise AttributeError_(f"{value!r} is not a language tag (es, en-GB)")
     return value
 
 
 def _telegram(value: str) -> str:
-    if not _TELEGRAM.match(value):
+    if not _TELEGRAM.fullmatch(value):
         raise AttributeError_(f"{value!r} is not a Telegram chat id")
     return value
 
@@ -258,6 +258,14 @@ TEXT_CHECKS: Mapping[str, Callable[[str], Any]] = {
     "push_tokens": _push_token_text,
 }
 """Per attribute: the check of its CSV text (returns the value to store)."""
+
+TEXT_PATTERNS: Mapping[str, tuple[re.Pattern[str], int]] = {
+    "email": (_EMAIL, 320),
+    "phone": (_E164, 16),
+    "whatsapp": (_E164, 16),
+    "telegram_chat_id": (_TELEGRAM, 64),
+}
+"""Attributes whose check is exactly "fullmatch this pattern, at most this long" (fast paths)."""
 
 VALUE_CHECKS: Mapping[str, Callable[[Any], Any]] = {
     "email": _text(_email),

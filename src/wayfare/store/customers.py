@@ -118,7 +118,7 @@ def define_field(
 
 def check_field_name(name: Any) -> list[Problem]:
     """The problems with ``name`` as a customer field name (none when it is fine)."""
-    if not isinstance(name, str) or not FIELD_NAME.match(name):
+    if not isinstance(name, str) or not FIELD_NAME.fullmatch(name):
         return [
             Problem(
                 "name",
@@ -214,7 +214,11 @@ class CustomerWriter:
         sets = []
         for number, name in enumerate(names, start=1):
             if name in _MERGED:
-                values.append(f"json_patch('{{}}', ?{number})")
+                # json_patch drops the null members (removals) from a new row's document.
+                values.append(
+                    f"CASE WHEN instr(?{number}, ':null') THEN json_patch('{{}}', ?{number})"
+                    f" ELSE ?{number} END"
+                )
                 sets.append(f"{name} = json_patch(customers.{name}, ?{number})")
             elif name in _JSON_COLUMNS:
                 values.append(f"coalesce(?{number}, {_JSON_COLUMNS[name]})")
@@ -231,6 +235,17 @@ class CustomerWriter:
             " ON CONFLICT (application_id, customer_id) DO UPDATE SET "
             + ", ".join([*sets, "updated_at = excluded.updated_at"])
         )
+
+    def __enter__(self) -> CustomerWriter:
+        """Tune the connection for a large import (SQLite: a 64 MB page cache)."""
+        if not self.postgres:
+            self._cache_size = self.raw.execute("PRAGMA cache_size").fetchone()[0]
+            self.raw.execute("PRAGMA cache_size = -65536")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.postgres:
+            self.raw.execute(f"PRAGMA cache_size = {int(self._cache_size)}")
 
     def write(self, rows: Sequence[Sequence[Any]]) -> None:
         """Write one batch of rows."""

@@ -1,0 +1,334 @@
+"""Customer CSV import: streamed, checked against the field definitions, written in batches.
+
+The contract (DESIGN.md, "Customer CSV"): ``customerId`` is required; ``email``, ``phone``,
+``timezone``, ``language``, ``pushToken``, ``telegramChatId`` and ``whatsapp`` set the customer's
+addresses and settings; every other column is a customer field, typed by its definition or, when
+there is none, by the type inferred from the first 1,000 rows (and then defined). An empty cell
+is an absent value: the customer has no value there afterwards. Rows merge into stored customers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import IO, Any
+
+import orjson
+
+from wayfare.errors import Problem
+from wayfare.importing.source import (
+    BATCH,
+    Background,
+    CsvSource,
+    ImportReport,
+    Problems,
+    Progress,
+    fatal,
+    position,
+    where,
+)
+from wayfare.model.customers import (
+    CSV_COLUMNS,
+    CUSTOMER_ID,
+    TEXT_CHECKS,
+    TEXT_PATTERNS,
+    AttributeError_,
+    PushToken,
+    check_customer_id,
+    push_tokens_json,
+)
+from wayfare.model.fields import (
+    CONVERTERS,
+    FIELD_NAME,
+    FieldType,
+    ValueError_,
+    canonical,
+    infer_type,
+)
+from wayfare.store.customers import CustomerWriter, define_field, field_types
+from wayfare.store.database import Database
+
+SAMPLE = 1000
+"""Rows read to infer the type of a column that has no field definition."""
+
+MEMO = 20_000
+"""Converted values remembered per column (most columns repeat a few values a lot)."""
+
+Converter = Callable[[str], Any]
+
+
+def import_customers(
+    database: Database,
+    application_id: int,
+    stream: IO[bytes],
+    now: datetime,
+    *,
+    ignore_errors: bool = False,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import a customer CSV from a binary ``stream`` in one transaction.
+
+    With any bad row and no ``ignore_errors``, raises ``ImportFailed`` listing the problems
+    (line, column, reason; the first 100, the rest counted) and stores nothing. With
+    ``ignore_errors`` the good rows are stored and the bad ones reported. ``now`` stamps every
+    customer written and must differ from the previous import's (duplicates are counted by it).
+    """
+    source = CsvSource(stream)
+    source.check_header("customerId")
+    header = source.header
+    for name in header:
+        if name != "customerId" and name not in CSV_COLUMNS and not FIELD_NAME.fullmatch(name):
+            raise fatal(1, "not a customer field name (letters, digits and _)", name)
+    with database.write() as conn:
+        types = field_types(conn, application_id)
+        unknown = [
+            n for n in header if n != "customerId" and n not in CSV_COLUMNS and n not in types
+        ]
+        created: list[tuple[str, FieldType]] = []
+        if unknown:
+            for name, field_type in _infer(source, header, unknown).items():
+                define_field(conn, application_id, name, field_type, now)
+                types[name] = field_type
+                created.append((name, field_type))
+        plan = _Plan(header, types)
+        problems = Problems()
+        rows = 0
+        batch: dict[str, tuple[Any, ...]] = {}
+        convert = plan.convert
+        writer = CustomerWriter(conn, application_id, plan.columns, now)
+        with writer, Background(writer.write) as background:
+            for row in source:
+                rows += 1
+                try:
+                    out = convert(row)
+                except (ValueError, LookupError, TypeError):
+                    found = plan.problems(row, source.line)
+                    if found:
+                        problems.add_row(found)
+                        continue
+                    out = plan.convert_slowly(row)
+                batch[out[0]] = out
+                if len(batch) >= BATCH:
+                    if ignore_errors or not problems.count:
+                        background.put(list(batch.values()))
+                    batch.clear()
+                    if progress is not None:
+                        progress(position(stream) or 0)
+            if problems.count and not ignore_errors:
+                raise problems.failure()
+            background.put(list(batch.values()))
+            background.close()
+            if progress is not None:
+                progress(position(stream) or 0)
+            stored = writer.touched()
+    good = rows - problems.rows
+    return ImportReport(
+        kind="customers",
+        rows=rows,
+        stored=stored,
+        duplicates=good - stored,
+        errors=problems.rows,
+        problems=tuple(problems.listed),
+        fields_created=tuple(created),
+    )
+
+
+def _infer(source: CsvSource, header: list[str], unknown: list[str]) -> dict[str, FieldType]:
+    """The type of each ``unknown`` column, from the values of the first ``SAMPLE`` rows."""
+    seen: dict[str, set[FieldType]] = {name: set() for name in unknown}
+    indexes = [(header.index(name), seen[name]) for name in unknown]
+    for row in source.peek(SAMPLE):
+        if len(row) != len(header):
+            continue
+        for index, kinds in indexes:
+            if row[index]:
+                kinds.add(infer_type(row[index]))
+    return {name: _unify(kinds) for name, kinds in seen.items()}
+
+
+def _unify(kinds: set[FieldType]) -> FieldType:
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    if kinds == {FieldType.DATE, FieldType.DATETIME}:
+        return FieldType.DATETIME
+    return FieldType.STRING
+
+
+# -- per-column converters: fast paths for CSV text, the model's canonical() the reference ----
+
+
+def _string(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError_("a string cannot contain the NUL character")
+    return text
+
+
+def _number(text: str) -> int | float:
+    if "." not in text:  # int() never accepts a ".": those go straight to float()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    number = float(text)
+    if number - number != 0:  # inf or nan
+        raise ValueError_("not finite")
+    return number
+
+
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+_BOOLEANS.update({k.upper(): v for k, v in _BOOLEANS.items()})
+_BOOLEANS.update({k.capitalize(): v for k, v in _BOOLEANS.items()})
+_date_from = date.fromisoformat
+_datetime_from = datetime.fromisoformat
+_canonical_date = CONVERTERS[FieldType.DATE]
+_canonical_datetime = CONVERTERS[FieldType.DATETIME]
+
+
+def _date(text: str) -> str:
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        _date_from(text)
+        return text
+    return str(_canonical_date(text))
+
+
+def _datetime(text: str) -> str:
+    if len(text) == 20 and text[10] == "T" and text[19] == "Z":
+        _datetime_from(text)
+        return text
+    return str(_canonical_datetime(text))
+
+
+FAST: dict[FieldType, Converter] = {
+    FieldType.STRING: _string,
+    FieldType.NUMBER: _number,
+    FieldType.BOOLEAN: _BOOLEANS.__getitem__,
+    FieldType.DATE: _date,
+    FieldType.DATETIME: _datetime,
+}
+
+
+def _push_token_cell(text: str) -> str:
+    tokens: tuple[PushToken, ...] = TEXT_CHECKS["push_tokens"](text)
+    return orjson.dumps(push_tokens_json(tokens)).decode()
+
+
+class _Plan:
+    """How to turn one CSV row into one ``CustomerWriter`` row, precomputed per column."""
+
+    def __init__(self, header: list[str], types: dict[str, FieldType]) -> None:
+        self.header = header
+        self.width = len(header)
+        self.id_index = header.index("customerId")
+        self.attributes: list[tuple[int, str, Converter]] = []
+        self.fields: list[tuple[int, str, Converter, FieldType]] = []
+        for index, name in enumerate(header):
+            if name == "customerId":
+                continue
+            column = CSV_COLUMNS.get(name)
+            if column == "push_tokens":
+                self.attributes.append((index, column, _push_token_cell))
+            elif column is not None:
+                self.attributes.append((index, column, TEXT_CHECKS[column]))
+            else:
+                self.fields.append((index, name, FAST[types[name]], types[name]))
+        self.columns = tuple(column for _index, column, _check in self.attributes)
+        self.convert = self._compile()
+
+    def _compile(self) -> Callable[[list[str]], tuple[Any, ...]]:
+        """The row converter: one straight-line function for this header (no per-cell loop).
+
+        Regex checks are inlined; other cells go through a per-column memo of converted
+        values (bounded), since most columns repeat their values a lot.
+        """
+        scope: dict[str, Any] = {"dumps": orjson.dumps, "match_id": CUSTOMER_ID.fullmatch}
+        lines = [
+            "def convert(row):",
+            f"    if len(row) != {self.width}: raise IndexError",
+            f"    cid = row[{self.id_index}]",
+            "    if match_id(cid) is None: raise ValueError",
+        ]
+
+        def memoized(index: int, convert: Converter) -> None:
+            memo: dict[str, Any] = {}
+            scope[f"m{index}"] = memo
+
+            def remember(text: str) -> Any:
+                value = convert(text)
+                memo[text] = value
+                if len(memo) >= MEMO:  # a column of many values: stop remembering
+                    scope[f"c{index}"] = convert
+                return value
+
+            scope[f"c{index}"] = remember
+            lines.extend(
+                [
+                    f"    v{index} = row[{index}]",
+                    f"    if v{index}:",
+                    f"        x = m{index}.get(v{index})",
+                    f"        v{index} = x if x is not None else c{index}(v{index})",
+                    "    else:",
+                    f"        v{index} = None",
+                ]
+            )
+
+        for index, column, check in self.attributes:
+            if column in TEXT_PATTERNS:
+                pattern, longest = TEXT_PATTERNS[column]
+                scope[f"p{index}"] = pattern.fullmatch
+                lines.append(f"    v{index} = row[{index}] or None")
+                lines.append(
+                    f"    if v{index} is not None and (len(v{index}) > {longest}"
+                    f" or p{index}(v{index}) is None): raise ValueError"
+                )
+            else:
+                memoized(index, check)
+        members = []
+        for number, (index, name, convert, field_type) in enumerate(self.fields):
+            scope[f"k{number}"] = name
+            if field_type is FieldType.STRING:
+                members.append(f"k{number}: row[{index}] or None")
+            else:
+                memoized(index, convert)
+                members.append(f"k{number}: v{index}")
+        attributes = "".join(f"v{index}, " for index, _c, _k in self.attributes)
+        lines.append(f"    document = dumps({{{', '.join(members)}}}).decode()")
+        # A NUL in a string cell (the csv module lets it through) shows as \\u0000 in the JSON.
+        lines.append("    if '\\\\u0000' in document: raise ValueError")
+        lines.append(f"    return (cid, {attributes}document)")
+        exec("\n".join(lines), scope)
+        function: Callable[[list[str]], tuple[Any, ...]] = scope["convert"]
+        return function
+
+    def problems(self, row: list[str], line: int) -> list[Problem]:
+        """Every problem of one row, each naming the line and column."""
+        if len(row) != self.width:
+            return [Problem(where(line), f"expected {self.width} values, found {len(row)}")]
+        found = []
+        try:
+            check_customer_id(row[self.id_index])
+        except AttributeError_ as exc:
+            found.append(Problem(where(line, "customerId"), str(exc), "invalid_customer_id"))
+        for index, _column, check in self.attributes:
+            if row[index]:
+                try:
+                    check(row[index])
+                except AttributeError_ as exc:
+                    found.append(Problem(where(line, self.header[index]), str(exc)))
+        for index, name, _convert, field_type in self.fields:
+            if row[index]:
+                try:
+                    canonical(field_type, row[index])
+                except ValueError_ as exc:
+                    found.append(Problem(where(line, name), str(exc), "invalid_value"))
+        return found
+
+    def convert_slowly(self, row: list[str]) -> tuple[Any, ...]:
+        """The row converted by the model's reference converters (valid, but not fast-path)."""
+        out: list[Any] = [row[self.id_index]]
+        out += [check(row[index]) if row[index] else None for index, _c, check in self.attributes]
+        document = {
+            name: canonical(field_type, row[index]) if row[index] else None
+            for index, name, _convert, field_type in self.fields
+        }
+        out.append(orjson.dumps(document).decode())
+        return tuple(out)
