@@ -249,7 +249,7 @@ def test_sql_and_python_select_the_same_customers(database: Database, app_id: in
     assert all(c is not None for c in saved.values())
 
     @settings(
-        max_examples=60,
+        max_examples=100,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
