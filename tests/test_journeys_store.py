@@ -324,12 +324,13 @@ def test_an_invalid_journey_is_not_activated(database: Database, app_id: int) ->
         before = get_journey(conn, app_id, journey_id)
     with database.write() as conn, pytest.raises(JourneyInvalid) as raised:
         activate_journey(
-            conn, app_id, journey_id, LATER, reentry=True, max_entries=0, recheck_every=None
+            conn, app_id, journey_id, LATER, reentry=True, max_entries=0, recheck_every="soon"
         )
     wheres = " | ".join(f"{p.where}: {p.message}" for p in raised.value.problems)
     assert "state 1" in wheres, wheres  # the dangling forward
     assert "4242" in wheres, wheres  # the unknown campaign
     assert "settings.maxEntries" in wheres, wheres
+    assert "settings.recheckEvery" in wheres, wheres
     assert str(raised.value).startswith(f"journey {journey_id} cannot be activated: ")
     with database.read() as conn:
         assert get_journey(conn, app_id, journey_id) == before

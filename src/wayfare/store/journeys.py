@@ -12,17 +12,16 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from sqlalchemy import Connection, RowMapping, func, select
 from sqlalchemy.exc import IntegrityError
 
 from wayfare.errors import Conflict, InvalidInput, JourneyInvalid, NotFound, Problem
 from wayfare.model.lifecycle import Action, JourneyStatus, transition
+from wayfare.model.validation import ValidationReport, validate_journey
+from wayfare.store.catalog import load_catalog
 from wayfare.store.schema import enrollments, journeys
-
-if TYPE_CHECKING:
-    from wayfare.model.validation import ValidationReport
 
 NAME_MAX = 200
 """The longest journey name (the column's size)."""
@@ -323,9 +322,9 @@ def activate_journey(
         "maxEntries": max_entries,
         "recheckEvery": recheck_every if recheck_every is not None else DEFAULT_RECHECK_EVERY,
     }
-    problems = list(_option_problems(reentry, max_entries))
-    report = _validate(conn, application_id, {**current.document(), "settings": settings})
-    problems.extend(p for p in report.problems if p not in problems)
+    problems = _validate(
+        conn, application_id, {**current.document(), "settings": settings}
+    ).problems
     if problems:
         raise JourneyInvalid(
             f"journey {journey_id} cannot be activated: {problems[0]}"
@@ -436,23 +435,7 @@ def delete_journey(conn: Connection, application_id: int, journey_id: int) -> No
 def _validate(
     conn: Connection, application_id: int, document: Mapping[str, Any]
 ) -> ValidationReport:
-    from wayfare.model.validation import validate_journey
-    from wayfare.store.catalog import load_catalog
-
     return validate_journey(document, load_catalog(conn, application_id))
-
-
-def _option_problems(reentry: object, max_entries: object) -> list[Problem]:
-    problems = []
-    if not isinstance(reentry, bool):
-        problems.append(Problem("settings.reentry", "must be true or false", "type"))
-    if max_entries is not None and (
-        isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1
-    ):
-        problems.append(
-            Problem("settings.maxEntries", "must be a whole number of at least 1, or null", "type")
-        )
-    return problems
 
 
 def _shape(
