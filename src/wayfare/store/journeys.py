@@ -206,6 +206,8 @@ def update_journey(
         values["states"] = states
     if settings is not None:
         values["settings"] = settings
+    if not values:  # nothing given: nothing to save
+        return current.version
     return _write(conn, current, values, now)
 
 
