@@ -16,10 +16,11 @@ clears it (for a member of ``fields``: removes that field from the customer).
 from __future__ import annotations
 
 import re
+import uuid
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -345,3 +346,85 @@ def parse_customer(
     if problems:
         return None, problems
     return CustomerUpdate(str(customer_id), attributes, values), []
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A checked event: ``occurred_at`` aware UTC, ``custom_data`` a JSON object."""
+
+    event_id: str
+    event_code: str
+    customer_id: str
+    occurred_at: datetime
+    custom_data: Mapping[str, Any]
+
+
+EVENT_KEYS = frozenset({"eventId", "eventCode", "customerId", "date", "customData"})
+
+
+def parse_event(
+    body: Any, known_codes: Collection[str], now: datetime, where: str
+) -> tuple[EventRecord | None, list[Problem]]:
+    """Check one event body ``{eventId?, eventCode, customerId, date?, customData?}``.
+
+    ``known_codes``: the application's event types (built-in message events are always known).
+    A missing ``eventId`` gets a new random one; a missing ``date`` is ``now``.
+    """
+    if not isinstance(body, Mapping):
+        return None, [Problem(where, "expected an object")]
+    problems = [
+        Problem(f"{where}.{key}", "unknown key", "unknown_key")
+        for key in body
+        if key not in EVENT_KEYS
+    ]
+    event_id = body.get("eventId")
+    if event_id is None or event_id == "":
+        event_id = uuid.uuid4().hex
+    elif not isinstance(event_id, str) or len(event_id) > 64 or "\x00" in event_id:
+        problems.append(Problem(f"{where}.eventId", "expected a string of at most 64 characters"))
+    code = body.get("eventCode")
+    if not isinstance(code, str) or not code:
+        problems.append(Problem(f"{where}.eventCode", "missing", "missing"))
+    elif code not in known_codes and code not in BUILTIN_EVENT_CODES:
+        problems.append(
+            Problem(
+                f"{where}.eventCode",
+                f"unknown event code {code!r}; define the event type first",
+                "unknown_event",
+            )
+        )
+    customer_id = body.get("customerId")
+    try:
+        check_customer_id(customer_id)
+    except AttributeError_ as exc:
+        problems.append(Problem(f"{where}.customerId", str(exc), "invalid_customer_id"))
+    occurred_at = now
+    when = body.get("date")
+    if when is not None and when != "":
+        try:
+            occurred_at = parse_datetime(str(when)) if isinstance(when, str) else _bad_date()
+        except ValueError_ as exc:
+            problems.append(Problem(f"{where}.date", str(exc)))
+    data = body.get("customData")
+    if data is None:
+        data = {}
+    elif not isinstance(data, Mapping):
+        problems.append(Problem(f"{where}.customData", "expected an object"))
+    if problems:
+        return None, problems
+    return EventRecord(str(event_id), str(code), str(customer_id), occurred_at, dict(data)), []
+
+
+def _bad_date() -> datetime:
+    raise ValueError_("expected an ISO 8601 datetime")
+
+
+def parse_datetime(text: str) -> datetime:
+    """An ISO 8601 datetime text as an aware UTC datetime (naive means UTC), or ``ValueError_``."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError_(f"expected an ISO 8601 datetime, got {text!r}") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

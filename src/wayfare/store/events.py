@@ -1,0 +1,192 @@
+"""Event types and events: define the codes an application accepts, record events idempotently.
+
+An event is stored once per ``eventId`` and application (``ON CONFLICT DO NOTHING``); an event
+for a customer who does not exist yet creates a bare customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from wayfare.errors import Conflict, InvalidInput, Problem
+from wayfare.model.customers import BUILTIN_EVENT_CODES, EVENT_CODE, EventRecord, parse_event
+from wayfare.store.customers import ensure_customers
+from wayfare.store.database import dialect_of
+from wayfare.store.schema import event_types
+from wayfare.store.schema import events as events_table
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    """An event type of an application."""
+
+    code: str
+    name: str
+    retention_days: int | None
+    enabled: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What ``record_events`` did.
+
+    ``recorded``: events stored; ``duplicates``: events skipped because their ``eventId`` was
+    already stored or repeated; ``customers_created``: bare customers made.
+    """
+
+    recorded: int
+    duplicates: int
+    customers_created: int
+
+
+def define_event_type(
+    conn: Connection,
+    application_id: int,
+    code: str,
+    name: str,
+    now: datetime,
+    retention_days: int | None = None,
+) -> EventType:
+    """Define the event type ``code``; ``Conflict`` if it exists, ``InvalidInput`` if bad."""
+    problems = []
+    if not isinstance(code, str) or not EVENT_CODE.fullmatch(code):
+        problems.append(
+            Problem("code", f"{code!r} is not an event code (letters, digits and _ . : -)")
+        )
+    elif code in BUILTIN_EVENT_CODES:
+        problems.append(Problem("code", f"{code!r} is a built-in message event", "builtin"))
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        problems.append(Problem("name", "a name is 1 to 200 characters"))
+    if retention_days is not None and (
+        isinstance(retention_days, bool)
+        or not isinstance(retention_days, int)
+        or retention_days < 1
+    ):
+        problems.append(Problem("retentionDays", "expected a whole number of days, at least 1"))
+    if problems:
+        raise InvalidInput(problems=problems)
+    exists = conn.execute(
+        select(event_types.c.id).where(
+            event_types.c.application_id == application_id, event_types.c.code == code
+        )
+    ).first()
+    if exists is not None:
+        raise Conflict(f"event type {code!r} already exists")
+    conn.execute(
+        event_types.insert().values(
+            application_id=application_id,
+            code=code,
+            name=name,
+            retention_days=retention_days,
+            enabled=True,
+            created_at=now,
+        )
+    )
+    return EventType(code, name, retention_days, True, now)
+
+
+def list_event_types(conn: Connection, application_id: int) -> list[EventType]:
+    """The event types of the application, by code (built-in message events not included)."""
+    rows = conn.execute(
+        select(event_types)
+        .where(event_types.c.application_id == application_id)
+        .order_by(event_types.c.code)
+    )
+    return [
+        EventType(row.code, row.name, row.retention_days, row.enabled, row.created_at)
+        for row in rows
+    ]
+
+
+def event_codes(conn: Connection, application_id: int) -> set[str]:
+    """Every event code the application accepts: its event types and the built-in ones."""
+    rows = conn.execute(
+        select(event_types.c.code).where(
+            event_types.c.application_id == application_id, event_types.c.enabled.is_(True)
+        )
+    )
+    return set(rows.scalars()) | BUILTIN_EVENT_CODES
+
+
+def record_events(
+    conn: Connection,
+    application_id: int,
+    events: Iterable[Mapping[str, Any] | EventRecord],
+    now: datetime,
+) -> RecordResult:
+    """Record a batch of events, idempotently by ``eventId``.
+
+    ``events``: API bodies ``{eventId?, eventCode, customerId, date?, customData?}`` or
+    checked ``EventRecord``s.
+
+    All or nothing: any bad event raises ``InvalidInput`` listing every problem
+    (``events[2].eventCode: unknown event code ...``).
+    """
+    codes = event_codes(conn, application_id)
+    records: list[EventRecord] = []
+    problems: list[Problem] = []
+    for index, body in enumerate(events):
+        if isinstance(body, EventRecord):
+            records.append(body)
+            continue
+        record, found = parse_event(body, codes, now, f"events[{index}]")
+        problems.extend(found)
+        if record is not None:
+            records.append(record)
+    if problems:
+        raise InvalidInput(problems=problems)
+    return write_events(conn, application_id, records, now)
+
+
+def write_events(
+    conn: Connection, application_id: int, records: Sequence[EventRecord], now: datetime
+) -> RecordResult:
+    """Store checked events (skipping ``eventId``s already stored) and their bare customers."""
+    if not records:
+        return RecordResult(0, 0, 0)
+    created = ensure_customers(conn, application_id, (r.customer_id for r in records), now)
+    statement = (
+        dialect_of(conn)
+        .insert(events_table)
+        .on_conflict_do_nothing(index_elements=["application_id", "event_id"])
+        .returning(events_table.c.id)
+    )
+    rows = [
+        {
+            "application_id": application_id,
+            "event_id": r.event_id,
+            "event_code": r.event_code,
+            "customer_id": r.customer_id,
+            "occurred_at": r.occurred_at,
+            "custom_data": dict(r.custom_data),
+            "received_at": now,
+        }
+        for r in records
+    ]
+    recorded = len(conn.execute(statement, rows).all())
+    return RecordResult(recorded, len(records) - recorded, created)
+
+
+def customer_events(
+    conn: Connection, application_id: int, customer_id: str, *, limit: int = 100
+) -> list[EventRecord]:
+    """A customer's latest events, newest first."""
+    rows = conn.execute(
+        select(events_table)
+        .where(
+            events_table.c.application_id == application_id,
+            events_table.c.customer_id == customer_id,
+        )
+        .order_by(events_table.c.occurred_at.desc(), events_table.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        EventRecord(r.event_id, r.event_code, r.customer_id, r.occurred_at, dict(r.custom_data))
+        for r in rows
+    ]
