@@ -142,9 +142,27 @@ Condition = (
 )
 
 
+def part_spans(parts: Sequence[str]) -> list[tuple[int, int]]:
+    """The [start, end) character spans of date ``parts``, adjacent parts joined.
+
+    Month and day of ``2026-03-15`` are one span, ``03-15``; year and day are two, ``2026``
+    and ``15``. Joining keeps the projection one substring where it can be (one SQL ``substr``).
+    """
+    spans: list[tuple[int, int]] = []
+    for part in DATE_PARTS:
+        if part not in parts:
+            continue
+        start, end = _PART_SLICES[part]
+        if spans and spans[-1][1] + 1 == start:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
 def project(text: str, parts: Sequence[str]) -> str:
-    """The listed date ``parts`` of a canonical date or datetime text, in year-month-day order."""
-    return "".join(text[_PART_SLICES[p][0] : _PART_SLICES[p][1]] for p in parts)
+    """The listed date ``parts`` of a canonical date or datetime text (see ``part_spans``)."""
+    return "".join(text[start:end] for start, end in part_spans(parts))
 
 
 def today_text(now: datetime, offset: Duration, as_datetime: bool) -> str:

@@ -47,6 +47,7 @@ from wayfare.model.conditions import (
     Scalar,
     ToToday,
     parse_condition,
+    part_spans,
     project,
     referenced_segments,
     segment_stack,
@@ -66,7 +67,6 @@ _RESERVED_COLUMNS = {
     "timezone": customers.c.timezone,
     "language": customers.c.language,
 }
-_PART_SQL = {"year": (1, 4), "month": (6, 2), "day": (9, 2)}
 
 
 def compile_condition(
@@ -213,7 +213,9 @@ class _Compiler:
         return _two_valued(_OPS[op](value, bound[0]))
 
     def project(self, value: ColumnElement[Any], parts: Sequence[str]) -> ColumnElement[Any]:
-        pieces: list[ColumnElement[Any]] = [func.substr(value, *_PART_SQL[p]) for p in parts]
+        pieces: list[ColumnElement[Any]] = [
+            func.substr(value, start + 1, end - start) for start, end in part_spans(parts)
+        ]
         result = pieces[0]
         for piece in pieces[1:]:
             result = result.op("||")(piece)
