@@ -62,7 +62,12 @@ def test_field_definitions_define_list_conflict_and_delete(database: Database, a
         with pytest.raises(NotFound):
             delete_field(conn, app_id, "city")
     with database.read() as conn:
-        assert [f.name for f in list_fields(conn, app_id)] == ["age", "birthday", "last_seen", "vip"]
+        assert [f.name for f in list_fields(conn, app_id)] == [
+            "age",
+            "birthday",
+            "last_seen",
+            "vip",
+        ]
         assert get_customer(conn, app_id, "a").fields == {"age": 30}
         assert get_customer(conn, app_id, "b").fields == {}
 

@@ -82,7 +82,8 @@ class Problems:
         """The error that rejects the whole import."""
         first = str(self.listed[0])
         more = self.count - 1
-        message = f"{first} (and {more:,} more error(s)); nothing was stored" if more else first
+        also = f" (and {more:,} more error(s))" if more else ""
+        message = f"{first}{also}; nothing was stored"
         listed = list(self.listed)
         if self.count > len(listed):
             listed.append(Problem("", f"... and {self.count - len(listed):,} more", "more"))
