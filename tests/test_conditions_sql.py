@@ -37,7 +37,7 @@ EVENT_CODES = ["buy", "view"]
 # ------------------------------------------------------------------ values
 
 TEXT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
     max_size=5,
 )
 STRINGS = st.one_of(
