@@ -478,3 +478,12 @@ def test_help(command: list[str], expected: str) -> None:
     result = CliRunner().invoke(main, ["journeys", *command, "--help"])
     assert result.exit_code == 0, result.output
     assert expected in " ".join(result.stdout.split())
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'w.db'}"
+    result = CliRunner().invoke(main, ["journeys", "list"], env={"WAYFARE_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: cannot open the database (WAYFARE_DATABASE_URL): unable to open database file\n"
+    )

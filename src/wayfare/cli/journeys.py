@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from wayfare.cli.validate import _print as print_report
-from wayfare.errors import JourneyInvalid, WayfareError
+from wayfare.errors import ConfigurationError, JourneyInvalid, WayfareError
 from wayfare.model.journey import load_journey_document, read_journey_document
 from wayfare.model.lifecycle import JourneyStatus
 
 if TYPE_CHECKING:  # the database layer is imported when a command runs
     from sqlalchemy import Connection
 
+    from wayfare.store.database import Database
     from wayfare.store.journeys import StoredJourney
 
 _APPLICATION = click.option(
@@ -51,7 +52,7 @@ def _application(
     from wayfare.cli.common import open_database, utcnow
     from wayfare.store.applications import application_id, ensure_application
 
-    database = open_database()
+    database = _open(open_database)
     try:
         with database.write() if write else database.read() as conn:
             if create:
@@ -61,6 +62,19 @@ def _application(
             yield conn, app_id
     finally:
         database.dispose()
+
+
+def _open(open_database: Callable[[], Database]) -> Database:
+    """The database, or a one-line ``ConfigurationError`` when it cannot be reached."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return open_database()
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConfigurationError(
+            f"cannot open the database (WAYFARE_DATABASE_URL): {reason}"
+        ) from exc
 
 
 @click.group("journeys")
