@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -49,10 +49,10 @@ def _application(
 
     With ``create`` a missing application is created; otherwise it is ``NotFound``.
     """
-    from wayfare.cli.common import open_database, utcnow
+    from wayfare.cli.common import utcnow
     from wayfare.store.applications import application_id, ensure_application
 
-    database = _open(open_database)
+    database = _open()
     try:
         with database.write() if write else database.read() as conn:
             if create:
@@ -64,9 +64,11 @@ def _application(
         database.dispose()
 
 
-def _open(open_database: Callable[[], Database]) -> Database:
+def _open() -> Database:
     """The database, or a one-line ``ConfigurationError`` when it cannot be reached."""
     from sqlalchemy.exc import OperationalError
+
+    from wayfare.cli.common import open_database
 
     try:
         return open_database()
