@@ -453,7 +453,13 @@ def _print_table(found: list[StoredJourney]) -> None:
         ("updated", "left"),
     ]
     for header, justify in columns:
-        table.add_column(header, justify=justify, overflow="fold")
+        table.add_column(
+            header,
+            justify=justify,
+            overflow="fold",
+            no_wrap=header in ("id", "status", "entry", "version"),
+            min_width=12 if header == "name" else None,
+        )
     colour = {JourneyStatus.DRAFT: "yellow", JourneyStatus.ACTIVE: "green"}
     for journey in found:
         table.add_row(
