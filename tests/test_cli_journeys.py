@@ -152,16 +152,7 @@ def test_a_round_trip_with_the_real_command(tmp_path: Path) -> None:
         (int(clone_id), "Tiny (copy)", "DRAFT"),
         (int(journey_id), "Tiny", "DEACTIVATED"),
     ]
-    table = run("list")
-    assert table.returncode == 0, table.stderr
-    assert table.stdout.splitlines()[1].split()[:5] == [
-        clone_id,
-        "Tiny",
-        "(copy)",
-        "DRAFT",
-        "IN_ALL",
-    ]
-    assert "Traceback" not in table.stderr + refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 # ---------------------------------------------------------------------------------------------
