@@ -507,7 +507,8 @@ class CustomerFacts:
 
     ``fields`` holds canonical values (absent or None: no value); ``attributes`` the reserved
     attributes by their condition names (``email``, ``telegramChatId``, ...); ``events`` the
-    times of the customer's events by event code.
+    times of the customer's events by event code. Give ``fields`` only the application's
+    defined fields (as the SQL compiler reads only those), for both to agree.
     """
 
     customer_id: str
