@@ -42,9 +42,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from wayfare.cli import imports, serve, validate
+    from wayfare.cli import imports, journeys, serve, validate
 
-    for module in (serve, validate, imports):
+    for module in (serve, validate, imports, journeys):
         for command in module.COMMANDS:
             main.add_command(command)
 
