@@ -107,8 +107,9 @@ def test_import_merges_into_existing_customers(database: Database, app_id: int) 
         assert get_customer(conn, app_id, "m").fields == {"age": 6}
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "forked-reader"])
 def test_wrong_types_reject_everything_and_name_line_and_column(
-    database: Database, app_id: int
+    database: Database, app_id: int, parallel: bool
 ) -> None:
     with database.write() as conn:
         define_field(conn, app_id, "age", "number", NOW)
@@ -120,7 +121,7 @@ def test_wrong_types_reject_everything_and_name_line_and_column(
         "short,3\n"
     )
     with pytest.raises(ImportFailed) as caught:
-        import_customers(database, app_id, _csv(text), NOW)
+        import_customers(database, app_id, _csv(text), NOW, parallel=parallel)
     assert [str(p) for p in caught.value.problems] == [
         "line 3, column \"age\": expected a number, got 'old'",
         "line 4, column \"phone\": '600111222' is not a phone number in E.164 form (+34600111222)",
@@ -135,7 +136,7 @@ def test_ignore_errors_stores_the_good_rows(database: Database, app_id: int) -> 
     text = "customerId,score\nc1,1\nc2,1.5\n bad,2\nc3,\x00\nc4,2e3\n"
     with database.write() as conn:
         define_field(conn, app_id, "score", "number", NOW)
-    report = import_customers(database, app_id, _csv(text), NOW, ignore_errors=True)
+    report = import_customers(database, app_id, _csv(text), NOW, ignore_errors=True, parallel=True)
     assert (report.rows, report.stored, report.errors) == (5, 3, 2)
     assert [p.where for p in report.problems] == [
         'line 4, column "customerId"',
@@ -173,8 +174,9 @@ def test_file_level_errors(database: Database, app_id: int, data: bytes, message
     assert _count(database) == 0
 
 
+@pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "forked-reader"])
 def test_many_batches_count_duplicates_across_batches(
-    database: Database, app_id: int, monkeypatch: pytest.MonkeyPatch
+    database: Database, app_id: int, monkeypatch: pytest.MonkeyPatch, parallel: bool
 ) -> None:
     monkeypatch.setattr(customer_import, "BATCH", 7)
     ids = [f"c{i % 40}" for i in range(100)]  # 40 customers, 60 repeats spread over batches
@@ -183,7 +185,7 @@ def test_many_batches_count_duplicates_across_batches(
     )
     seen: list[int] = []
     data = _csv(text)
-    report = import_customers(database, app_id, data, NOW, progress=seen.append)
+    report = import_customers(database, app_id, data, NOW, progress=seen.append, parallel=parallel)
     assert (report.rows, report.stored, report.duplicates) == (100, 40, 60)
     assert seen[-1] == len(data.getvalue()) and seen == sorted(seen) and len(seen) > 5
     with database.read() as conn:

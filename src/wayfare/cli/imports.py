@@ -58,10 +58,11 @@ def _progress(file: Path) -> Iterator[Callable[[int], None]]:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         transient=True,
+        auto_refresh=False,  # no refresh thread: the customer import forks its reader
         disable=not sys.stderr.isatty(),
     ) as bar:
         task = bar.add_task(f"importing {file.name}", total=size)
-        yield lambda done: bar.update(task, completed=done)
+        yield lambda done: bar.update(task, completed=done, refresh=True)
 
 
 def _run(
@@ -113,7 +114,13 @@ def import_customers_command(file: Path, application: str, ignore_errors: bool) 
         file,
         application,
         lambda db, app, stream, progress: import_customers(
-            db, app, stream, utcnow(), ignore_errors=ignore_errors, progress=progress
+            db,
+            app,
+            stream,
+            utcnow(),
+            ignore_errors=ignore_errors,
+            progress=progress,
+            parallel=True,
         ),
     )
 

@@ -9,8 +9,10 @@ is an absent value: the customer has no value there afterwards. Rows merge into 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from functools import partial
 from typing import IO, Any
 
 import orjson
@@ -21,9 +23,10 @@ from wayfare.importing.source import (
     Background,
     CsvSource,
     ImportReport,
-    Problems,
     Progress,
+    Tally,
     fatal,
+    in_child,
     position,
     where,
 )
@@ -65,6 +68,7 @@ def import_customers(
     *,
     ignore_errors: bool = False,
     progress: Progress | None = None,
+    parallel: bool = False,
 ) -> ImportReport:
     """Import a customer CSV from a binary ``stream`` in one transaction.
 
@@ -72,6 +76,9 @@ def import_customers(
     (line, column, reason; the first 100, the rest counted) and stores nothing. With
     ``ignore_errors`` the good rows are stored and the bad ones reported. ``now`` stamps every
     customer written and must differ from the previous import's (duplicates are counted by it).
+
+    ``parallel``: read and convert the file in a forked child process while this one writes
+    (about twice as fast on two cores; for the command line, not inside a threaded server).
     """
     source = CsvSource(stream)
     source.check_header("customerId")
@@ -91,36 +98,24 @@ def import_customers(
                 types[name] = field_type
                 created.append((name, field_type))
         plan = _Plan(header, types)
-        problems = Problems()
-        rows = 0
-        batch: dict[str, tuple[Any, ...]] = {}
-        convert = plan.convert
+        tally = Tally()
+        batches = partial(_batches, source, plan, tally, stream, ignore_errors)
         writer = CustomerWriter(conn, application_id, plan.columns, now)
-        with writer, Background(writer.write) as background:
-            for row in source:
-                rows += 1
-                try:
-                    out = convert(row)
-                except (ValueError, LookupError, TypeError):
-                    found = plan.problems(row, source.line)
-                    if found:
-                        problems.add_row(found)
-                        continue
-                    out = plan.convert_slowly(row)
-                batch[out[0]] = out
-                if len(batch) >= BATCH:
-                    if ignore_errors or not problems.count:
-                        background.put(list(batch.values()))
-                    batch.clear()
+        with writer:
+            if parallel and hasattr(os, "fork"):
+                for rows, read in in_child(batches, tally):
+                    writer.write(rows)
                     if progress is not None:
-                        progress(position(stream) or 0)
-            if problems.count and not ignore_errors:
-                raise problems.failure()
-            background.put(list(batch.values()))
-            background.close()
-            if progress is not None:
-                progress(position(stream) or 0)
+                        progress(read)
+            else:
+                with Background(writer.write) as background:
+                    for rows, read in batches():
+                        background.put(rows)
+                        if progress is not None:
+                            progress(read)
             stored = writer.touched()
+    problems = tally.problems
+    rows = tally.rows
     good = rows - problems.rows
     return ImportReport(
         kind="customers",
@@ -131,6 +126,43 @@ def import_customers(
         problems=tuple(problems.listed),
         fields_created=tuple(created),
     )
+
+
+def _batches(
+    source: CsvSource,
+    plan: _Plan,
+    tally: Tally,
+    stream: IO[bytes],
+    ignore_errors: bool,
+) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
+    """The file's rows converted, in batches of distinct customer ids (with the bytes read).
+
+    Bad rows are counted in ``tally``; with any and no ``ignore_errors`` nothing more is
+    yielded and the failure is raised at the end.
+    """
+    problems = tally.problems
+    convert = plan.convert
+    batch: dict[str, tuple[Any, ...]] = {}
+    rows = 0
+    for row in source:
+        rows += 1
+        try:
+            out = convert(row)
+        except (ValueError, LookupError, TypeError):
+            found = plan.problems(row, source.line)
+            if found:
+                problems.add_row(found)
+                continue
+            out = plan.convert_slowly(row)
+        batch[out[0]] = out
+        if len(batch) >= BATCH:
+            if ignore_errors or not problems.count:
+                yield list(batch.values()), position(stream) or 0
+            batch.clear()
+    tally.rows = rows
+    if problems.count and not ignore_errors:
+        raise problems.failure()
+    yield list(batch.values()), position(stream) or 0
 
 
 def _infer(source: CsvSource, header: list[str], unknown: list[str]) -> dict[str, FieldType]:
