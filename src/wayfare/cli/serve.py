@@ -1,5 +1,34 @@
-"""Command line: ``wayfare serve`` (being written)."""
+"""Command line: ``wayfare serve``, the whole of Wayfare in one process."""
+
+from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from wayfare.cli.common import open_database
+from wayfare.settings import Settings
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--no-demo", is_flag=True, help="Do not create the demo application.")
+def serve(host: str, port: int, no_demo: bool) -> None:
+    """Run Wayfare: the HTTP API and its database (SQLite by default).
+
+    On an empty database it first creates the demo application, with sample customers, fields,
+    events, a contact list, campaigns and journeys (unless --no-demo or WAYFARE_DEMO=false).
+    """
+    import uvicorn
+
+    from wayfare.api.app import create_app
+    from wayfare.demo import load_demo_if_empty
+
+    settings = Settings()
+    database = open_database(settings)
+    if settings.demo and not no_demo and load_demo_if_empty(database):
+        click.echo("created the demo application 'demo'")
+    click.echo(f"Wayfare on http://{host}:{port}/ (database {database.dialect.name})")
+    uvicorn.run(create_app(settings, database), host=host, port=port, log_level="info")
+
+
+COMMANDS: list[click.Command] = [serve]
