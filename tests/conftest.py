@@ -1,9 +1,9 @@
 """Fixtures shared by the whole suite: real databases (a SQLite file and a PostgreSQL database).
 
-``database`` runs a test once per backend. PostgreSQL is at ``WAYFARE_TEST_POSTGRES_URL`` (default
-``postgresql://postgres@127.0.0.1:5432/postgres``); each run creates its own database there and drops
-it at the end. Where PostgreSQL is down the PostgreSQL cases are skipped with a loud reason, except in
-CI (``CI`` set) or with ``WAYFARE_REQUIRE_POSTGRES=1``, where they fail.
+``database`` runs a test once per backend. PostgreSQL is at ``WAYFARE_TEST_POSTGRES_URL``
+(default ``postgresql://postgres@127.0.0.1:5432/postgres``); each run creates its own database
+there and drops it at the end. Where PostgreSQL is down the PostgreSQL cases are skipped with a
+loud reason, except in CI (``CI`` set) or with ``WAYFARE_REQUIRE_POSTGRES=1``, where they fail.
 """
 
 from __future__ import annotations

@@ -13,5 +13,7 @@ def test_importing_the_model_pulls_in_no_database_network_or_web_library() -> No
         " 'psycopg', 'starlette', 'alembic'})\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""

@@ -6,10 +6,10 @@
     ├── ConfigurationError            settings that cannot work (bad database URL, ...)
     ├── NotFound                      an application, customer, journey, ... that does not exist
     ├── Conflict                      a duplicate name or id, a stale version
-    ├── InvalidInput                  user input that breaks the rules; carries ``problems``
+    ├── InvalidInput                  user input that breaks the rules (``problems``)
     │   ├── ImportFailed              a CSV / JSONL import rejected (line, column, reason)
     │   └── JourneyInvalid            a journey that does not validate (state id, field path)
-    └── InvalidTransition             a lifecycle change that is not allowed (edit an active journey)
+    └── InvalidTransition             a lifecycle change that is not allowed
 
 Each class's docstring is its default message. The API maps these to HTTP errors in one place;
 the CLI prints ``str(error)`` on one line and exits with ``exit_code``.
@@ -48,6 +48,7 @@ class WayfareError(Exception):
 
     @property
     def message(self) -> str:
+        """The message, for one line of output."""
         return str(self.args[0])
 
 

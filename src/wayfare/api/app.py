@@ -44,8 +44,12 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
                 conn.execute(select(1)).scalar_one()
         except SQLAlchemyError as exc:
             return JSONResponse(
-                {"statusCode": 503, "message": "database unreachable", "errorCode": "unhealthy",
-                 "data": {"database": database.dialect.name, "detail": str(exc.orig)}},
+                {
+                    "statusCode": 503,
+                    "message": "database unreachable",
+                    "errorCode": "unhealthy",
+                    "data": {"database": database.dialect.name, "detail": str(exc)},
+                },
                 status_code=503,
             )
         data = {"status": "ok", "version": __version__, "database": database.dialect.name}

@@ -18,6 +18,7 @@ class WayfareGroup(click.Group):
     """A click group that turns Wayfare's errors into one-line messages."""
 
     def invoke(self, ctx: click.Context) -> object:
+        """Run the command; print a Wayfare error as one line and exit with its code."""
         try:
             return super().invoke(ctx)
         except InvalidInput as exc:

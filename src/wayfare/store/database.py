@@ -31,6 +31,7 @@ class Dialect:
 
     @property
     def is_postgres(self) -> bool:
+        """Whether this is PostgreSQL (else SQLite)."""
         return self.name == "postgresql"
 
     def insert(self, table: Any) -> Any:
@@ -46,13 +47,13 @@ class Dialect:
     def json_number(self, column: Any, key: str) -> ColumnElement[Any]:
         """The JSON member ``key`` of ``column`` as a double (NULL when absent)."""
         if self.is_postgres:
-            return func.cast(self.json_text(column, key), postgresql.DOUBLE_PRECISION)  # type: ignore[no-any-return]
+            return func.cast(self.json_text(column, key), postgresql.DOUBLE_PRECISION)
         return func.json_extract(column, literal("$." + _json_path_key(key)))
 
     def json_bool(self, column: Any, key: str) -> ColumnElement[Any]:
         """The JSON member ``key`` of ``column`` as a boolean (NULL when absent)."""
         if self.is_postgres:
-            return func.cast(self.json_text(column, key), postgresql.BOOLEAN)  # type: ignore[no-any-return]
+            return func.cast(self.json_text(column, key), postgresql.BOOLEAN)
         return func.json_extract(column, literal("$." + _json_path_key(key)))
 
     def json_merge(self, old: Any, new: Any) -> ColumnElement[Any]:
