@@ -19,7 +19,6 @@ from sqlalchemy import (
     String,
     and_,
     case,
-    collate,
     exists,
     false,
     func,
@@ -208,8 +207,8 @@ class _Compiler:
         bound = [_literal(x) for x in operands]
         if op == "in":
             return _two_valued(value.in_(bound))
-        if family == "text" and op not in ("eq", "neq") and self.dialect.is_postgres:
-            value = collate(value, "C")
+        if family == "text" and op not in ("eq", "neq"):
+            value = self.dialect.code_point_order(value)
         return _two_valued(_OPS[op](value, bound[0]))
 
     def project(self, value: ColumnElement[Any], parts: Sequence[str]) -> ColumnElement[Any]:
@@ -226,10 +225,7 @@ class _Compiler:
         if value is None or family != "text":
             return false()
         needle = literal(cond.value, String())
-        found = (
-            func.strpos(value, needle) if self.dialect.is_postgres else func.instr(value, needle)
-        )
-        return _two_valued(found > 0)
+        return _two_valued(self.dialect.contains(value, needle))
 
     def to_today(self, cond: ToToday) -> ColumnElement[bool]:
         value, family = self.value(cond.field)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, literal
+from sqlalchemy import Connection, Engine, collate, create_engine, event, func, literal
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -55,6 +55,14 @@ class Dialect:
         if self.is_postgres:
             return func.cast(self.json_text(column, key), postgresql.BOOLEAN)
         return func.json_extract(column, literal("$." + _json_path_key(key)))
+
+    def code_point_order(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
+        """``text`` ordered by code point, as Python orders strings (SQLite's default)."""
+        return collate(text, "C") if self.is_postgres else text
+
+    def contains(self, text: ColumnElement[Any], part: ColumnElement[Any]) -> ColumnElement[bool]:
+        """Whether ``part`` occurs in ``text``, case-sensitively (no LIKE wildcards)."""
+        return (func.strpos(text, part) if self.is_postgres else func.instr(text, part)) > 0
 
     def json_merge(self, old: Any, new: Any) -> ColumnElement[Any]:
         """``old`` with the members of ``new`` set over it (a shallow merge of two objects)."""
