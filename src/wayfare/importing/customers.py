@@ -97,7 +97,7 @@ def import_customers(
                 define_field(conn, application_id, name, field_type, now)
                 types[name] = field_type
                 created.append((name, field_type))
-        plan = _Plan(header, types)
+        plan = _Plan(header, types, text_json=database.dialect.is_postgres)
         tally = Tally()
         batches = partial(_batches, source, plan, tally, stream, ignore_errors)
         writer = CustomerWriter(conn, application_id, plan.columns, now)
@@ -244,11 +244,26 @@ def _push_token_cell(text: str) -> str:
     return orjson.dumps(push_tokens_json(tokens)).decode()
 
 
+class _Memo(dict[str, Any]):
+    """Converted values of one column by their text (``""`` is ``None``); a miss converts."""
+
+    def __init__(self, convert: Converter) -> None:
+        super().__init__({"": None})
+        self.convert = convert
+
+    def __missing__(self, text: str) -> Any:
+        value = self.convert(text)
+        if len(self) < MEMO:
+            self[text] = value
+        return value
+
+
 class _Plan:
     """How to turn one CSV row into one ``CustomerWriter`` row, precomputed per column."""
 
-    def __init__(self, header: list[str], types: dict[str, FieldType]) -> None:
+    def __init__(self, header: list[str], types: dict[str, FieldType], text_json: bool) -> None:
         self.header = header
+        self.text_json = text_json
         self.width = len(header)
         self.id_index = header.index("customerId")
         self.attributes: list[tuple[int, str, Converter]] = []
@@ -269,65 +284,50 @@ class _Plan:
     def _compile(self) -> Callable[[list[str]], tuple[Any, ...]]:
         """The row converter: one straight-line function for this header (no per-cell loop).
 
-        Regex checks are inlined; other cells go through a per-column memo of converted
-        values (bounded), since most columns repeat their values a lot.
+        Address checks are inlined regular expressions; every other cell is looked up in a
+        per-column memo of converted values (``""`` is ``None``; a miss converts), since most
+        columns repeat their values a lot. Everything it uses is a local (default arguments).
         """
+        names = [f"v{index}" for index in range(self.width)]
+        names[self.id_index] = "cid"
         scope: dict[str, Any] = {"dumps": orjson.dumps, "match_id": CUSTOMER_ID.fullmatch}
-        lines = [
-            "def convert(row):",
-            f"    if len(row) != {self.width}: raise IndexError",
-            f"    cid = row[{self.id_index}]",
+        body = [
+            f"    ({', '.join(names)},) = row",
             "    if match_id(cid) is None: raise ValueError",
         ]
-
-        def memoized(index: int, convert: Converter) -> None:
-            memo: dict[str, Any] = {}
-            scope[f"m{index}"] = memo
-
-            def remember(text: str) -> Any:
-                value = convert(text)
-                memo[text] = value
-                if len(memo) >= MEMO:  # a column of many values: stop remembering
-                    scope[f"c{index}"] = convert
-                return value
-
-            scope[f"c{index}"] = remember
-            lines.extend(
-                [
-                    f"    v{index} = row[{index}]",
-                    f"    if v{index}:",
-                    f"        x = m{index}.get(v{index})",
-                    f"        v{index} = x if x is not None else c{index}(v{index})",
-                    "    else:",
-                    f"        v{index} = None",
-                ]
-            )
-
         for index, column, check in self.attributes:
             if column in TEXT_PATTERNS:
                 pattern, longest = TEXT_PATTERNS[column]
                 scope[f"p{index}"] = pattern.fullmatch
-                lines.append(f"    v{index} = row[{index}] or None")
-                lines.append(
+                body.append(f"    v{index} = v{index} or None")
+                body.append(
                     f"    if v{index} is not None and (len(v{index}) > {longest}"
                     f" or p{index}(v{index}) is None): raise ValueError"
                 )
             else:
-                memoized(index, check)
+                scope[f"m{index}"] = _Memo(check)
+                body.append(f"    v{index} = m{index}[v{index}]")
         members = []
         for number, (index, name, convert, field_type) in enumerate(self.fields):
             scope[f"k{number}"] = name
             if field_type is FieldType.STRING:
-                members.append(f"k{number}: row[{index}] or None")
+                members.append(f"k{number}: v{index} or None")
+            elif field_type is FieldType.DATETIME:  # too many distinct values to remember
+                scope[f"f{index}"] = convert
+                members.append(f"k{number}: f{index}(v{index}) if v{index} else None")
             else:
-                memoized(index, convert)
-                members.append(f"k{number}: v{index}")
+                scope[f"m{index}"] = _Memo(convert)
+                members.append(f"k{number}: m{index}[v{index}]")
         attributes = "".join(f"v{index}, " for index, _c, _k in self.attributes)
-        lines.append(f"    document = dumps({{{', '.join(members)}}}).decode()")
+        body.append(f"    document = dumps({{{', '.join(members)}}})")
         # A NUL in a string cell (the csv module lets it through) shows as \\u0000 in the JSON.
-        lines.append("    if '\\\\u0000' in document: raise ValueError")
-        lines.append(f"    return (cid, {attributes}document)")
-        exec("\n".join(lines), scope)
+        body.append("    if b'\\\\u0000' in document: raise ValueError")
+        if self.text_json:
+            body.append("    document = document.decode()")
+        body.append(f"    return (cid, {attributes}document)")
+        defaults = ", ".join(f"{name}={name}" for name in scope)
+        source = "\n".join([f"def convert(row, {defaults}):", *body])
+        exec(source, scope)
         function: Callable[[list[str]], tuple[Any, ...]] = scope["convert"]
         return function
 
@@ -362,5 +362,6 @@ class _Plan:
             name: canonical(field_type, row[index]) if row[index] else None
             for index, name, _convert, field_type in self.fields
         }
-        out.append(orjson.dumps(document).decode())
+        text = orjson.dumps(document)
+        out.append(text.decode() if self.text_json else text)
         return tuple(out)

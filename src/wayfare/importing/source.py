@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import marshal
 import os
 import pickle
 import queue
@@ -105,9 +106,10 @@ class Tally:
 def in_child(produce: Callable[[], Iterator[Any]], tally: Tally) -> Iterator[Any]:
     """The items of ``produce()``, computed in a forked child process (Linux, macOS).
 
-    The child reads and converts while this process writes: two cores instead of one. The
-    items come back pickled through a pipe; at the end the child's ``tally`` is copied into
-    ``tally``, and an ``ImportFailed`` raised in the child is raised here.
+    The child reads and converts while this process writes: two cores instead of one. Items
+    (plain lists, tuples, text, numbers) come back through a pipe with ``marshal``, the fastest
+    serializer for them; at the end the child's ``tally`` is copied into ``tally``, and an
+    ``ImportFailed`` raised in the child is raised here.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -117,14 +119,14 @@ def in_child(produce: Callable[[], Iterator[Any]], tally: Tally) -> Iterator[Any
         with os.fdopen(write_fd, "wb", buffering=1 << 20) as out:
             try:
                 for item in produce():
-                    pickle.dump(("item", item), out, protocol=pickle.HIGHEST_PROTOCOL)
-                message: tuple[Any, ...] = ("done", tally.rows, tally.problems)
+                    _send(out, b"i", marshal.dumps(item))
+                final: tuple[Any, ...] = ("done", tally.rows, tally.problems)
             except ImportFailed as exc:
-                message = ("failed", exc.message, exc.problems, tally.problems)
+                final = ("failed", exc.message, exc.problems, tally.problems)
             except BaseException:
-                message, status = ("crashed", traceback.format_exc()), 1
+                final, status = ("crashed", traceback.format_exc()), 1
             try:
-                pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+                _send(out, b"e", pickle.dumps(final, protocol=pickle.HIGHEST_PROTOCOL))
                 out.flush()
             finally:
                 os._exit(status)
@@ -133,14 +135,15 @@ def in_child(produce: Callable[[], Iterator[Any]], tally: Tally) -> Iterator[Any
     try:
         with os.fdopen(read_fd, "rb", buffering=1 << 20) as pipe:
             while True:
-                try:
-                    message = pickle.load(pipe)
-                except EOFError:
-                    raise RuntimeError("the import's reader process died") from None
-                if message[0] == "item":
-                    yield message[1]
+                head = pipe.read(5)
+                if len(head) < 5:
+                    raise RuntimeError("the import's reader process died")
+                payload = pipe.read(int.from_bytes(head[1:], "little"))
+                if head[:1] == b"i":
+                    yield marshal.loads(payload)
                     continue
                 finished = True
+                message = pickle.loads(payload)
                 if message[0] == "done":
                     tally.rows, tally.problems = message[1], message[2]
                     return
@@ -152,6 +155,11 @@ def in_child(produce: Callable[[], Iterator[Any]], tally: Tally) -> Iterator[Any
         if not finished:
             os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def _send(out: IO[bytes], kind: bytes, payload: bytes) -> None:
+    out.write(kind + len(payload).to_bytes(4, "little"))
+    out.write(payload)
 
 
 def fatal(line: int, message: str, column: str | None = None) -> ImportFailed:

@@ -185,8 +185,9 @@ class CustomerWriter:
     ``columns`` is a subset of ``ATTRIBUTE_COLUMNS``; the caller owns the transaction.
 
     A row is ``(customer_id, *values of columns, fields)``: text columns as ``str`` or ``None``
-    (clear), ``push_tokens`` / ``consent`` / ``fields`` as JSON text (``None`` in ``fields``
-    members or in ``consent`` removes them). A batch must not repeat a customer id on PostgreSQL.
+    (clear), ``push_tokens`` / ``consent`` / ``fields`` as JSON text (``fields`` may also be UTF-8
+    bytes on SQLite; ``None`` in ``fields`` members or in ``consent`` removes them). A batch
+    must not repeat a customer id on PostgreSQL.
     Every row written gets ``updated_at = now``.
     """
 
@@ -214,12 +215,13 @@ class CustomerWriter:
         sets = []
         for number, name in enumerate(names, start=1):
             if name in _MERGED:
-                # json_patch drops the null members (removals) from a new row's document.
+                # JSON may come as UTF-8 bytes; json_patch drops null members (removals).
+                text = f"CAST(?{number} AS TEXT)"
                 values.append(
-                    f"CASE WHEN instr(?{number}, ':null') THEN json_patch('{{}}', ?{number})"
-                    f" ELSE ?{number} END"
+                    f"CASE WHEN instr({text}, ':null') THEN json_patch('{{}}', {text})"
+                    f" ELSE {text} END"
                 )
-                sets.append(f"{name} = json_patch(customers.{name}, ?{number})")
+                sets.append(f"{name} = json_patch(customers.{name}, {text})")
             elif name in _JSON_COLUMNS:
                 values.append(f"coalesce(?{number}, {_JSON_COLUMNS[name]})")
                 sets.append(f"{name} = excluded.{name}")
