@@ -54,6 +54,20 @@ class ImportReport:
     fields_created: tuple[tuple[str, FieldType], ...] = ()
     customers_created: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report as the API returns it (camelCase keys)."""
+        return {
+            "rows": self.rows,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "errors": self.errors,
+            "problems": [
+                {"where": p.where, "message": p.message, "code": p.code} for p in self.problems
+            ],
+            "fieldsCreated": [{"name": n, "type": t.value} for n, t in self.fields_created],
+            "customersCreated": self.customers_created,
+        }
+
     def summary(self, seconds: float) -> str:
         """The one-line report the command line prints."""
         noun = {"customers": "customers", "list": "members", "events": "events"}[self.kind]
