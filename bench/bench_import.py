@@ -58,6 +58,9 @@ def child(url: str, csv_path: str) -> None:
                 "cpu_seconds": round(time.process_time() - cpu, 2),
                 "rows_per_s": round(report.rows / seconds),
                 "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "reader_peak_mb": round(
+                    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+                ),
             }
         )
     )

@@ -10,7 +10,7 @@ is an absent value: the customer has no value there afterwards. Rows merge into 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from functools import partial
 from typing import IO, Any
@@ -58,6 +58,10 @@ MEMO = 20_000
 """Converted values remembered per column (most columns repeat a few values a lot)."""
 
 Converter = Callable[[str], Any]
+Runner = Callable[
+    [Iterable[list[str]], dict[str, tuple[Any, ...]], Callable[[list[str]], Any], int],
+    Iterator[int],
+]
 
 
 def import_customers(
@@ -141,24 +145,24 @@ def _batches(
     yielded and the failure is raised at the end.
     """
     problems = tally.problems
-    convert = plan.convert
+
+    def bad(row: list[str]) -> tuple[Any, ...] | None:
+        found = plan.problems(row, source.line)
+        if found:
+            problems.add_row(found)
+            return None
+        return plan.convert_slowly(row)
+
     batch: dict[str, tuple[Any, ...]] = {}
     rows = 0
-    for row in source:
-        rows += 1
-        try:
-            out = convert(row)
-        except (ValueError, LookupError, TypeError):
-            found = plan.problems(row, source.line)
-            if found:
-                problems.add_row(found)
-                continue
-            out = plan.convert_slowly(row)
-        batch[out[0]] = out
-        if len(batch) >= BATCH:
-            if ignore_errors or not problems.count:
-                yield list(batch.values()), position(stream) or 0
-            batch.clear()
+    for part in (source.replayed(), source.reader):
+        with source.errors():
+            for counted in plan.run(part, batch, bad, BATCH):
+                rows += counted
+                if len(batch) >= BATCH:
+                    if ignore_errors or not problems.count:
+                        yield list(batch.values()), position(stream) or 0
+                    batch.clear()
     tally.rows = rows
     if problems.count and not ignore_errors:
         raise problems.failure()
@@ -279,34 +283,42 @@ class _Plan:
             else:
                 self.fields.append((index, name, FAST[types[name]], types[name]))
         self.columns = tuple(column for _index, column, _check in self.attributes)
-        self.convert = self._compile()
+        self.run = self._compile()
 
-    def _compile(self) -> Callable[[list[str]], tuple[Any, ...]]:
-        """The row converter: one straight-line function for this header (no per-cell loop).
+    def _compile(self) -> Runner:
+        """The converting loop: one generated function for this header (no per-cell loop).
 
-        Address checks are inlined regular expressions; every other cell is looked up in a
+        ``run(rows, batch, bad, limit)`` converts each row into ``batch`` (by customer id; a
+        bad row goes to ``bad``, which records it or converts it the slow way) and yields the
+        number of rows read whenever ``batch`` has ``limit`` customers, and at the end.
+        Address checks are inlined regular expressions; other cells are looked up in a
         per-column memo of converted values (``""`` is ``None``; a miss converts), since most
         columns repeat their values a lot. Everything it uses is a local (default arguments).
         """
         names = [f"v{index}" for index in range(self.width)]
         names[self.id_index] = "cid"
-        scope: dict[str, Any] = {"dumps": orjson.dumps, "match_id": CUSTOMER_ID.fullmatch}
+        scope: dict[str, Any] = {
+            "dumps": orjson.dumps,
+            "match_id": CUSTOMER_ID.fullmatch,
+            "errors": (ValueError, LookupError, TypeError),
+        }
         body = [
-            f"    ({', '.join(names)},) = row",
-            "    if match_id(cid) is None: raise ValueError",
+            f"({', '.join(names)},) = row",
+            "if not (cid.isalnum() and cid.isascii() and len(cid) <= 200)"
+            " and match_id(cid) is None: raise ValueError",
         ]
         for index, column, check in self.attributes:
             if column in TEXT_PATTERNS:
                 pattern, longest = TEXT_PATTERNS[column]
                 scope[f"p{index}"] = pattern.fullmatch
-                body.append(f"    v{index} = v{index} or None")
+                body.append(f"v{index} = v{index} or None")
                 body.append(
-                    f"    if v{index} is not None and (len(v{index}) > {longest}"
+                    f"if v{index} is not None and (len(v{index}) > {longest}"
                     f" or p{index}(v{index}) is None): raise ValueError"
                 )
             else:
                 scope[f"m{index}"] = _Memo(check)
-                body.append(f"    v{index} = m{index}[v{index}]")
+                body.append(f"v{index} = m{index}[v{index}]")
         members = []
         for number, (index, name, convert, field_type) in enumerate(self.fields):
             scope[f"k{number}"] = name
@@ -319,16 +331,33 @@ class _Plan:
                 scope[f"m{index}"] = _Memo(convert)
                 members.append(f"k{number}: m{index}[v{index}]")
         attributes = "".join(f"v{index}, " for index, _c, _k in self.attributes)
-        body.append(f"    document = dumps({{{', '.join(members)}}})")
+        body.append(f"document = dumps({{{', '.join(members)}}})")
         # A NUL in a string cell (the csv module lets it through) shows as \\u0000 in the JSON.
-        body.append("    if b'\\\\u0000' in document: raise ValueError")
+        body.append("if b'\\\\u0000' in document: raise ValueError")
         if self.text_json:
-            body.append("    document = document.decode()")
-        body.append(f"    return (cid, {attributes}document)")
+            body.append("document = document.decode()")
+        body.append(f"batch[cid] = (cid, {attributes}document)")
         defaults = ", ".join(f"{name}={name}" for name in scope)
-        source = "\n".join([f"def convert(row, {defaults}):", *body])
+        source = "\n".join(
+            [
+                f"def run(rows, batch, bad, limit, {defaults}):",
+                "    count = 0",
+                "    for row in rows:",
+                "        if not row: continue",
+                "        count += 1",
+                "        try:",
+                *(f"            {line}" for line in body),
+                "        except errors:",
+                "            out = bad(row)",
+                "            if out is not None: batch[out[0]] = out",
+                "        if len(batch) >= limit:",
+                "            yield count",
+                "            count = 0",
+                "    yield count",
+            ]
+        )
         exec(source, scope)
-        function: Callable[[list[str]], tuple[Any, ...]] = scope["convert"]
+        function: Runner = scope["run"]
         return function
 
     def problems(self, row: list[str], line: int) -> list[Problem]:
