@@ -22,7 +22,7 @@ from wayfare.importing.source import (
 )
 from wayfare.model.customers import CUSTOMER_ID, AttributeError_, check_customer_id
 from wayfare.store.database import Database
-from wayfare.store.lists import _count, create_list, find_list, get_list, write_members
+from wayfare.store.lists import create_list, find_list, get_list, member_count, write_members
 
 
 def import_list(
@@ -53,7 +53,7 @@ def import_list(
             list_id = (found or create_list(conn, application_id, list_ref, now)).id
         else:
             list_id = get_list(conn, application_id, list_ref).id
-        before = _count(conn, list_id)
+        before = member_count(conn, list_id)
         problems = Problems()
         rows = 0
         created = 0
@@ -88,7 +88,7 @@ def import_list(
             background.close()
         if progress is not None:
             progress(position(stream) or 0)
-        added = _count(conn, list_id) - before
+        added = member_count(conn, list_id) - before
     return ImportReport(
         kind="list",
         rows=rows,

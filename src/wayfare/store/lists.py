@@ -136,13 +136,14 @@ def add_members(
         }
     if problems:
         raise InvalidInput(problems=problems)
-    before = _count(conn, list_id)
+    before = member_count(conn, list_id)
     created = write_members(conn, application_id, list(rows.values()), now)
-    added = _count(conn, list_id) - before
+    added = member_count(conn, list_id) - before
     return AddResult(added=added, updated=len(rows) - added, customers_created=created)
 
 
-def _count(conn: Connection, list_id: int) -> int:
+def member_count(conn: Connection, list_id: int) -> int:
+    """How many members the list has."""
     return int(
         conn.execute(
             select(func.count()).select_from(members).where(members.c.list_id == list_id)
