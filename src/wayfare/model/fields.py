@@ -40,7 +40,7 @@ _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
 
-class ValueError_(ValueError):  # noqa: N801 - a ValueError with a user-facing message
+class ValueError_(ValueError):
     """A value that does not fit its field type."""
 
 
