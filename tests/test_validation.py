@@ -9,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wayfare.errors import JourneyInvalid
+from wayfare.model.events import BUILTIN_EVENTS
 from wayfare.model.fields import FieldType
 from wayfare.model.journey import read_journey_document
 from wayfare.model.states import StateType
-from wayfare.model.validation import BUILTIN_EVENTS, Catalog, validate_journey
+from wayfare.model.validation import Catalog, validate_journey
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from wayfare.errors import Problem
+from wayfare.model.events import BUILTIN_EVENTS
 from wayfare.model.fields import FieldValue, ValueError_, canonical
 
 CHANNELS = ("push", "inapp", "wallet", "email", "sms", "whatsapp", "telegram")
@@ -65,33 +66,6 @@ BODY_KEYS: Mapping[str, str] = {
 
 RESERVED_NAMES = frozenset({"customerId", *CSV_COLUMNS, *BODY_KEYS, "fields"})
 """Names that cannot be customer field names (they are CSV columns or body keys already)."""
-
-BUILTIN_EVENT_CODES = frozenset(
-    {
-        "push.received",
-        "push.click",
-        "push.dismiss",
-        "inapp.show",
-        "inapp.click",
-        "inapp.read",
-        "email.delivered",
-        "email.open",
-        "email.click",
-        "email.bounce",
-        "sms.delivered",
-        "sms.failed",
-        "whatsapp.delivered",
-        "whatsapp.read",
-        "telegram.delivered",
-        "wallet.installed",
-        "wallet.removed",
-        "link.click",
-        "unsubscribe",
-    }
-)
-"""Message events every application knows; any other event code needs an event type."""
-
-EVENT_CODE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,99}$")
 
 
 class AttributeError_(ValueError):
@@ -385,7 +359,7 @@ def parse_event(
     code = body.get("eventCode")
     if not isinstance(code, str) or not code:
         problems.append(Problem(f"{where}.eventCode", "missing", "missing"))
-    elif code not in known_codes and code not in BUILTIN_EVENT_CODES:
+    elif code not in known_codes and code not in BUILTIN_EVENTS:
         problems.append(
             Problem(
                 f"{where}.eventCode",

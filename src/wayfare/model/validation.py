@@ -13,6 +13,7 @@ from typing import Any
 
 from wayfare.errors import JourneyInvalid, Problem
 from wayfare.model.conditions import Condition, referenced_events, referenced_segments
+from wayfare.model.events import BUILTIN_EVENTS
 from wayfare.model.fields import FIELD_NAME, FieldType
 from wayfare.model.journey import Journey, ParsedJourney, parse_journey
 from wayfare.model.states import (
@@ -31,22 +32,6 @@ from wayfare.model.states import (
     StateType,
     WebhookParams,
 )
-
-BUILTIN_EVENTS: frozenset[str] = frozenset(
-    {
-        *(f"{channel}.{step}" for channel in Channel for step in ("sent", "delivered", "failed")),
-        "push.received",
-        "push.click",
-        "inapp.read",
-        "inapp.click",
-        "email.open",
-        "email.bounce",
-        "whatsapp.read",
-        "link.click",
-        "unsubscribe",
-    }
-)
-"""Message events Wayfare records itself: known to every application without an event type."""
 
 
 @dataclass(frozen=True)

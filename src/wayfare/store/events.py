@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from wayfare.errors import Conflict, InvalidInput, Problem
-from wayfare.model.customers import BUILTIN_EVENT_CODES, EVENT_CODE, EventRecord, parse_event
+from wayfare.model.customers import EventRecord, parse_event
+from wayfare.model.events import BUILTIN_EVENTS, EVENT_CODE
 from wayfare.store.customers import ensure_customers
 from wayfare.store.database import dialect_of
 from wayfare.store.schema import event_types
@@ -59,7 +60,7 @@ def define_event_type(
         problems.append(
             Problem("code", f"{code!r} is not an event code (letters, digits and _ . : -)")
         )
-    elif code in BUILTIN_EVENT_CODES:
+    elif code in BUILTIN_EVENTS:
         problems.append(Problem("code", f"{code!r} is a built-in message event", "builtin"))
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         problems.append(Problem("name", "a name is 1 to 200 characters"))
@@ -111,7 +112,7 @@ def event_codes(conn: Connection, application_id: int) -> set[str]:
             event_types.c.application_id == application_id, event_types.c.enabled.is_(True)
         )
     )
-    return set(rows.scalars()) | BUILTIN_EVENT_CODES
+    return set(rows.scalars()) | BUILTIN_EVENTS
 
 
 def record_events(
