@@ -289,7 +289,7 @@ class _Parser:
         """The type of field ``name`` (STRING for reserved attributes); None when unknown."""
         if name in RESERVED_ATTRIBUTES:
             return FieldType.STRING
-        if not FIELD_NAME.match(name):
+        if not FIELD_NAME.fullmatch(name):
             self.problem(where, f"{name!r} is not a field name", "unknown_field")
             return None
         if self.field_types is None:

@@ -33,8 +33,9 @@ class FieldType(StrEnum):
     DATETIME = "datetime"
 
 
-FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
-"""Field names: letters, digits and underscores, not starting with a digit, at most 100 long."""
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+"""Field names: letters, digits and underscores, not starting with a digit, at most 100 long
+(use with ``fullmatch``)."""
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}

@@ -297,13 +297,13 @@ def _name_problems(parsed: ParsedJourney) -> list[Problem]:
     problems = []
     for state in parsed.states:
         params = state.params
-        if isinstance(params, BirthdayEntryParams) and not FIELD_NAME.match(params.field):
+        if isinstance(params, BirthdayEntryParams) and not FIELD_NAME.fullmatch(params.field):
             problems.append(
                 Problem(f"state {state.id}: params.field", f"{params.field!r} is not a field name")
             )
         if isinstance(params, WebhookParams):
             for name in params.save_as:
-                if not FIELD_NAME.match(name):
+                if not FIELD_NAME.fullmatch(name):
                     problems.append(
                         Problem(
                             f"state {state.id}: params.saveAs.{name}",
@@ -410,7 +410,7 @@ def _catalog_problems(parsed: ParsedJourney, catalog: Catalog) -> list[Problem]:
                 )
         elif isinstance(params, WebhookParams):
             for name in params.save_as:
-                if FIELD_NAME.match(name) and name not in catalog.fields:
+                if FIELD_NAME.fullmatch(name) and name not in catalog.fields:
                     problems.append(
                         Problem(f"{at}.saveAs.{name}", f"unknown field {name!r}", "unknown_field")
                     )

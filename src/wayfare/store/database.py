@@ -64,12 +64,6 @@ class Dialect:
         """Whether ``part`` occurs in ``text``, case-sensitively (no LIKE wildcards)."""
         return (func.strpos(text, part) if self.is_postgres else func.instr(text, part)) > 0
 
-    def json_merge(self, old: Any, new: Any) -> ColumnElement[Any]:
-        """``old`` with the members of ``new`` set over it (a shallow merge of two objects)."""
-        if self.is_postgres:
-            return old.op("||")(new)  # type: ignore[no-any-return]
-        return func.json_patch(old, new)
-
 
 def _json_path_key(key: str) -> str:
     """A JSON path member, quoted so that any field name is taken literally."""
