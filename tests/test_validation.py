@@ -234,6 +234,15 @@ def test_bad_durations() -> None:
     ]
 
 
+def test_a_delay_may_be_zero_but_not_negative() -> None:
+    raw = every_state()
+    delay = next(s for s in raw["states"] if s["type"] == "FLOW_DELAY")
+    delay["params"]["time"] = "PT0S"
+    assert validate_journey(raw).valid
+    delay["params"]["time"] = "-P1D"
+    assert [p.message for p in validate_journey(raw).problems] == ["'-P1D' cannot be negative"]
+
+
 def test_negative_or_all_zero_weights() -> None:
     raw = every_state()
     raw["states"][11]["params"]["paths"][0]["weight"] = -5

@@ -55,15 +55,16 @@ def _error(code: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(code, "{message}", {"message": message})
 
 
-def _duration(value: Any, *, positive: bool) -> Duration:
+def _duration(value: Any, *, positive: bool, zero: bool = False) -> Duration:
     if not isinstance(value, str):
         raise _error("bad_duration", f"expected an ISO 8601 duration such as PT10M, got {value!r}")
     try:
         duration = parse_duration(value)
     except ValueError as exc:
         raise _error("bad_duration", str(exc)) from None
-    if positive and (duration.negative or duration.is_zero):
-        raise _error("bad_duration", f"{value!r} must be longer than zero")
+    if positive and (duration.negative or (duration.is_zero and not zero)):
+        message = "cannot be negative" if zero else "must be longer than zero"
+        raise _error("bad_duration", f"{value!r} {message}")
     return duration
 
 
@@ -88,6 +89,10 @@ def _timezone(value: Any) -> str:
 
 AnyDuration = Annotated[Duration, PlainValidator(lambda v: _duration(v, positive=False))]
 WaitDuration = Annotated[Duration, PlainValidator(lambda v: _duration(v, positive=True))]
+DelayDuration = Annotated[
+    Duration, PlainValidator(lambda v: _duration(v, positive=True, zero=True))
+]
+"""A ``FLOW_DELAY`` time: zero (``PT0S``, go on at once) or more, never negative."""
 TimeOfDay = Annotated[time, PlainValidator(_time_of_day)]
 Timezone = Annotated[str, PlainValidator(_timezone)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -198,7 +203,7 @@ class _FlowRandom(Doc):
 
 
 class _FlowDelay(Doc):
-    time: WaitDuration | None = None
+    time: DelayDuration | None = None
     until: Any = None
     forward: int | None
 
