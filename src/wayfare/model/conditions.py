@@ -19,7 +19,14 @@ from typing import Any
 
 from wayfare.errors import InvalidInput, Problem
 from wayfare.model.durations import Duration, parse_duration
-from wayfare.model.fields import FIELD_NAME, FieldType, FieldValue, ValueError_, canonical
+from wayfare.model.fields import (
+    FIELD_NAME,
+    FieldType,
+    FieldValue,
+    ValueError_,
+    canonical,
+    kind_of,
+)
 from wayfare.model.fields import format_datetime as _format_datetime
 
 Scalar = str | int | float | bool
@@ -207,7 +214,7 @@ class _Parser:
 
     def condition(self, raw: object, where: str) -> Condition:
         if not isinstance(raw, dict):
-            self.problem(where, f"expected an object of conditions, got {_kind(raw)}")
+            self.problem(where, f"expected an object of conditions, got {kind_of(raw)}")
             return All(())
         items: list[Condition] = []
         for key, value in raw.items():
@@ -246,7 +253,7 @@ class _Parser:
 
     def event(self, raw: object, where: str) -> Condition:
         if not isinstance(raw, dict):
-            self.problem(where, f"expected an object, got {_kind(raw)}")
+            self.problem(where, f"expected an object, got {kind_of(raw)}")
             return EventCount("", None, ())
         for key in raw:
             if key not in ("eventName", "within", "count"):
@@ -277,7 +284,7 @@ class _Parser:
 
     def duration(self, raw: object, where: str) -> Duration | None:
         if not isinstance(raw, str):
-            self.problem(where, f"expected an ISO 8601 duration, got {_kind(raw)}")
+            self.problem(where, f"expected an ISO 8601 duration, got {kind_of(raw)}")
             return None
         try:
             return parse_duration(raw)
@@ -332,7 +339,7 @@ class _Parser:
                 if kind is not None and kind is not FieldType.STRING:
                     self.problem(path, f"contains applies to string fields, not {kind}")
                 elif not isinstance(value, str):
-                    self.problem(path, f"expected a string, got {_kind(value)}")
+                    self.problem(path, f"expected a string, got {kind_of(value)}")
                 else:
                     tests.append(Contains(name, value))
             elif op == "useActualDate":
@@ -374,7 +381,7 @@ class _Parser:
             self.problem(where, "expected a value; use isnull to test for no value")
             return None
         if isinstance(raw, list | dict):
-            self.problem(where, f"expected a single value, got {_kind(raw)}")
+            self.problem(where, f"expected a single value, got {kind_of(raw)}")
             return None
         if kind is None:
             if isinstance(raw, bool) and op in ORDERINGS:
@@ -384,10 +391,10 @@ class _Parser:
                 self.problem(where, "expected a finite number")
                 return None
             if parts and not isinstance(raw, str):
-                self.problem(where, f"expected a date, got {_kind(raw)}")
+                self.problem(where, f"expected a date, got {kind_of(raw)}")
                 return None
             if not isinstance(raw, str | int | float):
-                self.problem(where, f"expected a value, got {_kind(raw)}")
+                self.problem(where, f"expected a value, got {kind_of(raw)}")
                 return None
             return raw
         if kind is FieldType.BOOLEAN and op in ORDERINGS:
@@ -402,7 +409,7 @@ class _Parser:
         }[kind]
         number_ok = kind is not FieldType.NUMBER or not isinstance(raw, bool)
         if not isinstance(raw, expected[0]) or not number_ok:
-            self.problem(where, f"expected {expected[1]}, got {_kind(raw)}", "type_mismatch")
+            self.problem(where, f"expected {expected[1]}, got {kind_of(raw)}", "type_mismatch")
             return None
         try:
             return canonical(kind, raw)
@@ -414,7 +421,7 @@ class _Parser:
         self, name: str, raw: object, where: str, kind: FieldType | None, parts: tuple[str, ...]
     ) -> list[Condition]:
         if not isinstance(raw, list):
-            self.problem(where, f"expected a list of values, got {_kind(raw)}")
+            self.problem(where, f"expected a list of values, got {kind_of(raw)}")
             return []
         values = [
             self.operand(item, f"{where}[{i}]", kind, "eq", parts) for i, item in enumerate(raw)
@@ -425,7 +432,9 @@ class _Parser:
         self, name: str, raw: object, where: str, kind: FieldType | None, parts: tuple[str, ...]
     ) -> list[Condition]:
         if not isinstance(raw, dict):
-            self.problem(where, f'expected an object such as {{"active": true}}, got {_kind(raw)}')
+            self.problem(
+                where, f'expected an object such as {{"active": true}}, got {kind_of(raw)}'
+            )
             return []
         if kind is not None and kind not in (FieldType.DATE, FieldType.DATETIME):
             self.problem(where, f"useActualDate applies to date and datetime fields, not {kind}")
@@ -446,24 +455,8 @@ class _Parser:
         return [ToToday(name, str(op), offset, parts)]
 
 
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 def _show(value: object) -> str:
-    return repr(value) if isinstance(value, str) else _kind(value)
+    return repr(value) if isinstance(value, str) else kind_of(value)
 
 
 # ---------------------------------------------------------------- what a condition refers to

@@ -47,7 +47,7 @@ class ValueError_(ValueError):
 
 def _string(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError_(f"expected a string, got {_kind(value)}")
+        raise ValueError_(f"expected a string, got {kind_of(value)}")
     if "\x00" in value:
         raise ValueError_("a string cannot contain the NUL character")
     return value
@@ -57,7 +57,7 @@ def _number(value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         if isinstance(value, str):
             return _number_text(value)
-        raise ValueError_(f"expected a number, got {_kind(value)}")
+        raise ValueError_(f"expected a number, got {kind_of(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError_(f"expected a finite number, got {value}")
     return value
@@ -88,7 +88,7 @@ def _boolean(value: Any) -> bool:
         if lowered in _FALSE:
             return False
         raise ValueError_(f"expected true or false, got {value!r}")
-    raise ValueError_(f"expected a boolean, got {_kind(value)}")
+    raise ValueError_(f"expected a boolean, got {kind_of(value)}")
 
 
 def _date(value: Any) -> str:
@@ -97,7 +97,7 @@ def _date(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if not isinstance(value, str):
-        raise ValueError_(f"expected a date (YYYY-MM-DD), got {_kind(value)}")
+        raise ValueError_(f"expected a date (YYYY-MM-DD), got {kind_of(value)}")
     try:
         return date.fromisoformat(value.strip()).isoformat()
     except ValueError:
@@ -113,7 +113,7 @@ def _datetime(value: Any) -> str:
         except ValueError:
             raise ValueError_(f"expected an ISO 8601 datetime, got {value!r}") from None
     else:
-        raise ValueError_(f"expected an ISO 8601 datetime, got {_kind(value)}")
+        raise ValueError_(f"expected an ISO 8601 datetime, got {kind_of(value)}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return format_datetime(moment)
@@ -129,7 +129,8 @@ def parse_datetime(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """How a value reads in an error message: ``a number``, ``a string``, ``null``, ..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
