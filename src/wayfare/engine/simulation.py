@@ -1,0 +1,536 @@
+"""The simulator: a journey run on a virtual clock over given customers and events, in memory.
+
+It makes no decision of its own: every state's behaviour is ``advance.run`` and the handlers the
+live engine uses; this module only keeps the clock, the enrollments, the event histories and the
+record of what happened. See docs/simulation.md for the exact rules.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from wayfare.engine import calendar
+from wayfare.engine.advance import enter, run
+from wayfare.engine.decisions import Event, Facts, Outcome, Status, WebhookResponse
+from wayfare.engine.facts import facts_for
+from wayfare.errors import InvalidInput, JourneyInvalid, Problem
+from wayfare.model.conditions import Condition, evaluate
+from wayfare.model.customers import Customer
+from wayfare.model.durations import Duration
+from wayfare.model.fields import FieldType, infer_type
+from wayfare.model.journey import Journey, parse_journey
+from wayfare.model.states import (
+    BirthdayEntryParams,
+    EventEntryParams,
+    FilterEntryParams,
+    RetargetingParams,
+    SegmentEntryParams,
+    StateType,
+)
+from wayfare.model.validation import validate_journey
+
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
+"""The start of the virtual clock when neither ``start`` nor any event gives one."""
+
+DEFAULT_LENGTH = Duration(days=30)
+"""How long a simulation runs when no ``until`` is given: ``P30D`` from the start."""
+
+DEFAULT_WEBHOOK = WebhookResponse(200, {})
+"""The simulator's answer to every ``FLOW_WEBHOOK`` call unless told otherwise."""
+
+_EPSILON = timedelta(microseconds=1)
+
+# What the queue holds, in this order at equal times: events first, then enrollment timers,
+# then birthday entries, then the re-entry check.
+_EVENT, _TIMER, _BIRTHDAY, _RECHECK = range(4)
+
+
+@dataclass(frozen=True, slots=True)
+class SimEvent:
+    """One event of the input stream; ``line`` is where it came from (for messages)."""
+
+    customer_id: str
+    code: str
+    at: datetime
+    data: Mapping[str, Any] = field(default_factory=dict)
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message the journey produced: ``at`` is when it goes out (after quiet hours)."""
+
+    customer_id: str
+    state_id: int
+    channel: str
+    campaign_id: int
+    at: datetime
+    skipped: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """``{customerId, stateId, channel, campaignId, at, skipped?}``."""
+        out: dict[str, Any] = {
+            "customerId": self.customer_id,
+            "stateId": self.state_id,
+            "channel": self.channel,
+            "campaignId": self.campaign_id,
+            "at": iso(self.at),
+        }
+        if self.skipped is not None:
+            out["skipped"] = self.skipped
+        return out
+
+
+@dataclass
+class StateStats:
+    """What happened in one state (see docs/simulation.md for each count)."""
+
+    entered: int = 0
+    completed: int = 0
+    waiting: int = 0
+    exited: int = 0
+    failed: int = 0
+    branches: Counter[str] = field(default_factory=Counter)
+    sent: int | None = None
+    skipped: Counter[str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The counts; ``sent`` and ``skipped`` only for states that send messages."""
+        out: dict[str, Any] = {
+            "entered": self.entered,
+            "completed": self.completed,
+            "waiting": self.waiting,
+            "exited": self.exited,
+            "failed": self.failed,
+            "branches": dict(sorted(self.branches.items())),
+        }
+        if self.sent is not None and self.skipped is not None:
+            out["sent"] = self.sent
+            out["skipped"] = dict(sorted(self.skipped.items()))
+        return out
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Everything a simulation produced: messages, each customer's path and per-state stats."""
+
+    start: datetime
+    until: datetime
+    messages: tuple[Message, ...]
+    paths: Mapping[str, tuple[tuple[int, datetime], ...]]
+    stats: Mapping[int, StateStats]
+    failures: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON of DESIGN.md §3: ``{"messages", "paths", "stats"}`` (keys as strings)."""
+        return {
+            "messages": [message.to_json() for message in self.messages],
+            "paths": {
+                customer_id: [{"stateId": state_id, "at": iso(at)} for state_id, at in path]
+                for customer_id, path in sorted(self.paths.items())
+            },
+            "stats": {str(state_id): s.to_json() for state_id, s in sorted(self.stats.items())},
+        }
+
+
+def iso(moment: datetime) -> str:
+    """An instant as ISO 8601 in UTC with ``Z`` (microseconds only when there are some)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def value_type(value: object) -> FieldType:
+    """The field type of a canonical value (``FieldType.STRING`` for anything unknown)."""
+    if isinstance(value, bool):
+        return FieldType.BOOLEAN
+    if isinstance(value, int | float):
+        return FieldType.NUMBER
+    if isinstance(value, str) and len(value) in (10, 20):
+        inferred = infer_type(value)
+        if inferred in (FieldType.DATE, FieldType.DATETIME):
+            return inferred
+    return FieldType.STRING
+
+
+def checked_journey(
+    document: Mapping[str, object], field_types: Mapping[str, FieldType], *, source: str
+) -> Journey:
+    """The journey of a raw document, validated alone, its conditions against ``field_types``.
+
+    ``JourneyInvalid`` names ``source`` and carries every problem.
+    """
+    report = validate_journey(document)
+    problems = list(report.problems)
+    if not problems:
+        parsed = parse_journey(document, field_types)
+        problems = list(parsed.problems)
+        journey = parsed.journey()
+        if journey is not None and not problems:
+            return journey
+    located = [
+        Problem(f"{source}: {p.where}" if p.where else source, p.message, p.code) for p in problems
+    ]
+    raise JourneyInvalid(problems=located)
+
+
+def simulate(
+    journey: Journey | Mapping[str, object],
+    customers: Iterable[Customer],
+    events: Iterable[SimEvent] = (),
+    *,
+    start: datetime | None = None,
+    until: datetime | None = None,
+    journey_id: int = 0,
+    field_types: Mapping[str, FieldType] | None = None,
+    segments: Mapping[int, Condition] | None = None,
+    webhook: WebhookResponse = DEFAULT_WEBHOOK,
+) -> SimulationResult:
+    """Run ``journey`` over ``customers`` and ``events`` from ``start`` to ``until``.
+
+    ``start`` defaults to the earliest event (else ``DEFAULT_START``), ``until`` to ``start``
+    plus ``P30D``. ``journey_id`` goes into the stable random draw (the CLI's ``--seed``).
+    ``field_types`` are the customers' field definitions (conditions see those fields only; by
+    default every field a customer has). ``segments`` resolve ``IN_SEGMENT`` and ``segmentIds``.
+    """
+    customer_list = list(customers)
+    if field_types is None:
+        field_types = {}
+        for customer in customer_list:
+            for name, value in customer.fields.items():
+                field_types.setdefault(name, value_type(value))
+    if not isinstance(journey, Journey):
+        journey = checked_journey(journey, field_types, source="journey")
+    ordered = sorted(enumerate(events), key=lambda pair: (pair[1].at, pair[0]))
+    if start is None:
+        start = ordered[0][1].at if ordered else DEFAULT_START
+    if until is None:
+        until = DEFAULT_LENGTH.add(start)
+    if until < start:
+        raise InvalidInput(f"the simulation ends ({iso(until)}) before it starts ({iso(start)})")
+    simulator = _Simulator(
+        journey, journey_id, customer_list, field_types, segments or {}, webhook, start, until
+    )
+    simulator.load([event for _, event in ordered])
+    return simulator.finish()
+
+
+# --- the simulator ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Active:
+    """A customer's enrollment that is still in the journey (waiting)."""
+
+    outcome: Outcome
+
+
+class _Simulator:
+    """The virtual clock and everything it moves; one instance per ``simulate`` call."""
+
+    def __init__(
+        self,
+        journey: Journey,
+        journey_id: int,
+        customers: Sequence[Customer],
+        field_types: Mapping[str, FieldType],
+        segments: Mapping[int, Condition],
+        webhook: WebhookResponse,
+        start: datetime,
+        until: datetime,
+    ) -> None:
+        self.journey = journey
+        self.journey_id = journey_id
+        self.settings = journey.settings
+        self.field_names = tuple(field_types)
+        self.segments = segments
+        self.webhook = webhook
+        self.start, self.until = start, until
+        self.customers: dict[str, Customer] = {}
+        self.listed: list[str] = []
+        for customer in customers:
+            if customer.customer_id not in self.customers:
+                self.listed.append(customer.customer_id)
+            self.customers[customer.customer_id] = customer
+        self.listed_set = frozenset(self.listed)
+        """The customers given (``IN_LIST``'s list); later ones come from events."""
+        self.history: dict[str, list[tuple[str, datetime]]] = {}
+        self.sent_at: dict[str, list[datetime]] = {}
+        self.active: dict[str, _Active] = {}
+        self.entries: Counter[str] = Counter()
+        self.queue: list[tuple[datetime, int, int, Any]] = []
+        self.sequence = 0
+        self.messages: list[Message] = []
+        self.paths: dict[str, list[tuple[int, datetime]]] = {}
+        self.failures: list[str] = []
+        self.stats = {state.id: StateStats() for state in journey.states}
+        for state in journey.states:
+            if state.type.is_message or isinstance(state.params, RetargetingParams):
+                self.stats[state.id].sent = 0
+                self.stats[state.id].skipped = Counter()
+        entry = journey.entry
+        if isinstance(entry.params, SegmentEntryParams):
+            missing = [i for i in entry.params.segment_ids if i not in segments]
+            if missing:
+                ids = ", ".join(str(i) for i in missing)
+                raise InvalidInput(
+                    f"state {entry.id} (IN_SEGMENT) needs segment(s) {ids}: give them with "
+                    '--segments FILE, a JSON object {"<segmentId>": <cond>, ..}'
+                )
+        self.max_entries = self.settings.max_entries if self.settings.reentry else 1
+        """Entries allowed per customer: ``maxEntries`` with re-entry (None: no limit), else 1."""
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    def push(self, at: datetime, kind: int, payload: Any) -> None:
+        """Schedule ``payload`` of ``kind`` at ``at`` (ignored past the end)."""
+        if at <= self.until:
+            self.sequence += 1
+            heapq.heappush(self.queue, (at, kind, self.sequence, payload))
+
+    def load(self, events: Sequence[SimEvent]) -> None:
+        """Queue the events, the first entry check and the birthdays, then run the clock."""
+        for event in events:
+            if event.at < self.start:
+                self.history.setdefault(event.customer_id, []).append((event.code, event.at))
+            else:
+                self.push(event.at, _EVENT, event)
+        entry = self.journey.entry
+        if isinstance(entry.params, BirthdayEntryParams):
+            for customer_id in self.listed:
+                self.schedule_birthday(customer_id, self.start + _EPSILON)
+        elif not isinstance(entry.params, EventEntryParams):
+            self.push(self.start, _RECHECK, None)
+        while self.queue:
+            at, kind, _, payload = heapq.heappop(self.queue)
+            if kind == _EVENT:
+                self.on_event(payload)
+            elif kind == _TIMER:
+                self.on_timer(at, *payload)
+            elif kind == _BIRTHDAY:
+                if self.may_enter(payload):
+                    self.enroll(payload, at)
+                self.schedule_birthday(payload, at + _EPSILON)
+            else:
+                self.recheck(at)
+
+    # -- entries -----------------------------------------------------------------------------
+
+    def may_enter(self, customer_id: str) -> bool:
+        """Not in the journey now, and under the entry limit."""
+        if customer_id in self.active:
+            return False
+        return self.max_entries is None or self.entries[customer_id] < self.max_entries
+
+    def recheck(self, at: datetime) -> None:
+        """Enter every customer the entry state admits now; again after ``recheckEvery``."""
+        entry = self.journey.entry
+        for customer_id in list(self.customers):
+            if entry.type is StateType.IN_LIST and customer_id not in self.listed_set:
+                continue
+            if self.may_enter(customer_id) and self.admits(customer_id, at):
+                self.enroll(customer_id, at)
+        if self.settings.reentry:
+            self.push(self.settings.recheck_every.add(at), _RECHECK, None)
+
+    def admits(self, customer_id: str, at: datetime) -> bool:
+        """Whether the entry condition (``IN_FILTER`` / ``IN_SEGMENT``) holds for the customer."""
+        params = self.journey.entry.params
+        if isinstance(params, FilterEntryParams):
+            facts = self.facts(customer_id, at)
+            return evaluate(params.cond, facts.customer, at, segments=self.segments)
+        if isinstance(params, SegmentEntryParams):
+            facts = self.facts(customer_id, at)
+            return any(
+                evaluate(self.segments[i], facts.customer, at, segments=self.segments)
+                for i in params.segment_ids
+            )
+        return True
+
+    def schedule_birthday(self, customer_id: str, after: datetime) -> None:
+        """Queue the customer's next birthday entry at or after ``after``, if it has one."""
+        params = self.journey.entry.params
+        assert isinstance(params, BirthdayEntryParams)
+        customer = self.customers[customer_id]
+        value = customer.fields.get(params.field)
+        if not isinstance(value, str):
+            return
+        try:
+            birthday = date.fromisoformat(value[:10])
+        except ValueError:
+            return
+        zone = calendar.customer_zone(customer.timezone, self.settings.timezone)
+        moment = calendar.next_birthday_entry(birthday, params.offset, params.at, zone, after)
+        self.push(moment, _BIRTHDAY, customer_id)
+
+    def enroll(self, customer_id: str, at: datetime) -> None:
+        """A new enrollment of the customer, run as far as it goes."""
+        self.entries[customer_id] += 1
+        entry = self.journey.entry
+        enrollment = enter(
+            self.journey_id, self.journey, customer_id, self.entries[customer_id], at
+        )
+        self.stats[entry.id].entered += 1
+        self.paths.setdefault(customer_id, []).append((entry.id, at))
+        facts = self.facts(customer_id, at)
+        outcome = run(self.journey_id, self.journey, enrollment, facts, at, arriving=True)
+        assert outcome is not None  # an entry state always goes on
+        self.apply(outcome, at, facts)
+
+    # -- events and timers -------------------------------------------------------------------
+
+    def on_event(self, event: SimEvent) -> None:
+        """Record the event, offer it to the customer's enrollment, then maybe enter."""
+        at = event.at
+        if event.customer_id not in self.customers:
+            self.customers[event.customer_id] = _bare_customer(event.customer_id, at)
+        self.history.setdefault(event.customer_id, []).append((event.code, at))
+        active = self.active.get(event.customer_id)
+        if active is not None and event.code in active.outcome.wait_events:
+            facts = self.facts(event.customer_id, at)
+            facts = replace(facts, event=Event(event.code, event.data, at))
+            enrollment = active.outcome.enrollment
+            outcome = run(self.journey_id, self.journey, enrollment, facts, at, arriving=False)
+            if outcome is not None:
+                self.apply(outcome, at, facts)
+        params = self.journey.entry.params
+        if (
+            isinstance(params, EventEntryParams)
+            and event.code == params.event_name
+            and self.may_enter(event.customer_id)
+        ):
+            if params.cond is not None:
+                facts = self.facts(event.customer_id, at)
+                if not evaluate(params.cond, facts.customer, at, segments=self.segments):
+                    return
+            self.enroll(event.customer_id, at)
+
+    def on_timer(self, at: datetime, customer_id: str, step: int) -> None:
+        """Wake the customer's enrollment if it still waits on this timer."""
+        active = self.active.get(customer_id)
+        if active is None or active.outcome.enrollment.step != step:
+            return  # moved on since (an event won)
+        facts = self.facts(customer_id, at)
+        outcome = run(
+            self.journey_id, self.journey, active.outcome.enrollment, facts, at, arriving=False
+        )
+        if outcome is not None:
+            self.apply(outcome, at, facts)
+
+    # -- applying outcomes -------------------------------------------------------------------
+
+    def facts(self, customer_id: str, at: datetime) -> Facts:
+        """What decisions know of the customer at ``at``."""
+        customer = self.customers[customer_id]
+        cap = self.settings.frequency_cap
+        recent = 0
+        if cap is not None:
+            since = cap.per.subtract(at)
+            recent = sum(1 for sent in self.sent_at.get(customer_id, ()) if since < sent <= at)
+        return facts_for(
+            customer,
+            self.settings,
+            self.field_names,
+            events=self.history.get(customer_id, ()),
+            segments=self.segments,
+            sent_recently=recent,
+        )
+
+    def apply(self, outcome: Outcome, at: datetime, facts: Facts) -> None:
+        """Record what one run did and keep the enrollment if it waits (answering calls)."""
+        while True:
+            self.record(outcome)
+            if outcome.call is None:
+                break
+            facts = replace(facts, event=None, response=self.webhook)
+            again = run(
+                self.journey_id, self.journey, outcome.enrollment, facts, at, arriving=False
+            )
+            assert again is not None  # a call's answer always decides
+            outcome = again
+        customer_id = outcome.enrollment.customer_id
+        if outcome.status is Status.WAITING:
+            self.active[customer_id] = _Active(outcome)
+            if outcome.wake_at is not None:
+                self.push(outcome.wake_at, _TIMER, (customer_id, outcome.enrollment.step))
+            return
+        self.active.pop(customer_id, None)
+        state_id = outcome.enrollment.state_id
+        if outcome.status is Status.EXITED:
+            self.stats[state_id].exited += 1
+        elif outcome.status is Status.FAILED:
+            if state_id in self.stats:
+                self.stats[state_id].failed += 1
+            self.failures.append(f"{customer_id}: {outcome.reason}")
+
+    def record(self, outcome: Outcome) -> None:
+        """Paths, stats and messages of one run."""
+        customer_id = outcome.enrollment.customer_id
+        path = self.paths.setdefault(customer_id, [])
+        for arrival in outcome.arrivals:
+            path.append((arrival.state_id, arrival.at))
+            self.stats[arrival.state_id].entered += 1
+        for departure in outcome.departures:
+            if departure.branch == "exit":
+                continue  # counted as exited once the run is over
+            stats = self.stats[departure.state_id]
+            stats.completed += 1
+            stats.branches[departure.branch] += 1
+        for send in outcome.sends:
+            stats = self.stats[send.state_id]
+            if send.skipped is None:
+                stats.sent = (stats.sent or 0) + 1
+                self.sent_at.setdefault(customer_id, []).append(send.at)
+            else:
+                if stats.skipped is None:
+                    stats.skipped = Counter()
+                stats.skipped[send.skipped] += 1
+            self.messages.append(
+                Message(
+                    customer_id,
+                    send.state_id,
+                    send.channel,
+                    send.campaign_id,
+                    send.not_before,
+                    send.skipped,
+                )
+            )
+        if outcome.saves:
+            customer = self.customers[customer_id]
+            fields = {**customer.fields, **outcome.saves}
+            self.customers[customer_id] = replace(customer, fields=fields)
+
+    def finish(self) -> SimulationResult:
+        """The result, with the enrollments still waiting counted where they wait."""
+        for active in self.active.values():
+            self.stats[active.outcome.enrollment.state_id].waiting += 1
+        messages = sorted(self.messages, key=lambda m: (m.at, m.customer_id, m.state_id))
+        return SimulationResult(
+            start=self.start,
+            until=self.until,
+            messages=tuple(messages),
+            paths={customer_id: tuple(path) for customer_id, path in self.paths.items()},
+            stats=self.stats,
+            failures=tuple(self.failures),
+        )
+
+
+def _bare_customer(customer_id: str, at: datetime) -> Customer:
+    """A customer known only from an event (as event ingestion creates one)."""
+    return Customer(
+        customer_id=customer_id,
+        email=None,
+        phone=None,
+        whatsapp=None,
+        telegram_chat_id=None,
+        push_tokens=(),
+        consent={},
+        timezone=None,
+        language=None,
+        fields={},
+        created_at=at,
+        updated_at=at,
+    )
