@@ -17,10 +17,8 @@ from wayfare.model.states import Until
 _UTC_ZONE = ZoneInfo("UTC")
 _ISO_WEEKDAYS = frozenset(range(1, 8))
 _ONE_DAY = timedelta(days=1)
-_ALL_BIRTHDAYS = tuple(
-    (d.month, d.day) for d in (date(2000, 1, 1) + timedelta(days=n) for n in range(366))
-)
-"""Every (month, day) a birthday can be on, 29 February included."""
+_SEARCH_DAYS = 7
+"""How far around ``day - offset`` ``birthday_dates`` looks for anniversaries."""
 
 
 def customer_zone(customer_tz: str | None, journey_tz: str | None) -> ZoneInfo:
@@ -187,13 +185,17 @@ def birthday_dates(day: date, offset: Duration) -> tuple[tuple[int, int], ...]:
     several (``-P1M`` on 28 February 2027: 28, 29, 30 and 31 March).
     """
     _calendar_only(offset)
-    # The anniversary year is the year of `day - offset`, give or take one (clamping, Feb 29).
-    around = offset.subtract(datetime.combine(day, time())).year
+    # An anniversary that lands on `day` is within a few days of `day - offset`: only a month
+    # step that clamps to a month's end (at most three days) and 29 February (read as the 28th)
+    # break the exact inverse.
+    around = offset.subtract(datetime.combine(day, time())).date()
     found: set[tuple[int, int]] = set()
-    for month, month_day in _ALL_BIRTHDAYS:
-        for year in (around - 1, around, around + 1):
-            if _entry_date(month, month_day, offset, year) == day:
-                found.add((month, month_day))
+    for shift in range(-_SEARCH_DAYS, _SEARCH_DAYS + 1):
+        anniversary = around + timedelta(days=shift)
+        if _entry_date(anniversary.month, anniversary.day, offset, anniversary.year) == day:
+            found.add((anniversary.month, anniversary.day))
+            if anniversary.month == 2 and anniversary.day == 28 and not _is_leap(anniversary.year):
+                found.add((2, 29))
     return tuple(sorted(found))
 
 
