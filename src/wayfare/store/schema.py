@@ -247,6 +247,8 @@ journeys = Table(
     _updated(),
     Column("activated_at", UtcDateTime()),
     Column("deactivated_at", UtcDateTime()),
+    # When the entry conditions are checked next (IN_ALL / IN_FILTER / ... with re-entry on).
+    Column("next_entry_check_at", UtcDateTime()),
     UniqueConstraint("application_id", "name"),
     CheckConstraint("status IN ('DRAFT', 'ACTIVE', 'DEACTIVATED')", name="status"),
 )
@@ -263,11 +265,14 @@ enrollments = Table(
     Column("state_id", Integer, nullable=False),
     Column("status", String(20), nullable=False),
     Column("wake_at", UtcDateTime()),
-    Column("wait_event", String(100)),
-    Column("wait", Json),
+    # The awaited event codes as " code1 code2 " (the state's events and the journey's exitOn).
+    Column("wait_event", Text),
+    # The current state's own memory (a retargeting's reminders sent, a pending webhook call).
+    Column("memo", Json),
     Column("context", Json, nullable=False),
     Column("transitions", Integer, nullable=False),
     Column("entered_at", UtcDateTime(), nullable=False),
+    Column("state_since", UtcDateTime()),
     _updated(),
     Column("ended_at", UtcDateTime()),
     Column("end_reason", String(100)),
