@@ -267,8 +267,8 @@ enrollments = Table(
     Column("wake_at", UtcDateTime()),
     # The awaited event codes as " code1 code2 " (the state's events and the journey's exitOn).
     Column("wait_event", Text),
-    # The current state's own memory (a retargeting's reminders sent, a pending webhook call).
-    Column("memo", Json),
+    # The current state's memory, the engine's memo (reminders sent, a pending webhook call).
+    Column("wait", Json),
     Column("context", Json, nullable=False),
     Column("transitions", Integer, nullable=False),
     Column("entered_at", UtcDateTime(), nullable=False),

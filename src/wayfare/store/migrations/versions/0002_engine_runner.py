@@ -1,7 +1,7 @@
 """Engine runner: enrollments keep their state's arrival time, memory and awaited event codes.
 
 ``enrollments.wait_event`` becomes TEXT holding every awaited code as `` code1 code2 ``;
-``enrollments.wait`` is renamed ``memo`` (the current state's memory); ``state_since`` is when
+``enrollments.wait`` (JSON) holds the current state's memory; ``state_since`` is when
 the enrollment arrived in its state. ``journeys.next_entry_check_at`` schedules re-entry checks.
 
 Revision ID: 0002
@@ -24,7 +24,6 @@ def upgrade() -> None:
         batch_op.drop_index("ix_enrollments_due")
     with op.batch_alter_table("enrollments", schema=None) as batch_op:
         batch_op.alter_column("wait_event", existing_type=sa.String(length=100), type_=sa.Text())
-        batch_op.alter_column("wait", new_column_name="memo")
         batch_op.add_column(sa.Column("state_since", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("enrollments", schema=None) as batch_op:
         batch_op.create_index(
@@ -55,7 +54,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_enrollments_due")
     with op.batch_alter_table("enrollments", schema=None) as batch_op:
         batch_op.drop_column("state_since")
-        batch_op.alter_column("memo", new_column_name="wait")
         batch_op.alter_column("wait_event", existing_type=sa.Text(), type_=sa.String(length=100))
     with op.batch_alter_table("enrollments", schema=None) as batch_op:
         batch_op.create_index(
