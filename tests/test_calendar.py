@@ -166,6 +166,10 @@ def test_p1d_keeps_the_wall_clock_and_pt24h_does_not_across_spring_forward() -> 
     start = local(MADRID, 2026, 3, 28, 10, 0)  # 09:00 UTC, CET
     assert after_delay(start, parse_duration("P1D"), None, MADRID) == utc(2026, 3, 29, 8, 0)
     assert after_delay(start, parse_duration("PT24H"), None, MADRID) == utc(2026, 3, 29, 9, 0)
+    # And the autumn row of docs/time.md: 10:00 CEST on Saturday 24 October.
+    start = local(MADRID, 2026, 10, 24, 10, 0)
+    assert after_delay(start, parse_duration("P1D"), None, MADRID) == utc(2026, 10, 25, 9, 0)
+    assert after_delay(start, parse_duration("PT24H"), None, MADRID) == utc(2026, 10, 25, 8, 0)
 
 
 def test_p1d_keeps_the_wall_clock_and_pt24h_does_not_across_fall_back() -> None:
