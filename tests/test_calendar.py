@@ -15,6 +15,7 @@ from wayfare.engine.calendar import (
     birthday_dates,
     birthday_entry,
     customer_zone,
+    fixed_delay,
     local_instant,
     next_birthday_entry,
     next_local_time,
@@ -218,6 +219,16 @@ def test_delay_then_until_a_weekday_morning() -> None:
     assert after_delay(utc(2026, 11, 27, 4, 0), None, Until(time(9, 0)), KOLKATA) == utc(
         2026, 11, 28, 3, 30
     )
+
+
+def test_fixed_delays_are_elapsed_time_without_until() -> None:
+    assert fixed_delay(parse_duration("PT10M"), None) == timedelta(minutes=10)
+    assert fixed_delay(parse_duration("PT0S"), None) == timedelta()
+    assert fixed_delay(None, None) == timedelta()
+    assert fixed_delay(parse_duration("P1D"), None) is None
+    assert fixed_delay(parse_duration("PT10M"), Until(time(9))) is None
+    start = local(NEW_YORK, 2026, 11, 1, 1, 50)  # EDT; ten minutes later the clock reads 01:00
+    assert after_delay(start, parse_duration("PT10M"), None, NEW_YORK) == utc(2026, 11, 1, 6, 0)
 
 
 def test_no_time_and_no_until_ends_at_once_in_utc() -> None:

@@ -86,12 +86,28 @@ def after_delay(
     ``next_local_time``).
     """
     _check_aware(start, "start")
+    fixed = fixed_delay(time, until)
+    if fixed is not None:
+        return start.astimezone(UTC) + fixed
     moment = start.astimezone(zone)
     if time is not None:
         moment = time.add(moment)
     if until is not None:
         return next_local_time(moment, until.at, zone, until.weekdays)
     return moment.astimezone(UTC)
+
+
+def fixed_delay(time: Duration | None, until: Until | None) -> timedelta | None:
+    """The length of a ``FLOW_DELAY`` when it is the same for every customer and start, else None.
+
+    That is elapsed time only (``PT10M``, ``PT0S``) with no ``until``: its end is the start plus
+    this, in any zone, so a whole batch can be scheduled with one addition.
+    """
+    if until is not None or (time is not None and time.is_calendar):
+        return None
+    if time is None:
+        return timedelta()
+    return timedelta(seconds=-time.seconds if time.negative else time.seconds)
 
 
 def quiet_until(moment: datetime, start: time, end: time, zone: ZoneInfo) -> datetime | None:
