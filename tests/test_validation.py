@@ -243,6 +243,15 @@ def test_a_delay_may_be_zero_but_not_negative() -> None:
     assert [p.message for p in validate_journey(raw).problems] == ["'-P1D' cannot be negative"]
 
 
+def test_a_birthday_offset_is_whole_days() -> None:
+    entry = {"id": 1, "type": "IN_BIRTHDAY", "params": {"field": "birthday", "forward": None}}
+    entry["params"]["offset"] = "-PT12H"
+    problems = validate_journey({"name": "b", "states": [entry]}).problems
+    assert [(p.where, p.code) for p in problems] == [("state 1: params.offset", "bad_duration")]
+    entry["params"]["offset"] = "-P1W"
+    assert validate_journey({"name": "b", "states": [entry]}).valid
+
+
 def test_negative_or_all_zero_weights() -> None:
     raw = every_state()
     raw["states"][11]["params"]["paths"][0]["weight"] = -5

@@ -88,6 +88,18 @@ def _timezone(value: Any) -> str:
 
 
 AnyDuration = Annotated[Duration, PlainValidator(lambda v: _duration(v, positive=False))]
+
+
+def _whole_days(value: Any) -> Duration:
+    duration = _duration(value, positive=False)
+    if duration.seconds:
+        raise _error(
+            "bad_duration", f"{value!r}: a birthday offset is whole days, weeks, months or years"
+        )
+    return duration
+
+
+DayOffset = Annotated[Duration, PlainValidator(_whole_days)]
 WaitDuration = Annotated[Duration, PlainValidator(lambda v: _duration(v, positive=True))]
 DelayDuration = Annotated[
     Duration, PlainValidator(lambda v: _duration(v, positive=True, zero=True))
@@ -136,7 +148,7 @@ class _InEvent(Doc):
 
 class _InBirthday(Doc):
     field: Name
-    offset: AnyDuration = Duration()
+    offset: DayOffset = Duration()
     at: TimeOfDay = time(9, 0)
     forward: int | None
 
