@@ -271,7 +271,7 @@ class _Simulator:
             if state.type.is_message or isinstance(state.params, RetargetingParams):
                 self.stats[state.id].sent = 0
                 self.stats[state.id].skipped = Counter()
-        entry = journey.entry
+        entry = self.entry = journey.entry
         if isinstance(entry.params, SegmentEntryParams):
             missing = [i for i in entry.params.segment_ids if i not in segments]
             if missing:
@@ -298,7 +298,7 @@ class _Simulator:
                 self.history.setdefault(event.customer_id, []).append((event.code, event.at))
             else:
                 self.push(event.at, _EVENT, event)
-        entry = self.journey.entry
+        entry = self.entry
         if isinstance(entry.params, BirthdayEntryParams):
             for customer_id in self.listed:
                 self.schedule_birthday(customer_id, self.start + _EPSILON)
@@ -327,7 +327,7 @@ class _Simulator:
 
     def recheck(self, at: datetime) -> None:
         """Enter every customer the entry state admits now; again after ``recheckEvery``."""
-        entry = self.journey.entry
+        entry = self.entry
         for customer_id in list(self.customers):
             if entry.type is StateType.IN_LIST and customer_id not in self.listed_set:
                 continue
@@ -338,7 +338,7 @@ class _Simulator:
 
     def admits(self, customer_id: str, at: datetime) -> bool:
         """Whether the entry condition (``IN_FILTER`` / ``IN_SEGMENT``) holds for the customer."""
-        params = self.journey.entry.params
+        params = self.entry.params
         if isinstance(params, FilterEntryParams):
             facts = self.facts(customer_id, at)
             return evaluate(params.cond, facts.customer, at, segments=self.segments)
@@ -352,7 +352,7 @@ class _Simulator:
 
     def schedule_birthday(self, customer_id: str, after: datetime) -> None:
         """Queue the customer's next birthday entry at or after ``after``, if it has one."""
-        params = self.journey.entry.params
+        params = self.entry.params
         assert isinstance(params, BirthdayEntryParams)
         customer = self.customers[customer_id]
         value = customer.fields.get(params.field)
@@ -369,7 +369,7 @@ class _Simulator:
     def enroll(self, customer_id: str, at: datetime) -> None:
         """A new enrollment of the customer, run as far as it goes."""
         self.entries[customer_id] += 1
-        entry = self.journey.entry
+        entry = self.entry
         enrollment = enter(
             self.journey_id, self.journey, customer_id, self.entries[customer_id], at
         )
@@ -396,7 +396,7 @@ class _Simulator:
             outcome = run(self.journey_id, self.journey, enrollment, facts, at, arriving=False)
             if outcome is not None:
                 self.apply(outcome, at, facts)
-        params = self.journey.entry.params
+        params = self.entry.params
         if (
             isinstance(params, EventEntryParams)
             and event.code == params.event_name
