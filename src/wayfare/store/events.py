@@ -44,6 +44,8 @@ class RecordResult:
     recorded: int
     duplicates: int
     customers_created: int
+    new: tuple[EventRecord, ...] = ()
+    """The events stored by this call (not the duplicates), for the engine."""
 
 
 def define_event_type(
@@ -142,7 +144,12 @@ def record_events(
             records.append(record)
     if problems:
         raise InvalidInput(problems=problems)
-    return write_events(conn, application_id, records, now)
+    result = write_events(conn, application_id, records, now)
+    if result.new:
+        from wayfare.engine.runner import on_events  # the engine builds on this module
+
+        on_events(conn, application_id, result.new, now)
+    return result
 
 
 def write_events(
@@ -156,7 +163,7 @@ def write_events(
         dialect_of(conn)
         .insert(events_table)
         .on_conflict_do_nothing(index_elements=["application_id", "event_id"])
-        .returning(events_table.c.id)
+        .returning(events_table.c.event_id)
     )
     rows = [
         {
@@ -170,8 +177,13 @@ def write_events(
         }
         for r in records
     ]
-    recorded = len(conn.execute(statement, rows).all())
-    return RecordResult(recorded, len(records) - recorded, created)
+    stored = set(conn.execute(statement, rows).scalars())
+    new: list[EventRecord] = []
+    for record in records:
+        if record.event_id in stored:
+            new.append(record)
+            stored.discard(record.event_id)  # a repeated eventId is stored once
+    return RecordResult(len(new), len(records) - len(new), created, tuple(new))
 
 
 def customer_events(

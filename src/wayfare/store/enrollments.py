@@ -1,0 +1,528 @@
+"""Enrollments, outbox rows and statistics counters as the engine reads and writes them, in sets.
+
+Entries are one ``INSERT ... SELECT`` (an audience) or one ``executemany`` (customers put in);
+due work is claimed in batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL); the outcomes of a
+batch are written with one ``executemany`` per table, each enrollment update guarded by its
+transition counter. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from wayfare.errors import Conflict
+from wayfare.store.database import dialect_of
+from wayfare.store.schema import customers, enrollments, list_members, outbox, stat_counters
+
+ACTIVE = ("ready", "waiting")
+"""The statuses of an enrollment still in its journey."""
+
+COLUMNS = (
+    enrollments.c.id,
+    enrollments.c.application_id,
+    enrollments.c.journey_id,
+    enrollments.c.customer_id,
+    enrollments.c.entry_number,
+    enrollments.c.test,
+    enrollments.c.state_id,
+    enrollments.c.status,
+    enrollments.c.wake_at,
+    enrollments.c.wait_event,
+    enrollments.c.wait,
+    enrollments.c.context,
+    enrollments.c.transitions,
+    enrollments.c.entered_at,
+    enrollments.c.state_since,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentRow:
+    """A stored enrollment, as the runner needs it."""
+
+    id: int
+    application_id: int
+    journey_id: int
+    customer_id: str
+    entry_number: int
+    test: bool
+    state_id: int
+    status: str
+    wake_at: datetime | None
+    wait_codes: frozenset[str]
+    memo: Mapping[str, Any]
+    context: Mapping[str, Any]
+    transitions: int
+    entered_at: datetime
+    state_since: datetime
+
+
+def _row(row: Any) -> EnrollmentRow:
+    return EnrollmentRow(
+        id=int(row[0]),
+        application_id=int(row[1]),
+        journey_id=int(row[2]),
+        customer_id=row[3],
+        entry_number=int(row[4]),
+        test=bool(row[5]),
+        state_id=int(row[6]),
+        status=row[7],
+        wake_at=row[8],
+        wait_codes=frozenset(row[9].split()) if row[9] else frozenset(),
+        memo=row[10] or {},
+        context=row[11] or {},
+        transitions=int(row[12]),
+        entered_at=row[13],
+        state_since=row[14] or row[13],
+    )
+
+
+def wait_text(codes: Iterable[str]) -> str | None:
+    """The ``wait_event`` column for awaited ``codes``: `` a b `` (None when there are none)."""
+    ordered = sorted(set(codes))
+    return f" {' '.join(ordered)} " if ordered else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Entries
+
+
+def _previous(journey_id: int) -> Any:
+    """Per customer of the journey: highest entry number, live entries, live active ones."""
+    live = enrollments.c.test.is_(False)
+    return (
+        select(
+            enrollments.c.customer_id,
+            func.max(enrollments.c.entry_number).label("last"),
+            func.sum(case((live, 1), else_=0)).label("live"),
+            func.sum(case((and_(live, enrollments.c.status.in_(ACTIVE)), 1), else_=0)).label(
+                "active"
+            ),
+        )
+        .where(enrollments.c.journey_id == journey_id)
+        .group_by(enrollments.c.customer_id)
+        .subquery("prev")
+    )
+
+
+def _eligible(prev: Any, reentry: bool, max_entries: int | None) -> ColumnElement[bool]:
+    """Whether a customer with ``prev`` entries (NULL: none) may enter (again)."""
+    never = or_(prev.c.customer_id.is_(None), prev.c.live == 0)
+    if not reentry:
+        return never
+    again = prev.c.active == 0
+    if max_entries is not None:
+        again = and_(again, prev.c.live < max_entries)
+    return or_(never, again)
+
+
+def enrol_audience(
+    conn: Connection,
+    application_id: int,
+    journey_id: int,
+    state_id: int,
+    audience: ColumnElement[bool] | None,
+    now: datetime,
+    *,
+    reentry: bool,
+    max_entries: int | None,
+    list_id: int | None = None,
+) -> int:
+    """Enrol the customers matching ``audience`` (a test over ``customers``) in one statement.
+
+    With ``list_id`` the audience is that list's members (their context values come along).
+    Customers with an active enrollment in the journey are left out; without ``reentry`` a
+    customer enters once ever, with it at most ``max_entries`` times. New enrollments are
+    ``ready`` at ``state_id`` and due at ``now``. Returns how many entered.
+    """
+    prev = _previous(journey_id)
+    source: Any = customers.outerjoin(prev, prev.c.customer_id == customers.c.customer_id)
+    context: Any = literal_column("'{}'") if not dialect_of(conn).is_postgres else None
+    if list_id is not None:
+        source = source.join(
+            list_members,
+            and_(
+                list_members.c.list_id == list_id,
+                list_members.c.customer_id == customers.c.customer_id,
+            ),
+        )
+        context = list_members.c.context
+    elif context is None:
+        context = literal_column("'{}'::jsonb")
+    query: Select[Any] = (
+        select(
+            literal(application_id).label("application_id"),
+            literal(journey_id).label("journey_id"),
+            customers.c.customer_id,
+            (func.coalesce(prev.c.last, 0) + 1).label("entry_number"),
+            false().label("test"),
+            literal(state_id).label("state_id"),
+            literal("ready").label("status"),
+            bindparam("wake", now, type_=enrollments.c.wake_at.type).label("wake_at"),
+            context.label("context"),
+            literal(0).label("transitions"),
+            bindparam("entered", now, type_=enrollments.c.entered_at.type).label("entered_at"),
+            bindparam("since", now, type_=enrollments.c.state_since.type).label("state_since"),
+            bindparam("updated", now, type_=enrollments.c.updated_at.type).label("updated_at"),
+        )
+        .select_from(source)
+        .where(
+            customers.c.application_id == application_id,
+            audience if audience is not None else true(),
+            _eligible(prev, reentry, max_entries),
+        )
+    )
+    names = [
+        "application_id",
+        "journey_id",
+        "customer_id",
+        "entry_number",
+        "test",
+        "state_id",
+        "status",
+        "wake_at",
+        "context",
+        "transitions",
+        "entered_at",
+        "state_since",
+        "updated_at",
+    ]
+    result = conn.execute(enrollments.insert().from_select(names, query))
+    return int(result.rowcount)
+
+
+@dataclass(frozen=True, slots=True)
+class Entries:
+    """What ``enrol_customers`` did: the new enrollments' ids, and the customers left out."""
+
+    ids: list[int]
+    discarded: list[str]
+
+
+def enrol_customers(
+    conn: Connection,
+    application_id: int,
+    journey_id: int,
+    state_id: int,
+    entries: Sequence[tuple[str, Mapping[str, Any]]],
+    now: datetime,
+    *,
+    reentry: bool,
+    max_entries: int | None,
+    test: bool = False,
+) -> Entries:
+    """Enrol the given (customer id, context) pairs with one grouped read and one insert.
+
+    A customer already in the journey (an active enrollment; for a test run, an active test
+    one), past ``max_entries``, or entered before without ``reentry``, is discarded; so is a
+    customer given twice (the first one counts).
+    """
+    wanted: dict[str, Mapping[str, Any]] = {}
+    discarded: list[str] = []
+    for customer_id, context in entries:
+        if customer_id in wanted:
+            discarded.append(customer_id)
+        else:
+            wanted[customer_id] = context
+    if not wanted:
+        return Entries([], discarded)
+    history: dict[str, tuple[int, int, int]] = {}
+    ids = list(wanted)
+    live = enrollments.c.test.is_(test)
+    for start in range(0, len(ids), 5000):
+        rows = conn.execute(
+            select(
+                enrollments.c.customer_id,
+                func.max(enrollments.c.entry_number),
+                func.sum(case((live, 1), else_=0)),
+                func.sum(case((and_(live, enrollments.c.status.in_(ACTIVE)), 1), else_=0)),
+            )
+            .where(
+                enrollments.c.journey_id == journey_id,
+                enrollments.c.customer_id.in_(ids[start : start + 5000]),
+            )
+            .group_by(enrollments.c.customer_id)
+        )
+        for customer_id, last, count, active in rows:
+            history[customer_id] = (int(last), int(count or 0), int(active or 0))
+    rows_to_insert = []
+    for customer_id, context in wanted.items():
+        last, count, active = history.get(customer_id, (0, 0, 0))
+        if count and (not reentry or active or (max_entries is not None and count >= max_entries)):
+            discarded.append(customer_id)
+            continue
+        rows_to_insert.append(
+            {
+                "application_id": application_id,
+                "journey_id": journey_id,
+                "customer_id": customer_id,
+                "entry_number": last + 1,
+                "test": test,
+                "state_id": state_id,
+                "status": "ready",
+                "wake_at": now,
+                "context": dict(context),
+                "transitions": 0,
+                "entered_at": now,
+                "state_since": now,
+                "updated_at": now,
+            }
+        )
+    if not rows_to_insert:
+        return Entries([], discarded)
+    result = conn.execute(
+        enrollments.insert().returning(enrollments.c.id, sort_by_parameter_order=True),
+        rows_to_insert,
+    )
+    return Entries([int(row[0]) for row in result], discarded)
+
+
+def existing_customers(conn: Connection, application_id: int, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` are customers of the application."""
+    found: set[str] = set()
+    for start in range(0, len(ids), 5000):
+        found.update(
+            conn.execute(
+                select(customers.c.customer_id).where(
+                    customers.c.application_id == application_id,
+                    customers.c.customer_id.in_(ids[start : start + 5000]),
+                )
+            ).scalars()
+        )
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading enrollments to run
+
+
+def claim_due(conn: Connection, now: datetime, limit: int) -> list[EnrollmentRow]:
+    """Lock and return up to ``limit`` enrollments due at ``now``, earliest first.
+
+    On PostgreSQL rows locked by another worker are skipped; on SQLite the write transaction is
+    the only writer.
+    """
+    query = (
+        select(*COLUMNS)
+        .where(enrollments.c.status.in_(ACTIVE), enrollments.c.wake_at <= now)
+        .order_by(enrollments.c.wake_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [_row(row) for row in conn.execute(query)]
+
+
+def lock_by_ids(conn: Connection, ids: Sequence[int]) -> list[EnrollmentRow]:
+    """Lock and return the enrollments ``ids`` still active (waits for other writers)."""
+    found: list[EnrollmentRow] = []
+    for start in range(0, len(ids), 5000):
+        query = (
+            select(*COLUMNS)
+            .where(enrollments.c.id.in_(ids[start : start + 5000]))
+            .where(enrollments.c.status.in_(ACTIVE))
+            .order_by(enrollments.c.id)
+            .with_for_update()
+        )
+        found.extend(_row(row) for row in conn.execute(query))
+    return found
+
+
+def awaiting(
+    conn: Connection, application_id: int, customer_ids: Sequence[str]
+) -> list[EnrollmentRow]:
+    """Lock and return the waiting enrollments of these customers that await any event."""
+    found: list[EnrollmentRow] = []
+    for start in range(0, len(customer_ids), 5000):
+        query = (
+            select(*COLUMNS)
+            .where(
+                enrollments.c.application_id == application_id,
+                enrollments.c.customer_id.in_(customer_ids[start : start + 5000]),
+                enrollments.c.wait_event.is_not(None),
+                enrollments.c.status == "waiting",
+            )
+            .order_by(enrollments.c.id)
+            .with_for_update()
+        )
+        found.extend(_row(row) for row in conn.execute(query))
+    return found
+
+
+def next_wake(conn: Connection) -> datetime | None:
+    """The earliest ``wake_at`` of an active enrollment, or None."""
+    value = conn.execute(
+        select(func.min(enrollments.c.wake_at)).where(enrollments.c.status.in_(ACTIVE))
+    ).scalar()
+    return _aware(value, enrollments.c.wake_at.type, conn)
+
+
+def _aware(value: Any, column_type: Any, conn: Connection) -> datetime | None:
+    # MIN() loses the column type: run the value through it again.
+    if value is None:
+        return None
+    result: datetime | None = column_type.process_result_value(value, conn.dialect)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing outcomes
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One enrollment's new row values, guarded by the transition counter it was read with."""
+
+    id: int
+    expected: int
+    values: Mapping[str, Any]
+
+
+def update_enrollments(conn: Connection, changes: Sequence[Change]) -> None:
+    """Apply ``changes`` with one ``executemany``; ``Conflict`` if any row moved meanwhile.
+
+    The rows are locked by the caller's transaction, so a lost guard means a bug or a race the
+    locks did not cover: the whole transaction must roll back rather than write half of it.
+    """
+    if not changes:
+        return
+    statement = update(enrollments).where(
+        enrollments.c.id == bindparam("b_id"),
+        enrollments.c.transitions == bindparam("b_expected"),
+    )
+    params = [{"b_id": c.id, "b_expected": c.expected, **c.values} for c in changes]
+    written = conn.execute(statement, params).rowcount
+    if written != len(changes) and written >= 0:
+        raise Conflict(
+            f"{len(changes) - written} enrollment(s) moved on while being run; try again"
+        )
+
+
+def insert_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert outbox rows; a row whose idempotency key exists already is left out."""
+    if not rows:
+        return
+    statement = (
+        dialect_of(conn).insert(outbox).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
+    conn.execute(statement, list(rows))
+
+
+CounterKey = tuple[int, int, str, bool, datetime]
+"""(journey id, state id, metric, test, hour bucket)."""
+
+
+def add_counters(conn: Connection, counts: Mapping[CounterKey, int]) -> None:
+    """Add ``counts`` to the statistics counters (one upsert per counter)."""
+    if not counts:
+        return
+    insert = dialect_of(conn).insert(stat_counters)
+    statement = insert.on_conflict_do_update(
+        index_elements=["journey_id", "state_id", "metric", "test", "bucket"],
+        set_={"value": stat_counters.c.value + insert.excluded.value},
+    )
+    rows = [
+        {
+            "journey_id": journey_id,
+            "state_id": state_id,
+            "metric": metric,
+            "test": test,
+            "bucket": bucket,
+            "value": value,
+        }
+        for (journey_id, state_id, metric, test, bucket), value in sorted(
+            counts.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][4])
+        )
+    ]
+    conn.execute(statement, rows)
+
+
+def save_fields(
+    conn: Connection,
+    application_id: int,
+    saves: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+) -> None:
+    """Merge ``saves`` (customer id → field values) into those customers' fields."""
+    if not saves:
+        return
+    patch = bindparam("patch", type_=customers.c.fields.type)
+    merged = (
+        customers.c.fields.op("||")(patch)
+        if dialect_of(conn).is_postgres
+        else func.json_patch(customers.c.fields, patch)
+    )
+    statement = (
+        update(customers)
+        .where(
+            customers.c.application_id == application_id,
+            customers.c.customer_id == bindparam("b_customer"),
+        )
+        .values(fields=merged, updated_at=bindparam("b_now", type_=customers.c.updated_at.type))
+    )
+    conn.execute(
+        statement,
+        [
+            {"b_customer": customer_id, "patch": dict(values), "b_now": now}
+            for customer_id, values in saves.items()
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The outbox dispatch (the ``log`` channel for now)
+
+
+def claim_outbox(conn: Connection, now: datetime, limit: int) -> list[tuple[int, str]]:
+    """Lock up to ``limit`` pending outbox rows due at ``now``: (id, channel) pairs."""
+    query = (
+        select(outbox.c.id, outbox.c.channel)
+        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+        .order_by(outbox.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [(int(row[0]), str(row[1])) for row in conn.execute(query)]
+
+
+def mark_sent(conn: Connection, ids: Sequence[int], now: datetime) -> None:
+    """Mark outbox rows sent at ``now``."""
+    if not ids:
+        return
+    statement = (
+        update(outbox)
+        .where(outbox.c.id == bindparam("b_id"))
+        .values(
+            status="sent",
+            sent_at=bindparam("b_now", type_=outbox.c.sent_at.type),
+            attempts=outbox.c.attempts + 1,
+        )
+    )
+    conn.execute(statement, [{"b_id": i, "b_now": now} for i in ids])
+
+
+def next_attempt(conn: Connection) -> datetime | None:
+    """The earliest ``next_attempt_at`` of a pending outbox row, or None."""
+    value = conn.execute(
+        select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
+    ).scalar()
+    return _aware(value, outbox.c.next_attempt_at.type, conn)
