@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import itertools
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wayfare.engine.decisions import WebhookResponse
 from wayfare.engine.simulation import SimEvent, SimulationResult, simulate
@@ -485,3 +489,167 @@ def test_until_before_start_is_refused() -> None:
     doc = journey(state(1, "IN_ALL", forward=None))
     with pytest.raises(InvalidInput, match="before it starts"):
         simulate(doc, [customer("a")], start=T0, until=at("2026-03-01T00:00:00Z"))
+
+
+# --- properties over random journeys and event streams -------------------------------------------
+
+WAITS = ["PT30M", "PT1H", "P1D"]
+CODES = ["cart.add", "purchase", "push.click", "link.click", "visit", "unsubscribe"]
+
+
+@st.composite
+def random_journeys(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid journey: states 2..n only point to higher ids (no cycle), every one reachable."""
+    count = draw(st.integers(2, 7))
+
+    def forward(state_id: int) -> int | None:
+        return draw(st.sampled_from([None, *range(state_id + 1, count + 1)]))
+
+    entry = draw(st.sampled_from(["IN_ALL", "IN_CUSTOM_EVENT", "IN_FILTER"]))
+    entry_params: dict[str, Any] = {"forward": 2}
+    if entry == "IN_CUSTOM_EVENT":
+        entry_params["eventName"] = "cart.add"
+    elif entry == "IN_FILTER":
+        entry_params["cond"] = {"age": {"gte": draw(st.integers(0, 60))}}
+    states = [state(1, entry, **entry_params)]
+    for i in range(2, count + 1):
+        kind = draw(
+            st.sampled_from(
+                ["send", "filter", "random", "delay", "push", "sms", "event", "retarget", "hook"]
+            )
+        )
+        wait = {"time": draw(st.sampled_from(WAITS)), "forward": forward(i)}
+        if kind == "send":
+            channel = draw(st.sampled_from(["PUSH", "EMAIL", "SMS", "INAPP"]))
+            states.append(send(i, i, forward(i), channel))
+        elif kind == "filter":
+            branch = {"cond": {"age": {"lt": draw(st.integers(0, 60))}}, "forward": forward(i)}
+            states.append(
+                state(i, "FLOW_FILTER", filter=[branch], **{"else": {"forward": forward(i)}})
+            )
+        elif kind == "random":
+            states.append(
+                state(i, "FLOW_RANDOM", paths=[{"forward": forward(i)} for _ in range(2)])
+            )
+        elif kind == "delay":
+            states.append(
+                state(i, "FLOW_DELAY", time=draw(st.sampled_from(WAITS)), forward=forward(i))
+            )
+        elif kind == "push":
+            click = {"campaignId": 1, "forward": forward(i)}
+            states.append(state(i, "FLOW_PUSH_CLICK", click=click, timeout=wait))
+        elif kind == "sms":
+            click = [{"url": "sale", "urlMatchMode": "CONTAINS", "forward": forward(i)}]
+            states.append(state(i, "FLOW_SMS", click=click, timeout=wait))
+        elif kind == "event":
+            states.append(
+                state(i, "FLOW_CUSTOM_EVENT", eventName="visit", forward=forward(i), timeout=wait)
+            )
+        elif kind == "retarget":
+            states.append(
+                state(
+                    i,
+                    "FLOW_RETARGETING",
+                    goalEvent="purchase",
+                    wait=draw(st.sampled_from(WAITS)),
+                    reminders=[{"campaignId": i, "channel": "push"}],
+                    converted={"forward": forward(i)},
+                    exhausted={"forward": forward(i)},
+                )
+            )
+        else:
+            states.append(
+                state(
+                    i,
+                    "FLOW_WEBHOOK",
+                    url="https://crm.example/hook",
+                    success={"forward": forward(i)},
+                    failure={"forward": forward(i)},
+                )
+            )
+    # Keep every state reachable: each one is the first forward of the one before it.
+    for previous, following in itertools.pairwise(states[1:]):
+        _point_first_forward(previous["params"], following["id"])
+    options: dict[str, Any] = {
+        "reentry": draw(st.booleans()),
+        "maxEntries": draw(st.sampled_from([None, 1, 2])),
+        "recheckEvery": "PT6H",
+        "exitOn": draw(st.sampled_from([[], ["unsubscribe"]])),
+    }
+    if draw(st.booleans()):
+        options["quietHours"] = {"from": "22:00", "to": "08:00"}
+    if draw(st.booleans()):
+        options["frequencyCap"] = {"max": draw(st.integers(1, 3)), "per": "P1D"}
+    return {"name": "Random", "states": states, "settings": options}
+
+
+def _point_first_forward(params: dict[str, Any], target: int) -> None:
+    for key in ("forward", "click", "filter", "paths", "converted", "success"):
+        value = params.get(key)
+        if key == "forward" and key in params:
+            params[key] = target
+            return
+        if isinstance(value, list):
+            value[0]["forward"] = target
+            return
+        if isinstance(value, dict):
+            value["forward"] = target
+            return
+
+
+@st.composite
+def random_events(draw: st.DrawFn) -> list[SimEvent]:
+    found = []
+    for _ in range(draw(st.integers(0, 25))):
+        code = draw(st.sampled_from(CODES))
+        data: dict[str, Any] = {}
+        if code == "push.click":
+            data["campaignId"] = 1
+        elif code == "link.click":
+            data["url"] = draw(st.sampled_from(["https://x/sale", "https://x/other"]))
+        moment = T0 + timedelta(minutes=draw(st.integers(0, 4 * 24 * 60)))
+        found.append(SimEvent(draw(st.sampled_from(["a", "b", "c"])), code, moment, data))
+    return found
+
+
+PEOPLE = [
+    customer("a", timezone="Europe/Madrid", age=20),
+    customer("b", timezone="America/New_York", push=False, age=45),
+    customer("c", email=False, age=70),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(random_journeys(), random_events())
+def test_random_journeys_keep_the_simulator_invariants(
+    doc: dict[str, Any], events: list[SimEvent]
+) -> None:
+    until = T0 + timedelta(days=5)
+    result = simulate(doc, PEOPLE, events, start=T0, until=until)
+    out = result.to_json()
+    # Deterministic: the same inputs give the same output.
+    assert simulate(doc, PEOPLE, events, start=T0, until=until).to_json() == out
+    # No message twice: every outbox key is distinct.
+    keys = [m.key for m in result.messages]
+    assert len(keys) == len(set(keys))
+    # Messages in time order, paths in time order starting at the entry state.
+    assert [m.at for m in result.messages] == sorted(m.at for m in result.messages)
+    for steps in result.paths.values():
+        assert steps[0][0] == 1
+        assert [when for _, when in steps] == sorted(when for _, when in steps)
+        assert all(T0 <= when <= until for _, when in steps)
+    # Every arrival is accounted for exactly once, and no customer waits twice.
+    per_state = Counter(m["stateId"] for m in out["messages"])
+    for state_id, stat in out["stats"].items():
+        total = stat["completed"] + stat["waiting"] + stat["exited"] + stat["failed"]
+        assert stat["entered"] == total
+        assert stat["completed"] == sum(stat["branches"].values())
+        if "sent" in stat:
+            assert stat["sent"] + sum(stat["skipped"].values()) == per_state[int(state_id)]
+    assert sum(s["waiting"] for s in out["stats"].values()) <= len(PEOPLE)
+    assert sum(s["failed"] for s in out["stats"].values()) == 0
+    # Entries respect the limit.
+    entries = out["stats"]["1"]["entered"]
+    limit = doc["settings"]["maxEntries"] if doc["settings"]["reentry"] else 1
+    if limit is not None:
+        assert entries <= limit * len(PEOPLE)

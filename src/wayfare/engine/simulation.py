@@ -63,7 +63,11 @@ class SimEvent:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A message the journey produced: ``at`` is when it goes out (after quiet hours)."""
+    """A message the journey produced: ``at`` is when it goes out (after quiet hours).
+
+    ``key`` is the engine's outbox idempotency key (the same decision live gives the same key);
+    it is not part of the JSON output.
+    """
 
     customer_id: str
     state_id: int
@@ -71,6 +75,7 @@ class Message:
     campaign_id: int
     at: datetime
     skipped: str | None = None
+    key: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """``{customerId, stateId, channel, campaignId, at, skipped?}``."""
@@ -496,6 +501,7 @@ class _Simulator:
                     send.campaign_id,
                     send.not_before,
                     send.skipped,
+                    send.key,
                 )
             )
         if outcome.saves:
