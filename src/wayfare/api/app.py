@@ -1,7 +1,7 @@
 """The FastAPI application factory: ``create_app(settings)`` builds the whole HTTP side.
 
-For now it serves ``/health`` and a summary page of what the database holds; the ``/v1`` API and the
-console plug in here as they land.
+It serves the ``/v1`` API (one router per resource, errors mapped in ``wayfare.api.errors``),
+``/health`` and a summary page of what the database holds; the console plugs in here when it lands.
 """
 
 from __future__ import annotations
@@ -17,9 +17,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from wayfare import __version__
+from wayfare.api import keys
+from wayfare.api.errors import install_error_handlers
 from wayfare.settings import Settings
 from wayfare.store.database import Database
 from wayfare.store.schema import applications, customers, events, journeys
+
+ROUTERS = (keys,)
+"""The modules whose ``router`` makes up ``/v1``."""
 
 
 def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
@@ -35,6 +40,9 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 
     app = FastAPI(title="Wayfare", version=__version__, lifespan=lifespan)
     app.state.database = database
+    install_error_handlers(app)
+    for module in ROUTERS:
+        app.include_router(module.router)
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
