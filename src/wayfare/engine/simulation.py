@@ -209,7 +209,11 @@ def simulate(
                 field_types.setdefault(name, value_type(value))
     if not isinstance(journey, Journey):
         journey = checked_journey(journey, field_types, source="journey")
-    ordered = sorted(enumerate(events), key=lambda pair: (pair[1].at, pair[0]))
+    given = [
+        e if e.at.tzinfo is not None else replace(e, at=e.at.replace(tzinfo=UTC)) for e in events
+    ]
+    ordered = sorted(enumerate(given), key=lambda pair: (pair[1].at, pair[0]))
+    start, until = _aware(start), _aware(until)
     if start is None:
         start = ordered[0][1].at if ordered else DEFAULT_START
     if until is None:
@@ -219,18 +223,11 @@ def simulate(
     simulator = _Simulator(
         journey, journey_id, customer_list, field_types, segments or {}, webhook, start, until
     )
-    simulator.load([event for _, event in ordered])
+    simulator.play([event for _, event in ordered])
     return simulator.finish()
 
 
 # --- the simulator ------------------------------------------------------------------------------
-
-
-@dataclass
-class _Active:
-    """A customer's enrollment that is still in the journey (waiting)."""
-
-    outcome: Outcome
 
 
 class _Simulator:
@@ -264,7 +261,8 @@ class _Simulator:
         """The customers given (``IN_LIST``'s list); later ones come from events."""
         self.history: dict[str, list[tuple[str, datetime]]] = {}
         self.sent_at: dict[str, list[datetime]] = {}
-        self.active: dict[str, _Active] = {}
+        self.active: dict[str, Outcome] = {}
+        """Each customer's enrollment still in the journey (waiting), as its last outcome."""
         self.entries: Counter[str] = Counter()
         self.queue: list[tuple[datetime, int, int, Any]] = []
         self.sequence = 0
@@ -296,7 +294,7 @@ class _Simulator:
             self.sequence += 1
             heapq.heappush(self.queue, (at, kind, self.sequence, payload))
 
-    def load(self, events: Sequence[SimEvent]) -> None:
+    def play(self, events: Sequence[SimEvent]) -> None:
         """Queue the events, the first entry check and the birthdays, then run the clock."""
         for event in events:
             if event.at < self.start:
@@ -394,10 +392,10 @@ class _Simulator:
             self.customers[event.customer_id] = _bare_customer(event.customer_id, at)
         self.history.setdefault(event.customer_id, []).append((event.code, at))
         active = self.active.get(event.customer_id)
-        if active is not None and event.code in active.outcome.wait_events:
+        if active is not None and event.code in active.wait_events:
             facts = self.facts(event.customer_id, at)
             facts = replace(facts, event=Event(event.code, event.data, at))
-            enrollment = active.outcome.enrollment
+            enrollment = active.enrollment
             outcome = run(self.journey_id, self.journey, enrollment, facts, at, arriving=False)
             if outcome is not None:
                 self.apply(outcome, at, facts)
@@ -416,12 +414,10 @@ class _Simulator:
     def on_timer(self, at: datetime, customer_id: str, step: int) -> None:
         """Wake the customer's enrollment if it still waits on this timer."""
         active = self.active.get(customer_id)
-        if active is None or active.outcome.enrollment.step != step:
+        if active is None or active.enrollment.step != step:
             return  # moved on since (an event won)
         facts = self.facts(customer_id, at)
-        outcome = run(
-            self.journey_id, self.journey, active.outcome.enrollment, facts, at, arriving=False
-        )
+        outcome = run(self.journey_id, self.journey, active.enrollment, facts, at, arriving=False)
         if outcome is not None:
             self.apply(outcome, at, facts)
 
@@ -458,7 +454,7 @@ class _Simulator:
             outcome = again
         customer_id = outcome.enrollment.customer_id
         if outcome.status is Status.WAITING:
-            self.active[customer_id] = _Active(outcome)
+            self.active[customer_id] = outcome
             if outcome.wake_at is not None:
                 self.push(outcome.wake_at, _TIMER, (customer_id, outcome.enrollment.step))
             return
@@ -512,7 +508,7 @@ class _Simulator:
     def finish(self) -> SimulationResult:
         """The result, with the enrollments still waiting counted where they wait."""
         for active in self.active.values():
-            self.stats[active.outcome.enrollment.state_id].waiting += 1
+            self.stats[active.enrollment.state_id].waiting += 1
         messages = sorted(self.messages, key=lambda m: (m.at, m.customer_id, m.state_id))
         return SimulationResult(
             start=self.start,
@@ -522,6 +518,15 @@ class _Simulator:
             stats=self.stats,
             failures=tuple(self.failures),
         )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """``moment`` in UTC; a naive one is read as UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _bare_customer(customer_id: str, at: datetime) -> Customer:
