@@ -653,3 +653,12 @@ def test_random_journeys_keep_the_simulator_invariants(
     limit = doc["settings"]["maxEntries"] if doc["settings"]["reentry"] else 1
     if limit is not None:
         assert entries <= limit * len(PEOPLE)
+
+
+def test_a_filter_on_a_segment_that_was_not_given_is_refused() -> None:
+    doc = journey(
+        state(1, "IN_ALL", forward=2),
+        state(2, "FLOW_FILTER", filter=[{"cond": {"segmentIds": [8]}, "forward": None}]),
+    )
+    with pytest.raises(InvalidInput, match=r"state 2 \(FLOW_FILTER\) needs segment\(s\) 8"):
+        simulate(doc, [customer("a")], start=T0)

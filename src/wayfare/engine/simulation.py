@@ -19,7 +19,7 @@ from wayfare.engine.advance import enter, run
 from wayfare.engine.decisions import Event, Facts, Outcome, Status, WebhookResponse
 from wayfare.engine.facts import facts_for
 from wayfare.errors import InvalidInput, JourneyInvalid, Problem
-from wayfare.model.conditions import Condition, evaluate
+from wayfare.model.conditions import Condition, evaluate, referenced_segments
 from wayfare.model.customers import Customer
 from wayfare.model.durations import Duration
 from wayfare.model.fields import FieldType, infer_type
@@ -27,7 +27,10 @@ from wayfare.model.journey import Journey, parse_journey
 from wayfare.model.states import (
     BirthdayEntryParams,
     EventEntryParams,
+    EventWaitParams,
     FilterEntryParams,
+    FilterParams,
+    Params,
     RetargetingParams,
     SegmentEntryParams,
     StateType,
@@ -274,14 +277,14 @@ class _Simulator:
             if state.type.is_message or isinstance(state.params, RetargetingParams):
                 self.stats[state.id].sent = 0
                 self.stats[state.id].skipped = Counter()
-        entry = self.entry = journey.entry
-        if isinstance(entry.params, SegmentEntryParams):
-            missing = [i for i in entry.params.segment_ids if i not in segments]
+        self.entry = journey.entry
+        for state in journey.states:
+            missing = sorted(_segments_named(state.params) - set(segments))
             if missing:
                 ids = ", ".join(str(i) for i in missing)
                 raise InvalidInput(
-                    f"state {entry.id} (IN_SEGMENT) needs segment(s) {ids}: give them with "
-                    '--segments FILE, a JSON object {"<segmentId>": <cond>, ..}'
+                    f"state {state.id} ({state.type.value}) needs segment(s) {ids}: give them "
+                    'with --segments FILE, a JSON object {"<segmentId>": <cond>, ..}'
                 )
         self.max_entries = self.settings.max_entries if self.settings.reentry else 1
         """Entries allowed per customer: ``maxEntries`` with re-entry (None: no limit), else 1."""
@@ -518,6 +521,18 @@ class _Simulator:
             stats=self.stats,
             failures=tuple(self.failures),
         )
+
+
+def _segments_named(params: Params) -> frozenset[int]:
+    """The segment ids a state's params use (its entry segments and its conditions')."""
+    if isinstance(params, SegmentEntryParams):
+        return frozenset(params.segment_ids)
+    conds: list[Condition | None] = []
+    if isinstance(params, FilterEntryParams | EventEntryParams | EventWaitParams):
+        conds.append(params.cond)
+    elif isinstance(params, FilterParams):
+        conds.extend(branch.cond for branch in params.branches)
+    return frozenset(i for cond in conds if cond is not None for i in referenced_segments(cond))
 
 
 def _aware(moment: datetime | None) -> datetime | None:
