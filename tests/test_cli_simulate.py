@@ -287,3 +287,27 @@ def test_a_condition_on_a_field_the_customers_do_not_have_is_refused(tmp_path: P
     result = invoke(str(journey), "--customers", str(customers))
     assert result.exit_code == 1
     assert "score" in result.output
+
+
+def test_segments_and_field_definitions_in_the_api_shape(tmp_path: Path) -> None:
+    journey = tmp_path / "seg.yaml"
+    journey.write_text(
+        "name: Seg\nstates:\n"
+        "  - {id: 1, type: IN_SEGMENT, params: {cond: {segmentIds: [4]}, forward: 2}}\n"
+        "  - {id: 2, type: ACTION_INAPP_SEND, params: {action: {campaignId: 1}, forward: null}}\n"
+    )
+    customers = tmp_path / "c.csv"
+    customers.write_text("customerId;score\na;10\nb;2\nc;\n")
+    fields = tmp_path / "f.json"
+    fields.write_text('[{"name": "score", "type": "number"}]')
+    segments = tmp_path / "s.json"
+    segments.write_text('{"4": {"score": {"gte": 5}}}')
+    base = [str(journey), "--customers", str(customers), "--fields", str(fields)]
+    refused = invoke(*base)
+    assert refused.exit_code == 1
+    assert "needs segment(s) 4" in refused.output
+    result = invoke(*base, "--segments", str(segments), "--start", "2026-05-01T08:00:00")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["messages"] == [
+        message("a", 2, "inapp", 1, "2026-05-01T08:00:00Z")
+    ]
