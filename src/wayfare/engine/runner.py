@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from sqlalchemy import Connection, func, select, text
 
 from wayfare.engine.advance import run
@@ -66,7 +67,8 @@ class LoadedJourney:
     segment_ids: frozenset[int]
 
 
-_PARSED: dict[tuple[int, int], LoadedJourney] = {}
+_PARSED: dict[tuple[int, int, bytes], LoadedJourney] = {}
+"""Parsed journeys by (id, version, document): a document is validated once per process."""
 
 
 def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourney]:
@@ -74,32 +76,14 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    rows = conn.execute(
-        select(journeys.c.id, journeys.c.version, journeys.c.status).where(
-            journeys.c.id.in_(wanted)
-        )
-    ).all()
     found: dict[int, LoadedJourney] = {}
-    missing = []
-    for journey_id, version, status in rows:
-        cached = _PARSED.get((int(journey_id), int(version)))
-        if cached is not None:
-            found[int(journey_id)] = LoadedJourney(
-                cached.id,
-                cached.application_id,
-                str(status),
-                cached.journey,
-                cached.states,
-                cached.uses_events,
-                cached.segment_ids,
-            )
-        else:
-            missing.append(int(journey_id))
-    if missing:
-        for row in conn.execute(select(journeys).where(journeys.c.id.in_(missing))):
-            document = {"name": row.name, "states": row.states, "settings": row.settings}
+    for row in conn.execute(select(journeys).where(journeys.c.id.in_(wanted))):
+        document = {"name": row.name, "states": row.states, "settings": row.settings}
+        key = (int(row.id), int(row.version), orjson.dumps(document))
+        cached = _PARSED.get(key)
+        if cached is None:
             report = validate_journey(document)
-            loaded = LoadedJourney(
+            cached = LoadedJourney(
                 int(row.id),
                 int(row.application_id),
                 str(row.status),
@@ -108,8 +92,12 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
                 frozenset(_event_codes(row.states)),
                 frozenset(json_references(row.states, "segmentIds")),
             )
-            _PARSED[(int(row.id), int(row.version))] = loaded
-            found[loaded.id] = loaded
+            if len(_PARSED) > 10_000:
+                _PARSED.clear()
+            _PARSED[key] = cached
+        found[cached.id] = replace(
+            cached, application_id=int(row.application_id), status=str(row.status)
+        )
     return found
 
 

@@ -207,8 +207,11 @@ def enrol_audience(
         "state_since",
         "updated_at",
     ]
-    result = conn.execute(enrollments.insert().from_select(names, query))
-    return int(result.rowcount)
+    statement = enrollments.insert().from_select(names, query)
+    if dialect_of(conn).is_postgres:  # psycopg gives no rowcount for INSERT ... SELECT here
+        inserted = statement.returning(literal(1)).cte("inserted")
+        return int(conn.execute(select(func.count()).select_from(inserted)).scalar_one())
+    return int(conn.execute(statement).rowcount)
 
 
 @dataclass(frozen=True, slots=True)
