@@ -372,12 +372,23 @@ class _Simulator:
         moment = calendar.next_birthday_entry(birthday, params.offset, params.at, zone, after)
         self.push(moment, _BIRTHDAY, customer_id)
 
-    def enroll(self, customer_id: str, at: datetime) -> None:
-        """A new enrollment of the customer, run as far as it goes."""
+    def enroll(self, customer_id: str, at: datetime, event: SimEvent | None = None) -> None:
+        """A new enrollment of the customer, run as far as it goes.
+
+        An event entry carries its event in the context, as the live engine's does.
+        """
         self.entries[customer_id] += 1
         entry = self.entry
+        context = None
+        if event is not None:
+            context = {"event": {"code": event.code, "data": dict(event.data)}}
         enrollment = enter(
-            self.journey_id, self.journey, customer_id, self.entries[customer_id], at
+            self.journey_id,
+            self.journey,
+            customer_id,
+            self.entries[customer_id],
+            at,
+            context=context,
         )
         self.stats[entry.id].entered += 1
         self.paths.setdefault(customer_id, []).append((entry.id, at))
@@ -412,7 +423,7 @@ class _Simulator:
                 facts = self.facts(event.customer_id, at)
                 if not evaluate(params.cond, facts.customer, at, segments=self.segments):
                     return
-            self.enroll(event.customer_id, at)
+            self.enroll(event.customer_id, at, event)
 
     def on_timer(self, at: datetime, customer_id: str, step: int) -> None:
         """Wake the customer's enrollment if it still waits on this timer."""
