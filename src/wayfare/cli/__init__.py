@@ -43,9 +43,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from wayfare.cli import imports, journeys, serve, validate
+    from wayfare.cli import imports, journeys, serve, simulate, validate
 
-    for module in (serve, validate, imports, journeys):
+    for module in (serve, validate, imports, journeys, simulate):
         for command in module.COMMANDS:
             main.add_command(command)
 
