@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from wayfare.engine.runner import Runner, enrol, put_customers, start_journey
+from wayfare.engine.runner import enrol, put_customers, start_journey
+from wayfare.engine.worker import Runner
 from wayfare.store.customers import define_field
 from wayfare.store.database import Database
 from wayfare.store.enrollments import claim_due

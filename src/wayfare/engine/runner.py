@@ -7,14 +7,11 @@ audience, one query per kind of fact per batch, one ``executemany`` per table wr
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy import Connection, func, select, text
@@ -39,7 +36,7 @@ from wayfare.model.validation import validate_journey
 from wayfare.store import enrollments as store
 from wayfare.store.conditions_sql import compile_condition, load_field_types, load_segments
 from wayfare.store.customers import _customer
-from wayfare.store.database import Database, dialect_of
+from wayfare.store.database import dialect_of
 from wayfare.store.enrollments import Change, CounterKey, EnrollmentRow
 from wayfare.store.journeys import activate_journey, json_references
 from wayfare.store.schema import campaigns, customers, events, journeys, outbox
@@ -421,7 +418,7 @@ def _call_params(journey: Journey, state_id: int) -> WebhookParams:
 
 def _lease(batch: Batch, row: EnrollmentRow, journey: Journey, key: str, now: datetime) -> None:
     params = _call_params(journey, row.state_id)
-    until = now + CALL_LEASE + timedelta(seconds=_timeout(params))
+    until = now + CALL_LEASE + timedelta(seconds=call_timeout(params))
     values = _values(
         row.state_id, Status.READY, until, None, row.memo, row.transitions, row.state_since
     )
@@ -736,92 +733,8 @@ def _matching(
     return kept
 
 
-# ---------------------------------------------------------------------------------------------
-# The runner
-
-
-class Runner:
-    """Claims due enrollments in batches and runs them; makes webhook calls between batches."""
-
-    def __init__(self, database: Database, *, allow_private_webhooks: bool = False) -> None:
-        self.database = database
-        self.allow_private_webhooks = allow_private_webhooks
-
-    def tick(self, now: datetime, limit: int = 2000) -> int:
-        """Run one batch of due work at ``now``; how many enrollments it processed."""
-        with self.database.write() as conn:
-            recheck_entries(conn, now)
-            rows = store.claim_due(conn, now, limit)
-            calls = advance(conn, [(row, None, None) for row in rows], now)
-        if calls:
-            self.make_calls(calls, now)
-        return len(rows)
-
-    def make_calls(self, calls: Sequence[Pending], now: datetime) -> None:
-        """Make the webhook calls (outside any transaction), then apply their responses."""
-        responses = {call.row_id: self.call(call) for call in calls}
-        expected = {call.row_id: call for call in calls}
-        with self.database.write() as conn:
-            rows = store.lock_by_ids(conn, sorted(responses))
-            items = [
-                (row, None, responses[row.id])
-                for row in rows
-                if row.transitions == expected[row.id].expected
-                and row.memo.get("calling") == expected[row.id].key
-            ]
-            more = advance(conn, items, now)
-        if more:
-            self.make_calls(more, now)
-
-    def call(self, pending: Pending) -> WebhookResponse:
-        """One webhook call; a refused address, a timeout or a network error has no status."""
-        import httpx
-
-        params = pending.params
-        if not self.allow_private_webhooks and _private(params.url):
-            return WebhookResponse(None, {"error": "private network address refused"})
-        headers = {"Idempotency-Key": pending.key, **params.headers}
-        try:
-            response = httpx.request(
-                params.method,
-                params.url,
-                headers=headers,
-                json=params.body if params.body is not None else None,
-                timeout=_timeout(params),
-            )
-        except httpx.HTTPError as exc:
-            return WebhookResponse(None, {"error": str(exc)})
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = response.text
-        return WebhookResponse(response.status_code, body)
-
-
-def _timeout(params: WebhookParams) -> float:
+def call_timeout(params: WebhookParams) -> float:
+    """A webhook's timeout in seconds (``timeout`` param, 10 s by default)."""
     if params.timeout is None:
         return DEFAULT_CALL_TIMEOUT
     return max(0.1, float(params.timeout.seconds + 86400 * params.timeout.days))
-
-
-def _private(url: str) -> bool:
-    """True when the URL's host resolves to a loopback, private, link-local or reserved address."""
-    host = urlsplit(url).hostname
-    if not host:
-        return True
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False  # let the call fail on its own
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_reserved
-            or address.is_multicast
-            or address.is_unspecified
-        ):
-            return True
-    return False

@@ -1,0 +1,219 @@
+"""The worker: runs due enrollments, makes webhook calls, dispatches the outbox, sleeps well.
+
+``Worker.run`` loops ``Runner.tick`` and ``Dispatcher.tick`` until no work is due, then sleeps
+until the next ``wake_at`` / ``next_attempt_at`` (one second at most); on PostgreSQL it also
+wakes at once on ``NOTIFY wayfare``, which writers send when they create ready work.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import select as selectors
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from wayfare.engine.decisions import WebhookResponse
+from wayfare.engine.runner import Pending, advance, call_timeout, recheck_entries
+from wayfare.settings import Settings
+from wayfare.store import enrollments as store
+from wayfare.store.database import Database
+
+log = logging.getLogger("wayfare.worker")
+
+MAX_SLEEP = 1.0
+"""The longest a worker sleeps between looks at the database (seconds)."""
+
+
+class Runner:
+    """Claims due enrollments in batches and runs them; makes webhook calls between batches."""
+
+    def __init__(self, database: Database, *, allow_private_webhooks: bool = False) -> None:
+        self.database = database
+        self.allow_private_webhooks = allow_private_webhooks
+
+    def tick(self, now: datetime, limit: int = 2000) -> int:
+        """Run one batch of due work at ``now``; how many enrollments it processed."""
+        with self.database.write() as conn:
+            recheck_entries(conn, now)
+            rows = store.claim_due(conn, now, limit)
+            calls = advance(conn, [(row, None, None) for row in rows], now)
+        if calls:
+            self.make_calls(calls, now)
+        return len(rows)
+
+    def make_calls(self, calls: Sequence[Pending], now: datetime) -> None:
+        """Make the webhook calls (outside any transaction), then apply their responses."""
+        responses = {call.row_id: self.call(call) for call in calls}
+        expected = {call.row_id: call for call in calls}
+        with self.database.write() as conn:
+            rows = store.lock_by_ids(conn, sorted(responses))
+            items = [
+                (row, None, responses[row.id])
+                for row in rows
+                if row.transitions == expected[row.id].expected
+                and row.memo.get("calling") == expected[row.id].key
+            ]
+            more = advance(conn, items, now)
+        if more:
+            self.make_calls(more, now)
+
+    def call(self, pending: Pending) -> WebhookResponse:
+        """One webhook call; a refused address, a timeout or a network error has no status."""
+        import httpx
+
+        params = pending.params
+        if not self.allow_private_webhooks and _private(params.url):
+            return WebhookResponse(None, {"error": "private network address refused"})
+        headers = {"Idempotency-Key": pending.key, **params.headers}
+        try:
+            response = httpx.request(
+                params.method,
+                params.url,
+                headers=headers,
+                json=params.body if params.body is not None else None,
+                timeout=call_timeout(params),
+            )
+        except httpx.HTTPError as exc:
+            return WebhookResponse(None, {"error": str(exc)})
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text
+        return WebhookResponse(response.status_code, body)
+
+
+def _private(url: str) -> bool:
+    """True when the URL's host resolves to a loopback, private, link-local or reserved address."""
+    host = urlsplit(url).hostname
+    if not host:
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False  # let the call fail on its own
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if (
+            address.is_private
+            or address.is_loopback
+            or address.is_link_local
+            or address.is_reserved
+            or address.is_multicast
+            or address.is_unspecified
+        ):
+            return True
+    return False
+
+
+class Dispatcher:
+    """Hands due outbox rows to their channels; for now every channel is the ``log`` channel.
+
+    The ``log`` channel records a message as sent (``sent_at``); the real channels replace it
+    channel by channel (issue 4).
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def tick(self, now: datetime, limit: int = 5000) -> int:
+        """Dispatch one batch of due outbox rows at ``now``; how many."""
+        with self.database.write() as conn:
+            claimed = store.claim_outbox(conn, now, limit)
+            store.mark_sent(conn, [row_id for row_id, _ in claimed], now)
+        return len(claimed)
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC (the worker's clock)."""
+    return datetime.now(UTC)
+
+
+class Worker:
+    """One worker: a runner and a dispatcher on a database, looping until told to stop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        batch: int = 2000,
+        allow_private_webhooks: bool | None = None,
+    ) -> None:
+        allow = allow_private_webhooks
+        if allow is None:
+            allow = bool(getattr(settings, "allow_private_webhooks", False))
+        self.settings = settings
+        self.database = database
+        self.clock = clock
+        self.batch = batch
+        self.runner = Runner(database, allow_private_webhooks=allow)
+        self.dispatcher = Dispatcher(database)
+
+    def run_once(self, now: datetime) -> int:
+        """Run and dispatch everything due at ``now``; how many enrollments and messages."""
+        total = 0
+        while True:
+            done = self.runner.tick(now, self.batch) + self.dispatcher.tick(now, self.batch * 2)
+            total += done
+            if not done:
+                return total
+
+    def next_due(self) -> datetime | None:
+        """The earliest time anything (an enrollment or a message) falls due."""
+        with self.database.read() as conn:
+            times = [store.next_wake(conn), store.next_attempt(conn)]
+        found = [t for t in times if t is not None]
+        return min(found) if found else None
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop`` is set: work, then sleep until something is due (or notified)."""
+        listener = self._listen()
+        try:
+            while not stop.is_set():
+                try:
+                    self.run_once(self.clock())
+                    due = self.next_due()
+                except Exception:  # a worker survives a bad batch; the batch rolled back
+                    log.exception("worker batch failed; retrying in a second")
+                    due = None
+                wait = MAX_SLEEP
+                if due is not None:
+                    wait = min(MAX_SLEEP, max(0.0, (due - self.clock()).total_seconds()))
+                if wait > 0:
+                    self._sleep(stop, listener, wait)
+        finally:
+            if listener is not None:
+                listener.close()
+
+    def _listen(self) -> Any:
+        if not self.database.dialect.is_postgres:
+            return None
+        import psycopg
+
+        url = self.database.engine.url.set(drivername="postgresql")
+        listener = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+        listener.execute("LISTEN wayfare")
+        return listener
+
+    def _sleep(self, stop: threading.Event, listener: Any, wait: float) -> None:
+        if listener is None:
+            stop.wait(wait)
+            return
+        ready, _, _ = selectors.select([listener.fileno()], [], [], wait)
+        if ready:
+            for _ in listener.notifies(timeout=0):
+                pass
+
+
+def run_in_thread(worker: Worker) -> tuple[threading.Thread, threading.Event]:
+    """Start ``worker`` in a daemon thread; set the returned event to stop it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), name="wayfare-worker", daemon=True)
+    thread.start()
+    return thread, stop
