@@ -59,9 +59,12 @@ def test_create_list_rotate_and_disable(database: Database) -> None:
 
 def test_a_read_only_key_cannot_write(database: Database) -> None:
     reader = client_for(database, key_for(database, role="read"))
-    answer = reader.post("/v1/serverkey", json={})
+    assert reader.get("/v1/customer").status_code == 200
+    answer = reader.post("/v1/customer", json={"customerId": "c-1"})
     assert answer.status_code == 403
     assert answer.json()["errorCode"] == "read_only_key"
+    assert reader.delete("/v1/customer/c-1").status_code == 403
+    assert reader.post("/v1/serverkey", json={}).status_code == 403
 
 
 def test_the_ip_allow_list(database: Database) -> None:

@@ -5,10 +5,10 @@ Bodies are rendered with orjson (datetimes as ISO 8601 with their UTC offset).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Query
+from fastapi import Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -61,3 +61,7 @@ class Body(BaseModel):
     """A request body: unknown keys are refused (a typo is a 400 naming it, not ignored)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+Page = Annotated[Paging, Depends(paging)]
+"""An endpoint parameter: the paging of a listing."""

@@ -1,0 +1,115 @@
+"""``/v1/event``: event types, and events one at a time or in batches, idempotent by ``eventId``.
+
+A batch body is checked by ``wayfare.model.customers.parse_event`` alone (no pydantic model per
+event): ingestion speed matters here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from wayfare.api.auth import Auth, Db, utcnow
+from wayfare.api.envelope import Body, Json, created, ok
+from wayfare.errors import InvalidInput, Problem
+from wayfare.store.events import (
+    EventType,
+    RecordResult,
+    define_event_type,
+    list_event_types,
+    record_events,
+)
+
+router = APIRouter(prefix="/v1/event", tags=["events"])
+
+MAX_BATCH = 10_000
+"""Events in one ``POST /v1/event/batch``."""
+
+
+class EventTypeBody(Body):
+    """A new event type."""
+
+    code: str = Field(description="Letters, digits and _ . : -, e.g. cart.add.")
+    name: str
+    retentionDays: int | None = Field(None, ge=1)
+
+
+class EventBody(Body):
+    """One event; ``eventId`` makes it idempotent (a new one is made when absent)."""
+
+    eventId: str | None = Field(None, max_length=64)
+    eventCode: str
+    customerId: str
+    date: str | None = Field(None, description="ISO 8601; now when absent.")
+    customData: dict[str, Any] | None = None
+
+
+class BatchBody(Body):
+    """Up to 10,000 events, stored all or nothing."""
+
+    events: list[dict[str, Any]] = Field(max_length=MAX_BATCH)
+
+
+def _type(found: EventType) -> dict[str, Any]:
+    return {
+        "code": found.code,
+        "name": found.name,
+        "retentionDays": found.retention_days,
+        "enabled": found.enabled,
+        "createdAt": found.created_at,
+    }
+
+
+def _recorded(result: RecordResult) -> dict[str, Any]:
+    return {
+        "recorded": result.recorded,
+        "duplicates": result.duplicates,
+        "customersCreated": result.customers_created,
+    }
+
+
+@router.post("/type", status_code=201)
+def create_type(body: EventTypeBody, caller: Auth, database: Db) -> Json:
+    """Define an event type."""
+    with database.write() as conn:
+        found = define_event_type(
+            conn, caller.application_id, body.code, body.name, utcnow(), body.retentionDays
+        )
+    return created(_type(found))
+
+
+@router.get("/type")
+def types(caller: Auth, database: Db) -> Json:
+    """The application's event types, by code (built-in message events not included)."""
+    with database.read() as conn:
+        found = list_event_types(conn, caller.application_id)
+    return ok([_type(f) for f in found], count=len(found))
+
+
+@router.post("", status_code=201)
+def record(body: EventBody, caller: Auth, database: Db) -> Json:
+    """Record one event (201; 200 when its ``eventId`` was already recorded)."""
+    with database.write() as conn:
+        try:
+            result = record_events(
+                conn, caller.application_id, [body.model_dump(exclude_none=True)], utcnow()
+            )
+        except InvalidInput as exc:
+            problems = [
+                Problem(p.where.removeprefix("events[0]").lstrip(".") or "body", p.message, p.code)
+                for p in exc.problems
+            ]
+            raise InvalidInput(problems=problems) from None
+    if result.recorded:
+        return created(_recorded(result))
+    return ok(_recorded(result))
+
+
+@router.post("/batch", status_code=201)
+def record_batch(body: BatchBody, caller: Auth, database: Db) -> Json:
+    """Record up to 10,000 events: all or nothing; ``eventId``s already stored are skipped."""
+    with database.write() as conn:
+        result = record_events(conn, caller.application_id, body.events, utcnow())
+    return created(_recorded(result))
