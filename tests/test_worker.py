@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from pathlib import Path
 
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from wayfare.engine.runner import start_journey
 from wayfare.engine.worker import Dispatcher, Worker
+from wayfare.errors import ConfigurationError
 from wayfare.settings import Settings
 from wayfare.store.database import Database
 from wayfare.store.schema import outbox
@@ -74,3 +77,12 @@ def test_run_loops_until_stopped(database: Database, app_id: int) -> None:
 
     Worker(Settings(), database, clock=clock).run(stop)
     assert sent_count(database) == (20, 0)
+
+
+def test_the_worker_command_needs_postgresql(tmp_path: Path) -> None:
+    from wayfare.cli.worker import worker
+
+    env = {"WAYFARE_DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}"}
+    result = CliRunner().invoke(worker, [], env=env)
+    assert isinstance(result.exception, ConfigurationError)
+    assert "wayfare serve" in str(result.exception)
