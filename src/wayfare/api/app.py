@@ -17,15 +17,16 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from wayfare import __version__
+from wayfare.api import campaigns, keys, lists
 from wayfare.api import customers as customer_api
 from wayfare.api import events as event_api
-from wayfare.api import keys, lists
+from wayfare.api import journeys as journey_api
 from wayfare.api.errors import install_error_handlers
 from wayfare.settings import Settings
 from wayfare.store.database import Database
 from wayfare.store.schema import applications, customers, events, journeys
 
-ROUTERS = (keys, customer_api, lists, event_api)
+ROUTERS = (keys, customer_api, lists, event_api, journey_api, campaigns)
 """The modules whose ``router`` makes up ``/v1``."""
 
 
