@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from wayfare.cli.keys import keys_group
 from wayfare.store.database import Database
 from wayfare.store.schema import api_keys
 
@@ -88,3 +92,37 @@ def test_keys_of_one_application_are_invisible_to_another(database: Database) ->
     assert a.put(f"/v1/serverkey/{b_keys[0]['id']}/rotate").status_code == 404
     assert a.delete(f"/v1/serverkey/{b_keys[0]['id']}").status_code == 404
     assert b.get("/v1/serverkey").status_code == 200
+
+
+def test_wayfare_keys_create_prints_a_working_key_last(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    run = CliRunner().invoke(
+        keys_group,
+        ["create", "--application", "shop", "--name", "crm", "--allow-ip", "127.0.0.1"],
+        env={"WAYFARE_DATABASE_URL": url},
+    )
+    assert run.exit_code == 0, run.output
+    secret = run.stdout.strip().splitlines()[-1]
+    assert len(secret) >= 40 and " " not in secret
+    again = CliRunner().invoke(
+        keys_group,
+        ["create", "--application", "shop", "--role", "read"],
+        env={"WAYFARE_DATABASE_URL": url},
+    )
+    assert again.exit_code == 0
+    database = Database(url)
+    try:
+        listed = client_for(database, secret).get("/v1/serverkey").json()
+        assert [(k["name"], k["role"]) for k in listed["data"]] == [
+            ("crm", "full"),
+            ("default", "read"),
+        ]
+        assert listed["data"][0]["ipAllowlist"] == ["127.0.0.1"]
+    finally:
+        database.dispose()
+    bad = CliRunner().invoke(
+        keys_group,
+        ["create", "--application", "shop", "--allow-ip", "nowhere"],
+        env={"WAYFARE_DATABASE_URL": url},
+    )
+    assert bad.exit_code != 0

@@ -88,7 +88,11 @@ def check_allowlist(entries: Iterable[Any]) -> tuple[str, ...]:
         try:
             if not isinstance(entry, str):
                 raise ValueError(entry)
-            checked.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            entry = entry.strip()
+            if "/" in entry:
+                checked.append(str(ipaddress.ip_network(entry, strict=False)))
+            else:
+                checked.append(str(ipaddress.ip_address(entry)))
         except ValueError:
             problems.append(
                 Problem(
