@@ -1,5 +1,7 @@
 """Customer CSV import benchmark: ``python bench/bench_import.py [--rows N] [--only BACKEND]``.
 
+``--csv FILE`` imports an existing file instead; ``--repeat N`` imports it N times.
+
 Generates a CSV of N customers (default 1,000,000; 10 typed fields, 1% repeated ids), then
 imports it into a fresh SQLite file and a fresh PostgreSQL database (``wayfare_bench_import``
 at ``WAYFARE_BENCH_POSTGRES_URL``, default ``postgresql://postgres@127.0.0.1:5432/postgres``),
@@ -43,6 +45,10 @@ def child(url: str, csv_path: str) -> None:
     database.migrate()
     with database.write() as conn:
         app_id = ensure_application(conn, "bench", datetime.now(UTC))
+        server = None  # the PostgreSQL backend's process, when it runs on this machine
+        if database.dialect.is_postgres:
+            server = Path(f"/proc/{conn.exec_driver_sql('SELECT pg_backend_pid()').scalar()}/stat")
+    server_cpu = _process_cpu(server)
     started, cpu = time.perf_counter(), time.process_time()
     with open(csv_path, "rb") as stream:
         report = import_customers(database, app_id, stream, datetime.now(UTC), parallel=PARALLEL)
@@ -56,6 +62,8 @@ def child(url: str, csv_path: str) -> None:
                 "errors": report.errors,
                 "seconds": round(seconds, 2),
                 "cpu_seconds": round(time.process_time() - cpu, 2),
+                "reader_cpu_seconds": round(_children_cpu(), 2),
+                "server_cpu_seconds": round(_process_cpu(server) - server_cpu, 2),
                 "rows_per_s": round(report.rows / seconds),
                 "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                 "reader_peak_mb": round(
@@ -65,6 +73,20 @@ def child(url: str, csv_path: str) -> None:
         )
     )
     database.dispose()
+
+
+def _process_cpu(stat: Path | None) -> float:
+    """CPU seconds used by the process whose ``/proc/PID/stat`` is ``stat`` (0 if unknown)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split() if stat else []
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_child(url: str, csv_path: Path) -> dict[str, float]:
@@ -83,33 +105,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument("--csv", type=Path, help="import this file instead of generating one")
+    parser.add_argument("--repeat", type=int, default=1, help="import it this many times")
     parser.add_argument("--child", nargs=2, metavar=("URL", "CSV"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
     with tempfile.TemporaryDirectory(prefix="wayfare-bench-") as folder:
-        csv_path = Path(folder) / "customers.csv"
-        started = time.perf_counter()
-        generate(csv_path, args.rows)
-        size = csv_path.stat().st_size / 1e6
-        print(
-            f"generated {args.rows:,} rows ({size:.0f} MB) in {time.perf_counter() - started:.1f} s"
-        )
-        print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
-        if args.only in (None, "sqlite"):
-            figures = run_child(f"sqlite:///{Path(folder) / 'bench.db'}", csv_path)
-            print("sqlite     ", json.dumps(figures))
-        if args.only in (None, "postgresql"):
-            with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        csv_path = args.csv or Path(folder) / "customers.csv"
+        if args.csv is None:
+            started = time.perf_counter()
+            generate(csv_path, args.rows)
+            size = csv_path.stat().st_size / 1e6
+            seconds = time.perf_counter() - started
+            print(f"generated {args.rows:,} rows ({size:.0f} MB) in {seconds:.1f} s")
+        print(f"cpus: {os.cpu_count()}")
+        for _ in range(args.repeat):
+            run_once(args.only, Path(folder), csv_path)
+
+
+def run_once(only: str | None, folder: Path, csv_path: Path) -> None:
+    """Import ``csv_path`` into a fresh SQLite file and/or PostgreSQL database; print figures."""
+    if only in (None, "sqlite"):
+        database = folder / "bench.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        load = os.getloadavg()[0]
+        figures = run_child(f"sqlite:///{database}", csv_path)
+        print(f"sqlite      load {load:.2f}", json.dumps(figures), flush=True)
+    if only in (None, "postgresql"):
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {BENCH_DB}")
+            try:
+                url = POSTGRES.rsplit("/", 1)[0] + "/" + BENCH_DB
+                load = os.getloadavg()[0]
+                figures = run_child(url, csv_path)
+                print(f"postgresql  load {load:.2f}", json.dumps(figures), flush=True)
+            finally:
                 admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-                admin.execute(f"CREATE DATABASE {BENCH_DB}")
-                try:
-                    url = POSTGRES.rsplit("/", 1)[0] + "/" + BENCH_DB
-                    figures = run_child(url, csv_path)
-                    print("postgresql ", json.dumps(figures))
-                finally:
-                    admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -193,3 +193,47 @@ def test_many_batches_count_duplicates_across_batches(
         assert get_customer(conn, app_id, "c0").fields == {"n": 80}
         assert get_customer(conn, app_id, "c23").fields == {"n": 63, "tag": "t"}
     assert _count(database) == 40
+
+
+def test_awkward_text_survives_both_backends(database: Database, app_id: int) -> None:
+    note = 'tab\there, back\\slash \\N \\t, "quoted", line\nbreak\r\nand CR\r, ñandú 日本 🎉'
+    email = 'o\\brien"x@example.com'
+    quoted = [f'"{value.replace(chr(34), 2 * chr(34))}"' for value in (email, note)]
+    text = f"customerId,email,pushToken,note\nq1,{quoted[0]},web:tok\\en,{quoted[1]}\nq2,,,\\N\n"
+    report = import_customers(database, app_id, io.BytesIO(text.encode()), NOW, parallel=True)
+    assert (report.rows, report.stored) == (2, 2)
+    with database.read() as conn:
+        q1 = get_customer(conn, app_id, "q1")
+        q2 = get_customer(conn, app_id, "q2")
+    assert q1.fields == {"note": note}
+    assert q1.email == email
+    assert [(t.platform, t.token) for t in q1.push_tokens] == [("web", "tok\\en")]
+    assert (q2.email, q2.push_tokens, q2.fields) == (None, (), {"note": "\\N"})
+
+
+def test_copy_falls_back_to_merging_when_a_customer_appears(
+    database: Database, app_id: int
+) -> None:
+    """A customer created by someone else between two batches of a COPY-ing writer is merged."""
+    from wayfare.store.customers import CustomerWriter
+
+    with database.write() as conn:
+        define_field(conn, app_id, "n", "number", NOW)
+        define_field(conn, app_id, "k", "number", NOW)
+        writer = CustomerWriter(conn, app_id, ("email",), NOW, replace_fields=("n",))
+        line = writer.copy_line()
+        if line is None:  # SQLite: one upsert statement, nothing to fall back from
+            pytest.skip("COPY is PostgreSQL's")
+        head, tail = line
+        writer.write_copy(["a"], f'{head}a\ta@x.io\t{{"n":1}}{tail}'.encode())
+        upsert_customers(conn, app_id, [{"customerId": "b", "fields": {"n": 7, "k": 1}}], NOW)
+        writer.write_copy(
+            ["c", "b", "a"],
+            f'{head}c\t\\N\t{{}}{tail}{head}b\tb@x.io\t{{}}{tail}{head}a\t\\N\t{{"n":2}}{tail}'.encode(),
+        )
+        assert writer.touched() == 3
+    with database.read() as conn:
+        assert get_customer(conn, app_id, "a").fields == {"n": 2}
+        b = get_customer(conn, app_id, "b")
+        assert (b.email, b.fields) == ("b@x.io", {"k": 1})
+        assert get_customer(conn, app_id, "c").fields == {}

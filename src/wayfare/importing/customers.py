@@ -25,6 +25,7 @@ from wayfare.importing.source import (
     ImportReport,
     Progress,
     Tally,
+    copy_text,
     fatal,
     in_child,
     position,
@@ -59,7 +60,7 @@ MEMO = 20_000
 
 Converter = Callable[[str], Any]
 Runner = Callable[
-    [Iterable[list[str]], dict[str, tuple[Any, ...]], Callable[[list[str]], Any], int],
+    [Iterable[list[str]], dict[str, Any], Callable[[list[str]], Any], int],
     Iterator[int],
 ]
 
@@ -101,18 +102,23 @@ def import_customers(
                 define_field(conn, application_id, name, field_type, now)
                 types[name] = field_type
                 created.append((name, field_type))
-        plan = _Plan(header, types, text_json=database.dialect.is_postgres)
+        columns = tuple(CSV_COLUMNS[name] for name in header if name in CSV_COLUMNS)
+        fields = tuple(n for n in header if n != "customerId" and n not in CSV_COLUMNS)
+        writer = CustomerWriter(conn, application_id, columns, now, replace_fields=fields)
+        line = writer.copy_line()
+        plan = _Plan(header, types, line)
+        assert (plan.columns, plan.field_names) == (columns, fields)
         tally = Tally()
         batches = partial(_batches, source, plan, tally, stream, ignore_errors)
-        writer = CustomerWriter(conn, application_id, plan.columns, now)
+        write = writer.write if line is None else lambda batch: writer.write_copy(*batch)
         with writer:
             if parallel and hasattr(os, "fork"):
                 for rows, read in in_child(batches, tally):
-                    writer.write(rows)
+                    write(rows)
                     if progress is not None:
                         progress(read)
             else:
-                with Background(writer.write) as background:
+                with Background(write) as background:
                     for rows, read in batches():
                         background.put(rows)
                         if progress is not None:
@@ -141,19 +147,28 @@ def _batches(
 ) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
     """The file's rows converted, in batches of distinct customer ids (with the bytes read).
 
+    A batch is a list of ``CustomerWriter`` rows, or with ``plan.line`` the customer ids and
+    their ``COPY`` text.
+
     Bad rows are counted in ``tally``; with any and no ``ignore_errors`` nothing more is
     yielded and the failure is raised at the end.
     """
     problems = tally.problems
 
-    def bad(row: list[str]) -> tuple[Any, ...] | None:
+    def bad(row: list[str]) -> tuple[str, Any] | None:
         found = plan.problems(row, source.line)
         if found:
             problems.add_row(found)
             return None
         return plan.convert_slowly(row)
 
-    batch: dict[str, tuple[Any, ...]] = {}
+    batch: dict[str, Any] = {}
+
+    def done() -> Any:
+        if plan.line is None:
+            return list(batch.values())
+        return list(batch), "".join(batch.values()).encode()
+
     rows = 0
     for part in (source.replayed(), source.reader):
         with source.errors():
@@ -161,12 +176,12 @@ def _batches(
                 rows += counted
                 if len(batch) >= BATCH:
                     if ignore_errors or not problems.count:
-                        yield list(batch.values()), position(stream) or 0
+                        yield done(), position(stream) or 0
                     batch.clear()
     tally.rows = rows
     if problems.count and not ignore_errors:
         raise problems.failure()
-    yield list(batch.values()), position(stream) or 0
+    yield done(), position(stream) or 0
 
 
 def _infer(source: CsvSource, header: list[str], unknown: list[str]) -> dict[str, FieldType]:
@@ -228,7 +243,13 @@ def _date(text: str) -> str:
 
 
 def _datetime(text: str) -> str:
-    if len(text) == 20 and text[10] == "T" and text[19] == "Z":
+    if (
+        len(text) == 20
+        and text[10] == "T"
+        and text[19] == "Z"
+        and text[4] == text[7] == "-"
+        and text[13] == text[16] == ":"
+    ):
         _datetime_from(text)
         return text
     return str(_canonical_datetime(text))
@@ -248,11 +269,21 @@ def _push_token_cell(text: str) -> str:
     return orjson.dumps(push_tokens_json(tokens)).decode()
 
 
-class _Memo(dict[str, Any]):
-    """Converted values of one column by their text (``""`` is ``None``); a miss converts."""
+def _escaped(check: Converter, text: str) -> str:
+    """``check(text)`` as ``COPY`` text."""
+    return copy_text(check(text))
 
-    def __init__(self, convert: Converter) -> None:
-        super().__init__({"": None})
+
+def _member(prefix: str, convert: Converter, text: str) -> str:
+    """The member of a fields document for one cell: ``prefix`` (',"name":') and the JSON value."""
+    return prefix + orjson.dumps(convert(text)).decode()
+
+
+class _Memo(dict[str, Any]):
+    """Converted values of one column by their text (``""`` is ``empty``); a miss converts."""
+
+    def __init__(self, convert: Converter, empty: Any = None) -> None:
+        super().__init__({"": empty})
         self.convert = convert
 
     def __missing__(self, text: str) -> Any:
@@ -265,9 +296,14 @@ class _Memo(dict[str, Any]):
 class _Plan:
     """How to turn one CSV row into one ``CustomerWriter`` row, precomputed per column."""
 
-    def __init__(self, header: list[str], types: dict[str, FieldType], text_json: bool) -> None:
+    def __init__(
+        self,
+        header: list[str],
+        types: dict[str, FieldType],
+        line: tuple[str, str] | None = None,
+    ) -> None:
         self.header = header
-        self.text_json = text_json
+        self.line = line
         self.width = len(header)
         self.id_index = header.index("customerId")
         self.attributes: list[tuple[int, str, Converter]] = []
@@ -283,6 +319,7 @@ class _Plan:
             else:
                 self.fields.append((index, name, FAST[types[name]], types[name]))
         self.columns = tuple(column for _index, column, _check in self.attributes)
+        self.field_names = tuple(name for _index, name, _convert, _type in self.fields)
         self.run = self._compile()
 
     def _compile(self) -> Runner:
@@ -298,7 +335,6 @@ class _Plan:
         names = [f"v{index}" for index in range(self.width)]
         names[self.id_index] = "cid"
         scope: dict[str, Any] = {
-            "dumps": orjson.dumps,
             "match_id": CUSTOMER_ID.fullmatch,
             "errors": (ValueError, LookupError, TypeError),
         }
@@ -307,6 +343,9 @@ class _Plan:
             "if not (cid.isalnum() and cid.isascii() and len(cid) <= 200)"
             " and match_id(cid) is None: raise ValueError",
         ]
+        lines = self.line is not None
+        if lines:
+            scope["esc"] = copy_text
         for index, column, check in self.attributes:
             if column in TEXT_PATTERNS:
                 pattern, longest = TEXT_PATTERNS[column]
@@ -316,27 +355,40 @@ class _Plan:
                     f"if v{index} is not None and (len(v{index}) > {longest}"
                     f" or p{index}(v{index}) is None): raise ValueError"
                 )
+                if lines:
+                    body.append(f"v{index} = r'\\N' if v{index} is None else esc(v{index})")
+            elif lines:
+                empty = "[]" if column == "push_tokens" else "\\N"
+                scope[f"m{index}"] = _Memo(partial(_escaped, check), empty=empty)
+                body.append(f"v{index} = m{index}[v{index}]")
             else:
                 scope[f"m{index}"] = _Memo(check)
                 body.append(f"v{index} = m{index}[v{index}]")
-        members = []
-        for number, (index, name, convert, field_type) in enumerate(self.fields):
-            scope[f"k{number}"] = name
-            if field_type is FieldType.STRING:
-                members.append(f"k{number}: v{index} or None")
-            elif field_type is FieldType.DATETIME:  # too many distinct values to remember
+        parts = []
+        for index, name, convert, field_type in self.fields:
+            # Each cell becomes its member of the fields document, ',"name":value', or "" when
+            # empty (an absent value); the document is their concatenation, comma dropped.
+            prefix = "," + orjson.dumps(name).decode() + ":"
+            if field_type is FieldType.DATETIME:  # too many distinct values to remember
                 scope[f"f{index}"] = convert
-                members.append(f"k{number}: f{index}(v{index}) if v{index} else None")
+                scope[f"q{index}"] = prefix + '"'
+                body.append(f"v{index} = q{index} + f{index}(v{index}) + '\"' if v{index} else ''")
+                parts.append(f"{{v{index}}}")
             else:
-                scope[f"m{index}"] = _Memo(convert)
-                members.append(f"k{number}: m{index}[v{index}]")
-        attributes = "".join(f"v{index}, " for index, _c, _k in self.attributes)
-        body.append(f"document = dumps({{{', '.join(members)}}})")
+                scope[f"m{index}"] = _Memo(partial(_member, prefix, convert), empty="")
+                parts.append(f"{{m{index}[v{index}]}}")
+        body.append(f'members = f"{"".join(parts)}"')
+        body.append("document = '{%s}' % members[1:]")
         # A NUL in a string cell (the csv module lets it through) shows as \\u0000 in the JSON.
-        body.append("if b'\\\\u0000' in document: raise ValueError")
-        if self.text_json:
-            body.append("document = document.decode()")
-        body.append(f"batch[cid] = (cid, {attributes}document)")
+        body.append("if '\\\\u0000' in document: raise ValueError")
+        if lines:
+            assert self.line is not None
+            scope["head"], scope["tail"] = self.line
+            cells = "".join(f"{{v{index}}}\\t" for index, _c, _k in self.attributes)
+            body.append(f'batch[cid] = f"{{head}}{{cid}}\\t{cells}{{esc(document)}}{{tail}}"')
+        else:
+            attributes = "".join(f"v{index}, " for index, _c, _k in self.attributes)
+            body.append(f"batch[cid] = (cid, {attributes}document)")
         defaults = ", ".join(f"{name}={name}" for name in scope)
         source = "\n".join(
             [
@@ -349,7 +401,7 @@ class _Plan:
                 *(f"            {line}" for line in body),
                 "        except errors:",
                 "            out = bad(row)",
-                "            if out is not None: batch[out[0]] = out",
+                "            if out is not None: batch[out[0]] = out[1]",
                 "        if len(batch) >= limit:",
                 "            yield count",
                 "            count = 0",
@@ -383,14 +435,24 @@ class _Plan:
                     found.append(Problem(where(line, name), str(exc), "invalid_value"))
         return found
 
-    def convert_slowly(self, row: list[str]) -> tuple[Any, ...]:
-        """The row converted by the model's reference converters (valid, but not fast-path)."""
+    def convert_slowly(self, row: list[str]) -> tuple[str, Any]:
+        """The row converted by the model's reference converters (valid, but not fast-path).
+
+        Its customer id and the row: a tuple, or with ``line`` a line of ``COPY`` text.
+        """
         out: list[Any] = [row[self.id_index]]
         out += [check(row[index]) if row[index] else None for index, _c, check in self.attributes]
         document = {
-            name: canonical(field_type, row[index]) if row[index] else None
+            name: canonical(field_type, row[index])
             for index, name, _convert, field_type in self.fields
+            if row[index]
         }
-        text = orjson.dumps(document)
-        out.append(text.decode() if self.text_json else text)
-        return tuple(out)
+        out.append(orjson.dumps(document).decode())
+        if self.line is None:
+            return out[0], tuple(out)
+        head, tail = self.line
+        for number, (_index, column, _check) in enumerate(self.attributes, start=1):
+            if column == "push_tokens" and out[number] is None:
+                out[number] = "[]"
+        cells = "\t".join("\\N" if value is None else copy_text(value) for value in out)
+        return out[0], head + cells + tail

@@ -179,6 +179,18 @@ def _send(out: IO[bytes], kind: bytes, payload: bytes) -> None:
     out.write(payload)
 
 
+def copy_text(text: str) -> str:
+    """``text`` escaped for PostgreSQL's ``COPY`` text format (backslash, tab, newline, CR)."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return (
+            text.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return text
+
+
 def fatal(line: int, message: str, column: str | None = None) -> ImportFailed:
     """An error that stops the import at once (nothing was stored)."""
     where = f"line {line}" + (f', column "{column}"' if column else "")

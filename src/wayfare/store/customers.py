@@ -2,8 +2,8 @@
 
 Upserts merge: the attributes and fields given are set, the others kept, and a ``null`` removes.
 Many customers are written in batches through ``CustomerWriter`` (plain ``executemany`` on
-SQLite; ``COPY`` into a staging table then one ``INSERT ... SELECT ... ON CONFLICT`` on
-PostgreSQL), which the CSV import shares.
+SQLite; on PostgreSQL ``COPY`` into a staging table then one ``INSERT ... SELECT ... ON
+CONFLICT``, or for the CSV import's new customers ``COPY`` straight into ``customers``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, and_, func, literal, select
 
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
@@ -53,6 +54,7 @@ ATTRIBUTE_COLUMNS = (
 """The customer columns an update may set, in the order ``CustomerWriter`` rows carry them."""
 
 _JSON_COLUMNS = {"push_tokens": "'[]'", "consent": "'{}'"}
+_JSON_DEFAULTS = {"push_tokens": "[]", "consent": "{}"}
 _MERGED = ("consent", "fields")
 _CLEAR_CONSENT = orjson.dumps(dict.fromkeys(CHANNELS)).decode()
 
@@ -185,16 +187,27 @@ class CustomerWriter:
     ``columns`` is a subset of ``ATTRIBUTE_COLUMNS``; the caller owns the transaction.
 
     A row is ``(customer_id, *values of columns, fields)``: text columns as ``str`` or ``None``
-    (clear), ``push_tokens`` / ``consent`` / ``fields`` as JSON text (``fields`` may also be UTF-8
-    bytes on SQLite; ``None`` in ``fields`` members or in ``consent`` removes them). A batch
-    must not repeat a customer id on PostgreSQL.
-    Every row written gets ``updated_at = now``.
+    (clear), ``push_tokens`` / ``consent`` / ``fields`` as JSON text (``None`` in ``fields``
+    members or in ``consent`` removes them). A batch must not repeat a customer id on
+    PostgreSQL. Every row written gets ``updated_at = now``.
+
+    ``replace_fields`` (the CSV import): every row sets exactly these fields, its ``fields``
+    document holds no nulls, and the fields of the list it lacks are removed from the customer.
+    On PostgreSQL such a writer ``COPY``-es the customers it has not written before straight into
+    ``customers`` while the application had none when it started (inside a savepoint: if another
+    writer created one of them meanwhile, that batch is merged the general way).
     """
 
     _staging_names = itertools.count(1)
 
     def __init__(
-        self, conn: Connection, application_id: int, columns: Sequence[str], now: datetime
+        self,
+        conn: Connection,
+        application_id: int,
+        columns: Sequence[str],
+        now: datetime,
+        *,
+        replace_fields: Sequence[str] | None = None,
     ) -> None:
         unknown = set(columns) - set(ATTRIBUTE_COLUMNS)
         assert not unknown, unknown
@@ -202,26 +215,41 @@ class CustomerWriter:
         self.application_id = int(application_id)
         self.columns = tuple(columns)
         self.now = now
+        self.replace = None if replace_fields is None else tuple(replace_fields)
+        assert all(FIELD_NAME.fullmatch(name) for name in self.replace or ())
         self.postgres = dialect_of(conn).is_postgres
         self.raw: Any = conn.connection.driver_connection
         self._staging: str | None = None
+        self._names = ["customer_id", *self.columns, "fields"]
+        self._defaults = [c for c in _JSON_COLUMNS if c not in self._names]
+        self._line_names = ["application_id", *self._names, *self._defaults]
+        self._line_names += ["created_at", "updated_at"]
+        self._direct: bool | None = None  # COPY new customers straight in? (first write_copy)
+        self._written: set[str] = set()
+        self._staged: set[str] = set()
+        self._removes = False
         if not self.postgres:
             self._sql = self._sqlite_sql()
 
     def _sqlite_sql(self) -> str:
         stamp = "'" + db_time(self.conn, self.now) + "'"
-        names = ["customer_id", *self.columns, "fields"]
         values = []
         sets = []
-        for number, name in enumerate(names, start=1):
-            if name in _MERGED:
-                # JSON may come as UTF-8 bytes; json_patch drops null members (removals).
-                text = f"CAST(?{number} AS TEXT)"
+        for number, name in enumerate(self._names, start=1):
+            if name == "fields" and self.replace is not None:
+                values.append(f"?{number}")
+                kept = "customers.fields"
+                if self.replace:
+                    paths = ", ".join(f"'$.\"{field}\"'" for field in self.replace)
+                    kept = f"json_remove(customers.fields, {paths})"
+                sets.append(f"fields = json_patch({kept}, ?{number})")
+            elif name in _MERGED:
+                # json_patch drops null members (removals).
                 values.append(
-                    f"CASE WHEN instr({text}, ':null') THEN json_patch('{{}}', {text})"
-                    f" ELSE {text} END"
+                    f"CASE WHEN instr(?{number}, ':null') THEN json_patch('{{}}', ?{number})"
+                    f" ELSE ?{number} END"
                 )
-                sets.append(f"{name} = json_patch(customers.{name}, {text})")
+                sets.append(f"{name} = json_patch(customers.{name}, ?{number})")
             elif name in _JSON_COLUMNS:
                 values.append(f"coalesce(?{number}, {_JSON_COLUMNS[name]})")
                 sets.append(f"{name} = excluded.{name}")
@@ -229,10 +257,9 @@ class CustomerWriter:
                 values.append(f"?{number}")
                 if name != "customer_id":
                     sets.append(f"{name} = excluded.{name}")
-        defaults = [c for c in _JSON_COLUMNS if c not in names]
-        values += [_JSON_COLUMNS[c] for c in defaults] + [stamp, stamp]
+        values += [_JSON_COLUMNS[c] for c in self._defaults] + [stamp, stamp]
         return (
-            f"INSERT INTO customers (application_id, {', '.join(names + defaults)},"
+            f"INSERT INTO customers (application_id, {', '.join(self._names + self._defaults)},"
             f" created_at, updated_at) VALUES ({self.application_id}, {', '.join(values)})"
             " ON CONFLICT (application_id, customer_id) DO UPDATE SET "
             + ", ".join([*sets, "updated_at = excluded.updated_at"])
@@ -253,40 +280,128 @@ class CustomerWriter:
         """Write one batch of rows."""
         if not rows:
             return
-        if self.postgres:
-            self._write_postgres(rows)
-        else:
-            cursor = self.raw.cursor()
-            cursor.executemany(self._sql, rows)
+        cursor = self.raw.cursor()
+        try:
+            if self.postgres:
+                self._stage(cursor, rows, lines=False)
+                self._merge(cursor, lines=False)
+            else:
+                cursor.executemany(self._sql, rows)
+        finally:
             cursor.close()
 
-    def _write_postgres(self, rows: Sequence[Sequence[Any]]) -> None:
-        names = ["customer_id", *self.columns, "fields"]
+    def copy_line(self) -> tuple[str, str] | None:
+        """PostgreSQL with ``replace_fields``: what goes before and after each ``write_copy`` row.
+
+        A line of ``COPY`` text is the head, the row's values (``customer_id``, the columns,
+        ``fields``) escaped for ``COPY`` (NULL for ``None``; a missing ``push_tokens`` is
+        ``[]``), tab-separated, then the tail (which ends the line). ``None`` elsewhere.
+        """
+        if not self.postgres or self.replace is None or "consent" in self.columns:
+            return None
+        defaults = "".join("\t" + _JSON_DEFAULTS[name] for name in self._defaults)
+        stamp = self.now.astimezone(UTC).isoformat()
+        return f"{self.application_id}\t", f"{defaults}\t{stamp}\t{stamp}\n"
+
+    def write_copy(self, ids: Sequence[str], text: bytes) -> None:
+        """Write one batch given as ``COPY`` text (see ``copy_line``): the line of each of ``ids``.
+
+        The customers this writer has not written yet are ``COPY``-ed straight into
+        ``customers`` while the application had none when the writer started (in a savepoint:
+        if another writer has just created one of them, the batch is merged instead).
+        """
+        if not ids:
+            return
         cursor = self.raw.cursor()
-        if self._staging is None:
-            self._staging = f"wayfare_staging_{next(self._staging_names)}"
-            kinds = [("jsonb" if n in (*_JSON_COLUMNS, "fields") else "text") for n in names]
+        try:
+            if self._direct is None:
+                cursor.execute(
+                    "SELECT EXISTS (SELECT 1 FROM customers WHERE application_id = %s)",
+                    (self.application_id,),
+                )
+                self._direct = not cursor.fetchone()[0]
+            merged = text
+            if self._direct:
+                written = self._written
+                if written.isdisjoint(ids):
+                    new, merged = text, b""
+                else:
+                    pairs = list(zip(ids, text.splitlines(keepends=True), strict=True))
+                    new = b"".join(line for id_, line in pairs if id_ not in written)
+                    merged = b"".join(line for id_, line in pairs if id_ in written)
+                written.update(ids)
+                if not self._copy_new(cursor, new):
+                    merged = text
+            if merged:
+                self._stage(cursor, [merged], lines=True)
+                self._merge(cursor, lines=True)
+        finally:
+            cursor.close()
+
+    def _copy_new(self, cursor: Any, text: bytes) -> bool:
+        """``COPY`` lines of new customers into ``customers``; False if one of them exists."""
+        if not text:
+            return True
+        cursor.execute("SAVEPOINT wayfare_copy")
+        try:
+            with cursor.copy(f"COPY customers ({', '.join(self._line_names)}) FROM STDIN") as copy:
+                copy.write(text)
+        except UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT wayfare_copy")
+            self._direct = False  # another writer adds customers: merge from now on
+            return False
+        cursor.execute("RELEASE SAVEPOINT wayfare_copy")
+        return True
+
+    def _stage(self, cursor: Any, rows: Sequence[Any], *, lines: bool) -> None:
+        """Fill the staging table: with ``rows`` (tuples), or with ``COPY`` text (``lines``)."""
+        names = self._line_names if lines else self._names
+        staging = self._staging_table(lines)
+        if staging not in self._staged:
+            self._staged.add(staging)
+            kinds = {name: "text" for name in names}
+            kinds.update(dict.fromkeys([*_JSON_COLUMNS, "fields"], "jsonb"))
+            kinds.update(
+                application_id="bigint", created_at="timestamptz", updated_at="timestamptz"
+            )
             cursor.execute(
-                f"CREATE TEMP TABLE {self._staging} ("
-                + ", ".join(f"{n} {k}" for n, k in zip(names, kinds, strict=True))
+                f"CREATE TEMP TABLE {staging} ("
+                + ", ".join(f"{name} {kinds[name]}" for name in names)
                 + ", PRIMARY KEY (customer_id)) ON COMMIT DROP"
             )
         else:
-            cursor.execute(f"TRUNCATE {self._staging}")
-        with cursor.copy(f"COPY {self._staging} ({', '.join(names)}) FROM STDIN") as copy:
-            write_row = copy.write_row
-            for row in rows:
-                write_row(row)
-        fields_index = len(names) - 1
-        removes = any(":null" in row[fields_index] for row in rows)
+            cursor.execute(f"TRUNCATE {staging}")
+        with cursor.copy(f"COPY {staging} ({', '.join(names)}) FROM STDIN") as copy:
+            if lines:
+                for text in rows:
+                    copy.write(text)
+            else:
+                write_row = copy.write_row
+                for row in rows:
+                    write_row(row)
+        self._removes = self.replace is None and any(":null" in row[len(names) - 1] for row in rows)
+
+    def _staging_table(self, lines: bool) -> str:
+        if self._staging is None:
+            self._staging = f"wayfare_staging_{next(self._staging_names)}"
+        return self._staging + ("_lines" if lines else "")
+
+    def _merge(self, cursor: Any, *, lines: bool) -> None:
+        """Merge the staging table into ``customers`` with one ``INSERT ... ON CONFLICT``."""
+        names = self._names
+        staging = self._staging_table(lines)
+        removes = self._removes
         selected = []
         sets = []
         for name in names:
-            if name in _MERGED and (removes or name == "consent"):
+            if name == "fields" and self.replace is not None:
+                selected.append("coalesce(s.fields, '{}')")
+                sets.append("fields = (customers.fields - %(replace)s::text[]) || excluded.fields")
+            elif name in _MERGED and (removes or name == "consent"):
                 selected.append(f"jsonb_strip_nulls(coalesce(s.{name}, '{{}}'))")
                 sets.append(
                     f"{name} = jsonb_strip_nulls(customers.{name} || (SELECT t.{name} FROM"
-                    f" {self._staging} t WHERE t.customer_id = excluded.customer_id))"
+                    f" {staging} t WHERE t.customer_id = excluded.customer_id))"
                 )
             elif name in _MERGED:
                 selected.append(f"coalesce(s.{name}, '{{}}')")
@@ -298,17 +413,20 @@ class CustomerWriter:
                 selected.append(f"s.{name}")
                 if name != "customer_id":
                     sets.append(f"{name} = excluded.{name}")
-        defaults = [c for c in _JSON_COLUMNS if c not in names]
+        defaults = self._defaults
         cursor.execute(
             f"INSERT INTO customers (application_id, {', '.join(names + defaults)},"
             " created_at, updated_at)"
             f" SELECT %(app)s, {', '.join(selected + [_JSON_COLUMNS[c] for c in defaults])},"
-            f" %(now)s, %(now)s FROM {self._staging} s"
+            f" %(now)s, %(now)s FROM {staging} s"
             " ON CONFLICT (application_id, customer_id) DO UPDATE SET "
             + ", ".join([*sets, "updated_at = excluded.updated_at"]),
-            {"app": self.application_id, "now": db_time(self.conn, self.now)},
+            {
+                "app": self.application_id,
+                "now": db_time(self.conn, self.now),
+                "replace": list(self.replace or ()),
+            },
         )
-        cursor.close()
 
     def touched(self) -> int:
         """How many customers of the application have ``updated_at = now``.
