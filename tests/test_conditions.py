@@ -217,8 +217,14 @@ def test_typed_parsing_puts_date_operands_in_canonical_form() -> None:
 
 def test_isnull_overrides_the_other_operators_of_its_field() -> None:
     assert parsed({"age": {"gt": 30, "isnull": True}}) == IsNull("age", null=True)
-    assert parsed({"age": {"gt": 30, "isnull": False}}) == IsNull("age", null=False)
-    assert parsed({"age": {"isnotnull": False}}) == IsNull("age", null=True)
+    assert parsed({"age": {"isnotnull": False, "lt": 3}}) == IsNull("age", null=True)
+
+
+def test_isnull_false_is_one_more_test_and_keeps_the_others() -> None:
+    cond = parsed({"age": {"gt": 30, "isnull": False}})
+    assert cond == All((Compare("age", "gt", 30), IsNull("age", null=False)))
+    assert not evaluate(cond, CustomerFacts.of("c1", {"age": 20}), NOW)
+    assert evaluate(cond, CustomerFacts.of("c1", {"age": 40}), NOW)
 
 
 def test_an_empty_condition_matches_everyone_and_inactive_dates_are_ignored() -> None:

@@ -48,6 +48,21 @@ def test_values_take_their_canonical_form(field_type, value, expected) -> None:
         (FieldType.DATE, "2023-02-29", "expected a date (YYYY-MM-DD), got '2023-02-29'"),
         (FieldType.DATE, datetime(2024, 1, 1, tzinfo=UTC), "expected a date, got a datetime"),
         (FieldType.DATETIME, "yesterday", "expected an ISO 8601 datetime, got 'yesterday'"),
+        (
+            FieldType.NUMBER,
+            2**53 + 1,
+            "9007199254740993 is too large: numbers are exact up to ±2**53",
+        ),
+        (
+            FieldType.NUMBER,
+            "-100000000000000000000",
+            "-100000000000000000000 is too large: numbers are exact up to ±2**53",
+        ),
+        (
+            FieldType.DATETIME,
+            "0001-01-01T00:00:00+01:00",
+            "'0001-01-01T00:00:00+01:00' is outside the years 1 to 9999 in UTC",
+        ),
     ],
 )
 def test_values_that_do_not_fit_say_why(field_type, value, message) -> None:
@@ -82,9 +97,13 @@ def test_bad_field_names(name) -> None:
     assert not FIELD_NAME.fullmatch(name)
 
 
+def test_early_years_keep_four_digits() -> None:
+    assert canonical(FieldType.DATETIME, "0999-01-01T00:00:00Z") == "0999-01-01T00:00:00Z"
+
+
 @given(
     st.datetimes(
-        min_value=datetime(1900, 1, 1),
+        min_value=datetime(2, 1, 1),
         max_value=datetime(2200, 1, 1),
         timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]),
     ),

@@ -252,6 +252,28 @@ def test_a_birthday_offset_is_whole_days() -> None:
     assert validate_journey({"name": "b", "states": [entry]}).valid
 
 
+def test_a_loop_through_a_delay_of_zero_has_no_wait() -> None:
+    states = [
+        {"id": 1, "type": "IN_ALL", "params": {"forward": 2}},
+        {
+            "id": 2,
+            "type": "ACTION_PUSH_SEND",
+            "params": {"action": {"campaignId": 1}, "forward": 3},
+        },
+        {"id": 3, "type": "FLOW_DELAY", "params": {"time": "PT0S", "forward": 2}},
+    ]
+    problems = validate_journey({"name": "loop", "states": states}).problems
+    assert [p.code for p in problems] == ["cycle_without_wait"]
+    states[2]["params"]["time"] = "PT1M"
+    assert validate_journey({"name": "loop", "states": states}).valid
+
+
+def test_weights_must_be_finite_numbers() -> None:
+    raw = every_state()
+    raw["states"][11]["params"]["paths"][0]["weight"] = float("nan")
+    assert [p.where for p in validate_journey(raw).problems] == ["state 12: params.paths[0].weight"]
+
+
 def test_negative_or_all_zero_weights() -> None:
     raw = every_state()
     raw["states"][11]["params"]["paths"][0]["weight"] = -5

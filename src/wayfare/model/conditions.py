@@ -323,7 +323,7 @@ class _Parser:
                     self.problem(path, f"expected true or false, got {_show(value)}")
                     continue
                 test = IsNull(name, value if op == "isnull" else not value)
-                if op == "isnull":
+                if test.null:  # "has no value" makes every other test of the field moot
                     null_test = test
                 else:
                     tests.append(test)
@@ -346,7 +346,7 @@ class _Parser:
                 tests.extend(self.to_today(name, value, path, kind, parts))
             elif op != "datePart":
                 self.problem(path, f"unknown operator {op!r}", "unknown_operator")
-        if null_test is not None:  # indigitall: isnull overrides the other operators
+        if null_test is not None:  # indigitall: isnull (true) overrides the other operators
             return [null_test]
         return tests
 

@@ -32,6 +32,10 @@ _PATTERN = re.compile(
 _MAX_PART = 1_000_000
 """No part may be larger than this (a million days is ~2,700 years): catches typos early."""
 
+_MAX_SECONDS = 1000 * 366 * 86_400
+"""No duration may be longer than about a thousand years, so that every date it moves stays
+within the calendar (years 1 to 9999) wherever it is used."""
+
 
 @dataclass(frozen=True, slots=True)
 class Duration:
@@ -156,10 +160,13 @@ def parse_duration(text: str) -> Duration:
         if value > _MAX_PART:
             raise ValueError(f"{text!r} is too long: {value} {name} (at most {_MAX_PART})")
     seconds = parts.get("hours", 0) * 3600 + parts.get("minutes", 0) * 60 + parts.get("seconds", 0)
-    return Duration(
+    duration = Duration(
         years=parts.get("years", 0),
         months=parts.get("months", 0),
         days=parts.get("weeks", 0) * 7 + parts.get("days", 0),
         seconds=seconds,
         negative=match.group("sign") == "-",
     )
+    if abs(duration.approximate_seconds()) > _MAX_SECONDS:
+        raise ValueError(f"{text!r} is too long: at most about a thousand years")
+    return duration

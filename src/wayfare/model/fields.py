@@ -53,6 +53,10 @@ def _string(value: Any) -> str:
     return value
 
 
+MAX_EXACT = 2**53
+"""Numbers are compared as doubles (in SQL too): integers beyond ±2**53 would not stay exact."""
+
+
 def _number(value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         if isinstance(value, str):
@@ -60,15 +64,19 @@ def _number(value: Any) -> int | float:
         raise ValueError_(f"expected a number, got {kind_of(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError_(f"expected a finite number, got {value}")
+    if isinstance(value, int) and abs(value) > MAX_EXACT:
+        raise ValueError_(f"{value} is too large: numbers are exact up to ±2**53")
     return value
 
 
 def _number_text(text: str) -> int | float:
     text = text.strip()
     try:
-        return int(text)
+        integer = int(text)
     except ValueError:
         pass
+    else:
+        return _number(integer)
     try:
         number = float(text)
     except ValueError:
@@ -116,12 +124,16 @@ def _datetime(value: Any) -> str:
         raise ValueError_(f"expected an ISO 8601 datetime, got {kind_of(value)}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return format_datetime(moment)
+    try:
+        return format_datetime(moment)
+    except OverflowError:
+        raise ValueError_(f"{value!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def format_datetime(moment: datetime) -> str:
     """The canonical text of an aware datetime: UTC, whole seconds, ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
 
 
 def parse_datetime(text: str) -> datetime:

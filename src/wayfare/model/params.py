@@ -206,7 +206,7 @@ class _FlowEvent(Doc):
 
 
 class _Path(Doc):
-    weight: float | None = None
+    weight: Annotated[float, Field(allow_inf_nan=False)] | None = None
     forward: int | None
 
 

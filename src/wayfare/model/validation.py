@@ -19,6 +19,7 @@ from wayfare.model.journey import Journey, ParsedJourney, parse_journey
 from wayfare.model.states import (
     BirthdayEntryParams,
     Channel,
+    DelayParams,
     EventEntryParams,
     EventWaitParams,
     FilterEntryParams,
@@ -187,7 +188,7 @@ def _graph_problems(parsed: ParsedJourney, raw_states: object) -> list[Problem]:
     instant = {
         sid
         for sid, state_type in types.items()
-        if state_type is not None and not state_type.is_wait
+        if state_type is not None and (not state_type.is_wait or _no_wait(states.get(sid)))
     }
     for cycle in _cycles(instant, edges):
         shown = " → ".join(str(sid) for sid in (*cycle, cycle[0]))
@@ -422,3 +423,11 @@ def _catalog_problems(parsed: ParsedJourney, catalog: Catalog) -> list[Problem]:
         if settings.goal is not None:
             event("settings.goal.eventName", settings.goal.event_name)
     return problems
+
+
+def _no_wait(state: State | None) -> bool:
+    """True for a ``FLOW_DELAY`` that does not wait at all (``PT0S`` or no time, no ``until``)."""
+    if state is None or not isinstance(state.params, DelayParams):
+        return False
+    time = state.params.time
+    return state.params.until is None and (time is None or time.is_zero)
