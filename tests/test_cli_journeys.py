@@ -234,6 +234,29 @@ def test_list_as_a_table_filtered_and_as_json(db: Database, tmp_path: Path) -> N
     assert json.loads(wf(db, "list", "--status", "DEACTIVATED", "--json").stdout) == []
 
 
+def test_names_that_look_like_markup_are_printed_as_they_are(db: Database, tmp_path: Path) -> None:
+    create(db, tmp_path, {**TINY, "name": "[red]Sale[/b]"})
+    table = wf(db, "list")
+    assert table.exit_code == 0, table.output
+    assert "[red]Sale[/b]" in table.stdout
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    env = {"WAYFARE_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    result = CliRunner().invoke(main, ["journeys", "list"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot open the database (WAYFARE_DATABASE_URL): ")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_bad_setting_is_one_line() -> None:
+    result = CliRunner().invoke(
+        main, ["journeys", "list"], env={"WAYFARE_SQLITE_BUSY_TIMEOUT_MS": "abc"}
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: WAYFARE_SQLITE_BUSY_TIMEOUT_MS: ")
+
+
 def test_show_is_yaml_that_update_takes_back(db: Database, tmp_path: Path) -> None:
     document = {
         "name": "Delays",

@@ -1,3 +1,9 @@
+import subprocess
+import sys
+import uuid
+
+import psycopg
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
@@ -38,3 +44,22 @@ def test_a_failed_write_leaves_nothing_behind(database: Database) -> None:
 def test_application_ids_are_found_by_name(database: Database, app_id: int) -> None:
     with database.read() as conn:
         assert application_id(conn, "acme") == app_id
+
+
+def test_processes_starting_together_migrate_one_at_a_time(postgres_url: str | None) -> None:
+    if postgres_url is None:
+        pytest.skip("PostgreSQL unreachable: PostgreSQL cases NOT RUN")
+    admin_url = postgres_url.rsplit("/", 1)[0] + "/postgres"
+    name = f"wayfare_race_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_url.rsplit("/", 1)[0] + "/" + name
+    code = (
+        "import sys; from wayfare.store.database import Database; Database(sys.argv[1]).migrate()"
+    )
+    try:
+        runs = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(3)]
+        assert [run.wait(timeout=60) for run in runs] == [0, 0, 0]
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -4,15 +4,39 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+
+from wayfare.errors import ConfigurationError
 from wayfare.settings import Settings
 from wayfare.store.database import Database
 
 
+def load_settings() -> Settings:
+    """The settings from the environment; a bad ``WAYFARE_*`` value is one clear line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "WAYFARE_" + str(first["loc"][0]).upper() if first["loc"] else "a WAYFARE_ setting"
+        raise ConfigurationError(f"{name}: {first['msg']}") from exc
+
+
 def open_database(settings: Settings | None = None) -> Database:
-    """The migrated database of ``settings`` (from the environment by default)."""
-    settings = settings or Settings()
+    """The migrated database of ``settings`` (from the environment by default).
+
+    A database that cannot be reached is a one-line ``ConfigurationError``.
+    """
+    settings = settings or load_settings()
     database = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    database.migrate()
+    try:
+        database.migrate()
+    except OperationalError as exc:
+        database.dispose()
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConfigurationError(
+            f"cannot open the database (WAYFARE_DATABASE_URL): {reason}"
+        ) from exc
     return database
 
 

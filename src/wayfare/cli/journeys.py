@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from wayfare.cli.validate import _print as print_report
-from wayfare.errors import ConfigurationError, JourneyInvalid, WayfareError
+from wayfare.errors import JourneyInvalid, WayfareError
 from wayfare.model.journey import load_journey_document, read_journey_document
 from wayfare.model.lifecycle import JourneyStatus
 
 if TYPE_CHECKING:  # the database layer is imported when a command runs
     from sqlalchemy import Connection
 
-    from wayfare.store.database import Database
     from wayfare.store.journeys import StoredJourney
 
 _APPLICATION = click.option(
@@ -49,10 +48,10 @@ def _application(
 
     With ``create`` a missing application is created; otherwise it is ``NotFound``.
     """
-    from wayfare.cli.common import utcnow
+    from wayfare.cli.common import open_database, utcnow
     from wayfare.store.applications import application_id, ensure_application
 
-    database = _open()
+    database = open_database()
     try:
         with database.write() if write else database.read() as conn:
             if create:
@@ -62,21 +61,6 @@ def _application(
             yield conn, app_id
     finally:
         database.dispose()
-
-
-def _open() -> Database:
-    """The database, or a one-line ``ConfigurationError`` when it cannot be reached."""
-    from sqlalchemy.exc import OperationalError
-
-    from wayfare.cli.common import open_database
-
-    try:
-        return open_database()
-    except OperationalError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        raise ConfigurationError(
-            f"cannot open the database (WAYFARE_DATABASE_URL): {reason}"
-        ) from exc
 
 
 @click.group("journeys")
@@ -440,6 +424,7 @@ def _echo_json(value: Any) -> None:
 
 def _print_table(found: list[StoredJourney]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -464,7 +449,7 @@ def _print_table(found: list[StoredJourney]) -> None:
     for journey in found:
         table.add_row(
             str(journey.id),
-            journey.name,
+            escape(journey.name),
             f"[{colour.get(journey.status, 'dim')}]{journey.status.value}[/]",
             _entry_type(journey.states) or "-",
             str(journey.version),

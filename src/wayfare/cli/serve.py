@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wayfare.cli.common import open_database
-from wayfare.settings import Settings
+from wayfare.cli.common import load_settings, open_database
 
 
 @click.command()
@@ -23,7 +22,7 @@ def serve(host: str, port: int, no_demo: bool) -> None:
     from wayfare.api.app import create_app
     from wayfare.demo import load_demo_if_empty
 
-    settings = Settings()
+    settings = load_settings()
     database = open_database(settings)
     if settings.demo and not no_demo and load_demo_if_empty(database):
         click.echo("created the demo application 'demo'")
