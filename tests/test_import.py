@@ -225,11 +225,11 @@ def test_copy_falls_back_to_merging_when_a_customer_appears(
         if line is None:  # SQLite: one upsert statement, nothing to fall back from
             pytest.skip("COPY is PostgreSQL's")
         head, tail = line
-        writer.write_copy(["a"], f'{head}a\ta@x.io\t{{"n":1}}{tail}'.encode())
+        writer.write_copy(f'{head}a\ta@x.io\t{{"n":1}}{tail}'.encode(), b"")
         upsert_customers(conn, app_id, [{"customerId": "b", "fields": {"n": 7, "k": 1}}], NOW)
         writer.write_copy(
-            ["c", "b", "a"],
-            f'{head}c\t\\N\t{{}}{tail}{head}b\tb@x.io\t{{}}{tail}{head}a\t\\N\t{{"n":2}}{tail}'.encode(),
+            f"{head}c\t\\N\t{{}}{tail}{head}b\tb@x.io\t{{}}{tail}".encode(),
+            f'{head}a\t\\N\t{{"n":2}}{tail}'.encode(),
         )
         assert writer.touched() == 3
     with database.read() as conn:

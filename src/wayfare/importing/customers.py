@@ -123,7 +123,7 @@ def import_customers(
                         background.put(rows)
                         if progress is not None:
                             progress(read)
-            stored = writer.touched()
+            stored = tally.distinct
     problems = tally.problems
     rows = tally.rows
     good = rows - problems.rows
@@ -147,8 +147,9 @@ def _batches(
 ) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
     """The file's rows converted, in batches of distinct customer ids (with the bytes read).
 
-    A batch is a list of ``CustomerWriter`` rows, or with ``plan.line`` the customer ids and
-    their ``COPY`` text.
+    A batch is a list of ``CustomerWriter`` rows, or with ``plan.line`` two ``COPY`` texts: the
+    lines of the customers new to the import, and those of the ones an earlier batch had.
+    ``tally.distinct`` is set to the number of distinct customer ids at the end.
 
     Bad rows are counted in ``tally``; with any and no ``ignore_errors`` nothing more is
     yielded and the failure is raised at the end.
@@ -163,11 +164,19 @@ def _batches(
         return plan.convert_slowly(row)
 
     batch: dict[str, Any] = {}
+    seen: set[str] = set()  # the customer ids of the batches given out
 
     def done() -> Any:
         if plan.line is None:
+            seen.update(batch)
             return list(batch.values())
-        return list(batch), "".join(batch.values()).encode()
+        if seen.isdisjoint(batch):
+            first, again = "".join(batch.values()), ""
+        else:
+            first = "".join([line for cid, line in batch.items() if cid not in seen])
+            again = "".join([line for cid, line in batch.items() if cid in seen])
+        seen.update(batch)
+        return first.encode(), again.encode()
 
     rows = 0
     for part in (source.replayed(), source.reader):
@@ -182,6 +191,7 @@ def _batches(
     if problems.count and not ignore_errors:
         raise problems.failure()
     yield done(), position(stream) or 0
+    tally.distinct = len(seen)
 
 
 def _infer(source: CsvSource, header: list[str], unknown: list[str]) -> dict[str, FieldType]:

@@ -117,6 +117,8 @@ class Tally:
 
     rows: int = 0
     problems: Problems = field(default_factory=Problems)
+    distinct: int = 0
+    """Distinct ids (customers, members, events) among the good rows, where the reader counts."""
 
 
 def in_child(produce: Callable[[], Iterator[Any]], tally: Tally) -> Iterator[Any]:
@@ -137,7 +139,7 @@ def in_child(produce: Callable[[], Iterator[Any]], tally: Tally) -> Iterator[Any
             try:
                 for item in produce():
                     _send(out, b"i", marshal.dumps(item))
-                final: tuple[Any, ...] = ("done", tally.rows, tally.problems)
+                final: tuple[Any, ...] = ("done", tally.rows, tally.problems, tally.distinct)
             except ImportFailed as exc:
                 final = ("failed", exc.message, exc.problems, tally.problems)
             except BaseException:
@@ -162,7 +164,7 @@ def in_child(produce: Callable[[], Iterator[Any]], tally: Tally) -> Iterator[Any
                 finished = True
                 message = pickle.loads(payload)
                 if message[0] == "done":
-                    tally.rows, tally.problems = message[1], message[2]
+                    tally.rows, tally.problems, tally.distinct = message[1:4]
                     return
                 if message[0] == "failed":
                     tally.problems = message[3]

@@ -225,7 +225,6 @@ class CustomerWriter:
         self._line_names = ["application_id", *self._names, *self._defaults]
         self._line_names += ["created_at", "updated_at"]
         self._direct: bool | None = None  # COPY new customers straight in? (first write_copy)
-        self._written: set[str] = set()
         self._staged: set[str] = set()
         self._removes = False
         if not self.postgres:
@@ -303,15 +302,14 @@ class CustomerWriter:
         stamp = self.now.astimezone(UTC).isoformat()
         return f"{self.application_id}\t", f"{defaults}\t{stamp}\t{stamp}\n"
 
-    def write_copy(self, ids: Sequence[str], text: bytes) -> None:
-        """Write one batch given as ``COPY`` text (see ``copy_line``): the line of each of ``ids``.
+    def write_copy(self, first: bytes, again: bytes) -> None:
+        """Write one batch given as ``COPY`` text (lines as ``copy_line`` says, distinct ids).
 
-        The customers this writer has not written yet are ``COPY``-ed straight into
-        ``customers`` while the application had none when the writer started (in a savepoint:
+        ``first``: the lines of customers no earlier batch of this writer had; ``again``: the
+        lines of customers an earlier batch had. While the application had no customers when
+        the writer started, ``first`` is ``COPY``-ed straight into ``customers`` (in a savepoint:
         if another writer has just created one of them, the batch is merged instead).
         """
-        if not ids:
-            return
         cursor = self.raw.cursor()
         try:
             if self._direct is None:
@@ -320,20 +318,11 @@ class CustomerWriter:
                     (self.application_id,),
                 )
                 self._direct = not cursor.fetchone()[0]
-            merged = text
-            if self._direct:
-                written = self._written
-                if written.isdisjoint(ids):
-                    new, merged = text, b""
-                else:
-                    pairs = list(zip(ids, text.splitlines(keepends=True), strict=True))
-                    new = b"".join(line for id_, line in pairs if id_ not in written)
-                    merged = b"".join(line for id_, line in pairs if id_ in written)
-                written.update(ids)
-                if not self._copy_new(cursor, new):
-                    merged = text
-            if merged:
-                self._stage(cursor, [merged], lines=True)
+            merged = [again, first]
+            if self._direct and self._copy_new(cursor, first):
+                merged = [again]
+            if any(merged):
+                self._stage(cursor, merged, lines=True)
                 self._merge(cursor, lines=True)
         finally:
             cursor.close()
