@@ -6,12 +6,13 @@ Other ``test_api_*`` files import ``client_for`` from here.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import pytest
 from fastapi import FastAPI
 
 from wayfare.api.app import create_app
+from wayfare.api.limits import BodyLimit
 from wayfare.settings import Settings
 from wayfare.store.applications import ensure_application
 from wayfare.store.database import Database
@@ -114,3 +115,28 @@ def test_an_unexpected_error_is_a_500_without_details(database: Database) -> Non
         "errorCode": "internal",
     }
     assert "secret" not in answer.text
+
+
+def test_a_body_over_the_limit_is_a_413(database: Database) -> None:
+    limited = BodyLimit(create_app(Settings(), database), limit=1000)
+    client = TestClient(limited, headers={"Authorization": f"ServerKey {key_for(database)}"})
+    big = {"customerId": "c-1", "fields": {"x": "y" * 2000}}
+    answer = client.post("/v1/customer", json=big)
+    assert answer.status_code == 413 and answer.json()["errorCode"] == "too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"customerId": "c-1", "fields": {"x": "'
+        yield b"y" * 2000
+        yield b'"}}'
+
+    answer = client.post(
+        "/v1/customer", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 413 and answer.json()["errorCode"] == "too_large"
+    upload = client.post(
+        "/v1/customer/csv",
+        content=b"customerId\n" + b"c-1\n" * 500,
+        headers={"Content-Type": "text/csv"},
+    )
+    assert upload.status_code == 200  # uploads are streamed to disk, not limited
+    assert client.post("/v1/customer", json={"customerId": "c-2"}).status_code == 201

@@ -22,6 +22,7 @@ from wayfare.api import customers as customer_api
 from wayfare.api import events as event_api
 from wayfare.api import journeys as journey_api
 from wayfare.api.errors import install_error_handlers
+from wayfare.api.limits import BodyLimit
 from wayfare.settings import Settings
 from wayfare.store.database import Database
 from wayfare.store.schema import applications, customers, events, journeys
@@ -44,6 +45,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app = FastAPI(title="Wayfare", version=__version__, lifespan=lifespan)
     app.state.database = database
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)
     for module in ROUTERS:
         app.include_router(module.router)
 
