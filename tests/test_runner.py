@@ -258,6 +258,15 @@ def test_r1_gives_exactly_two_outbox_rows_per_customer(database: Database, app_i
     assert len({row[1] for row in rows}) == 600
     assert {row[2] for row in rows} == {2, 4}
     assert set(statuses(database, jid).values()) == {"completed"}
+    with database.read() as conn:
+        payload, key = conn.execute(
+            select(outbox.c.payload, outbox.c.idempotency_key).where(
+                outbox.c.customer_id == "c0007", outbox.c.state_id == 4
+            )
+        ).one()
+        campaign_id = conn.execute(select(campaigns.c.id)).scalar_one()
+    assert payload == {"entryNumber": 1, "context": {}, "campaignId": campaign_id}
+    assert key == f"{jid}:c0007:1:4:4"
     stats = counters(database, jid)
     assert stats[(2, "sent")] == stats[(4, "sent")] == 300
     assert stats[(4, "completed")] == 300
@@ -288,7 +297,7 @@ def test_a_delay_wakes_exactly_at_its_time(database: Database, app_id: int) -> N
 
 
 def test_a_crash_inside_the_tick_leaves_nothing_and_the_rerun_sends_once(
-    database: Database, app_id: int
+    database: Database, app_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_customers(database, app_id, 20)
     jid = r1(database, app_id)
@@ -298,21 +307,19 @@ def test_a_crash_inside_the_tick_leaves_nothing_and_the_rerun_sends_once(
     class Crash(Exception):
         pass
 
-    from wayfare.engine import runner as runner_module
+    from wayfare.store import enrollments as store
 
-    original = runner_module.write
+    original = store.add_counters
 
-    def crashing(conn: Any, batch: Any, now: Any) -> None:
-        original(conn, batch, now)
-        raise Crash  # after every write, before the commit
+    def crashing(conn: Any, counts: Any) -> None:
+        original(conn, counts)
+        raise Crash  # after every write of the tick, before its commit
 
     runner = Runner(database)
-    runner_module.write = crashing
-    try:
-        with pytest.raises(Crash):
-            runner.tick(NOW)
-    finally:
-        runner_module.write = original
+    monkeypatch.setattr(store, "add_counters", crashing)
+    with pytest.raises(Crash):
+        runner.tick(NOW)
+    monkeypatch.setattr(store, "add_counters", original)
     assert outbox_rows(database) == []
     assert counters(database, jid) == {(1, "entered"): 20}
     assert drain(runner, NOW) == 20

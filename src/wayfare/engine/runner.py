@@ -62,6 +62,8 @@ class LoadedJourney:
     states: Any
     uses_events: frozenset[str]
     segment_ids: frozenset[int]
+    bulk: bool = False
+    """Runs are alike for customers alike in reachability, zone and position (``run_due``)."""
 
 
 _PARSED: dict[tuple[int, int, bytes], LoadedJourney] = {}
@@ -88,6 +90,7 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
                 row.states,
                 frozenset(_event_codes(row.states)),
                 frozenset(json_references(row.states, "segmentIds")),
+                _bulk(report.journey if report.valid else None),
             )
             if len(_PARSED) > 10_000:
                 _PARSED.clear()
@@ -96,6 +99,16 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
             cached, application_id=int(row.application_id), status=str(row.status)
         )
     return found
+
+
+PERSONAL = frozenset({StateType.FLOW_FILTER, StateType.FLOW_RANDOM, StateType.FLOW_WEBHOOK})
+"""States whose decision depends on more than the customer's reachability and zone."""
+
+
+def _bulk(journey: Journey | None) -> bool:
+    if journey is None or journey.settings.frequency_cap is not None:
+        return False
+    return not any(state.type in PERSONAL for state in journey.states)
 
 
 def _event_codes(value: Any) -> Iterable[str]:
@@ -316,10 +329,22 @@ def advance(
     """
     if not items:
         return []
+    batch = Batch()
+    _decide(conn, items, now, [batch] * len(items))
+    write(conn, batch, now)
+    return batch.calls
+
+
+def _decide(
+    conn: Connection,
+    items: Sequence[tuple[EnrollmentRow, Event | None, WebhookResponse | None]],
+    now: datetime,
+    batches: Sequence[Batch],
+) -> None:
+    """Run each item, gathering what it writes into its batch (the same one, or one each)."""
     loaded = load_journeys(conn, {row.journey_id for row, _, _ in items})
     facts = _Facts(conn, now, loaded, [row for row, _, _ in items])
-    batch = Batch()
-    for row, event, response in items:
+    for (row, event, response), batch in zip(items, batches, strict=True):
         journey = loaded.get(row.journey_id)
         if journey is None or journey.journey is None or not _runnable(journey, row):
             reason = "journey deactivated" if journey is not None else "journey deleted"
@@ -347,8 +372,67 @@ def advance(
         )
         if outcome is not None:
             _collect(batch, row, journey.journey, outcome, now)
-    write(conn, batch, now)
-    return batch.calls
+
+
+BULK_MIN = 8
+"""The smallest group of alike enrollments run once for all (smaller ones run one by one)."""
+
+
+def run_due(conn: Connection, now: datetime, limit: int) -> tuple[int, list[Pending]]:
+    """Claim up to ``limit`` due enrollments and run them; (how many, webhook calls to make).
+
+    Enrollments of journeys whose decisions depend only on a customer's reachability, zone and
+    position are grouped by all of these: one member of each group runs, and its outcome is
+    written for the whole group with one update and one ``INSERT ... SELECT`` per message (the
+    outbox key and payload made per enrollment in SQL). The others run one by one.
+    """
+    claimed = store.claim_light(conn, now, limit)
+    if not claimed:
+        return 0, []
+    loaded = load_journeys(conn, {int(row[2]) for row in claimed})
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    single: list[int] = []
+    for row in claimed:
+        journey = loaded.get(int(row[2]))
+        if journey is not None and journey.bulk:
+            groups[tuple(row[1:])].append(int(row[0]))
+        else:
+            single.append(int(row[0]))
+    for key in [k for k, ids in groups.items() if len(ids) < BULK_MIN]:
+        single.extend(groups.pop(key))
+    calls: list[Pending] = []
+    if single:
+        rows = store.lock_by_ids(conn, sorted(single))
+        calls = advance(conn, [(row, None, None) for row in rows], now)
+    if groups:
+        _run_groups(conn, list(groups.values()), now)
+    return len(claimed), calls
+
+
+def _run_groups(conn: Connection, groups: list[list[int]], now: datetime) -> None:
+    found = {row.id: row for row in store.lock_by_ids(conn, sorted(ids[0] for ids in groups))}
+    groups = [ids for ids in groups if ids[0] in found]
+    leaders = [found[ids[0]] for ids in groups]
+    batches = [Batch() for _ in groups]
+    _decide(conn, [(row, None, None) for row in leaders], now, batches)
+    counts: Counter[CounterKey] = Counter()
+    outboxed = False
+    for ids, leader, batch in zip(groups, leaders, batches, strict=True):
+        assert not batch.calls and not batch.saves and len(batch.changes) == 1
+        change = batch.changes[0]
+        store.update_group(conn, ids, change.expected, change.values)
+        prefix = f"{leader.journey_id}:{leader.customer_id}:{leader.entry_number}:"
+        for item in batch.outbox:
+            key = item["idempotency_key"]
+            assert key.startswith(prefix)
+            _existing_campaigns(conn, [item])
+            store.outbox_for_group(conn, ids, item, key[len(prefix) :], test=leader.test)
+            outboxed = True
+        for counter, value in batch.counts.items():
+            counts[counter] += value * len(ids)
+    store.add_counters(conn, counts)
+    if outboxed:
+        notify(conn)
 
 
 def _runnable(journey: LoadedJourney, row: EnrollmentRow) -> bool:
@@ -492,20 +576,22 @@ def write(conn: Connection, batch: Batch, now: datetime) -> None:
     """Write a batch: enrollments (guarded), outbox rows, counters, saved fields."""
     store.update_enrollments(conn, batch.changes)
     if batch.outbox:
-        wanted = sorted(batch.campaign_ids)
-        existing = set(
-            conn.execute(select(campaigns.c.id).where(campaigns.c.id.in_(wanted))).scalars()
-        )
-        if len(existing) < len(wanted):  # a deleted campaign: keep its id in the payload only
-            for item in batch.outbox:
-                if item["campaign_id"] not in existing:
-                    item["campaign_id"] = None
+        _existing_campaigns(conn, batch.outbox)
         store.insert_outbox(conn, batch.outbox)
     store.add_counters(conn, batch.counts)
     for application_id, saves in batch.saves.items():
         store.save_fields(conn, application_id, saves, now)
     if batch.outbox or any(c.values["status"] == "ready" for c in batch.changes):
         notify(conn)
+
+
+def _existing_campaigns(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Outbox rows of a deleted campaign keep its id in the payload only (the key is gone)."""
+    wanted = sorted({row["campaign_id"] for row in rows if row["campaign_id"] is not None})
+    existing = set(conn.execute(select(campaigns.c.id).where(campaigns.c.id.in_(wanted))).scalars())
+    for row in rows:
+        if row["campaign_id"] not in existing:
+            row["campaign_id"] = None
 
 
 def notify(conn: Connection) -> None:

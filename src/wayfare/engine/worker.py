@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wayfare.engine.decisions import WebhookResponse
-from wayfare.engine.runner import Pending, advance, call_timeout, recheck_entries
+from wayfare.engine.runner import Pending, advance, call_timeout, recheck_entries, run_due
 from wayfare.settings import Settings
 from wayfare.store import enrollments as store
 from wayfare.store.database import Database
@@ -40,11 +40,10 @@ class Runner:
         """Run one batch of due work at ``now``; how many enrollments it processed."""
         with self.database.write() as conn:
             recheck_entries(conn, now)
-            rows = store.claim_due(conn, now, limit)
-            calls = advance(conn, [(row, None, None) for row in rows], now)
+            count, calls = run_due(conn, now, limit)
         if calls:
             self.make_calls(calls, now)
-        return len(rows)
+        return count
 
     def make_calls(self, calls: Sequence[Pending], now: datetime) -> None:
         """Make the webhook calls (outside any transaction), then apply their responses."""
@@ -123,9 +122,7 @@ class Dispatcher:
     def tick(self, now: datetime, limit: int = 5000) -> int:
         """Dispatch one batch of due outbox rows at ``now``; how many."""
         with self.database.write() as conn:
-            claimed = store.claim_outbox(conn, now, limit)
-            store.mark_sent(conn, [row_id for row_id, _ in claimed], now)
-        return len(claimed)
+            return store.dispatch_log(conn, now, limit)
 
 
 def utc_now() -> datetime:

@@ -16,9 +16,12 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Select,
+    String,
+    Text,
     and_,
     bindparam,
     case,
+    cast,
     false,
     func,
     literal,
@@ -26,6 +29,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
@@ -529,3 +533,168 @@ def next_attempt(conn: Connection) -> datetime | None:
         select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
     ).scalar()
     return _aware(value, outbox.c.next_attempt_at.type, conn)
+
+
+def dispatch_log(conn: Connection, now: datetime, limit: int) -> int:
+    """The ``log`` channel: mark up to ``limit`` due pending outbox rows sent, in one update."""
+    due = (
+        select(outbox.c.id)
+        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+        .order_by(outbox.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(outbox)
+        .where(outbox.c.id.in_(due.scalar_subquery()))
+        .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1)
+    )
+    return int(conn.execute(statement).rowcount)
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole groups at once: enrollments whose run is the same but for the customer's id
+
+
+def claim_light(conn: Connection, now: datetime, limit: int) -> list[Any]:
+    """Lock up to ``limit`` due enrollments, with what makes their runs alike, unprocessed.
+
+    Each row: id, application id, journey id, then the signature: state id, status,
+    transitions, wake_at, state_since, test, memo (as text), and of the customer: whether they
+    exist, have an email, phone, WhatsApp, Telegram chat, push token, their consent (as text)
+    and time zone. Two enrollments of a journey with equal signatures decide alike.
+    """
+    e, c = enrollments, customers
+    postgres = dialect_of(conn).is_postgres
+
+    def as_text(column: Any) -> Any:
+        return cast(column, Text) if postgres else func.json(column)
+
+    tokens = func.jsonb_array_length if postgres else func.json_array_length
+    query = (
+        select(
+            e.c.id,
+            e.c.application_id,
+            e.c.journey_id,
+            e.c.state_id,
+            e.c.status,
+            e.c.transitions,
+            type_coerce(e.c.wake_at, String),
+            type_coerce(e.c.state_since, String),
+            e.c.test,
+            as_text(e.c.wait),
+            c.c.id.is_not(None),
+            func.coalesce(c.c.email, "") != "",
+            func.coalesce(c.c.phone, "") != "",
+            func.coalesce(c.c.whatsapp, "") != "",
+            func.coalesce(c.c.telegram_chat_id, "") != "",
+            tokens(c.c.push_tokens) > 0,
+            as_text(c.c.consent),
+            c.c.timezone,
+        )
+        .select_from(
+            e.outerjoin(
+                c,
+                and_(c.c.application_id == e.c.application_id, c.c.customer_id == e.c.customer_id),
+            )
+        )
+        .where(e.c.status.in_(ACTIVE), e.c.wake_at <= now)
+        .order_by(e.c.wake_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=e)
+    )
+    return list(conn.execute(query))
+
+
+def update_group(
+    conn: Connection, ids: Sequence[int], expected: int, values: Mapping[str, Any]
+) -> None:
+    """Give every enrollment ``ids`` the same ``values``; ``Conflict`` if any moved meanwhile."""
+    written = 0
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        written += conn.execute(
+            update(enrollments)
+            .where(enrollments.c.id.in_(chunk), enrollments.c.transitions == expected)
+            .values(**values)
+        ).rowcount
+    if written != len(ids):
+        raise Conflict(f"{len(ids) - written} enrollment(s) moved on while being run; try again")
+
+
+def outbox_for_group(
+    conn: Connection,
+    ids: Sequence[int],
+    template: Mapping[str, Any],
+    key_suffix: str,
+    *,
+    test: bool,
+) -> None:
+    """Insert one outbox row per enrollment ``ids`` from ``template`` (one ``INSERT ... SELECT``).
+
+    The idempotency key is ``journey:customer:entry:`` + ``key_suffix``, the payload
+    ``{entryNumber, context, campaignId}`` (and ``test``) from each enrollment.
+    """
+    e = enrollments
+    postgres = dialect_of(conn).is_postgres
+    colon = literal(":")
+    key = (
+        cast(e.c.journey_id, String)
+        .op("||")(colon)
+        .op("||")(e.c.customer_id)
+        .op("||")(colon)
+        .op("||")(cast(e.c.entry_number, String))
+        .op("||")(colon)
+        .op("||")(literal(key_suffix))
+    )
+    parts: list[Any] = [
+        literal("entryNumber"),
+        e.c.entry_number,
+        literal("context"),
+        e.c.context if postgres else func.json(e.c.context),
+        literal("campaignId"),
+        literal(template["campaign_id"] or template["payload"]["campaignId"]),
+    ]
+    if test:
+        parts += [literal("test"), true() if postgres else func.json(literal("true"))]
+    payload = (func.jsonb_build_object if postgres else func.json_object)(*parts)
+    names = [
+        "application_id",
+        "idempotency_key",
+        "enrollment_id",
+        "journey_id",
+        "state_id",
+        "customer_id",
+        "channel",
+        "campaign_id",
+        "payload",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "reason",
+        "created_at",
+    ]
+    for start in range(0, len(ids), 5000):
+        query = select(
+            e.c.application_id,
+            key,
+            e.c.id,
+            e.c.journey_id,
+            literal(template["state_id"]),
+            e.c.customer_id,
+            literal(template["channel"]),
+            literal(template["campaign_id"], type_=outbox.c.campaign_id.type),
+            payload,
+            literal(template["status"]),
+            literal(0),
+            bindparam("next", template["next_attempt_at"], type_=outbox.c.next_attempt_at.type),
+            literal(template["reason"], type_=Text),
+            bindparam("created", template["created_at"], type_=outbox.c.created_at.type),
+        ).where(e.c.id.in_(ids[start : start + 5000]))
+        statement = (
+            dialect_of(conn)
+            .insert(outbox)
+            .from_select(names, query)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        conn.execute(statement)
