@@ -228,7 +228,7 @@ async def upload(
 # -- one customer --------------------------------------------------------------------------------
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={200: {"description": "Updated: the id existed."}})
 def create_customer(body: CustomerBody, caller: Auth, database: Db) -> Json:
     """Create a customer, or update it if the id exists (201 when created, else 200)."""
     with database.write() as conn:

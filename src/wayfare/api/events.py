@@ -88,7 +88,9 @@ def types(caller: Auth, database: Db) -> Json:
     return ok([_type(f) for f in found], count=len(found))
 
 
-@router.post("", status_code=201)
+@router.post(
+    "", status_code=201, responses={200: {"description": "A duplicate: eventId already stored."}}
+)
 def record(body: EventBody, caller: Auth, database: Db) -> Json:
     """Record one event (201; 200 when its ``eventId`` was already recorded)."""
     with database.write() as conn:
