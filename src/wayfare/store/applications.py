@@ -8,11 +8,13 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from wayfare.errors import Conflict, NotFound
+from wayfare.store.common import checked_name
 from wayfare.store.schema import applications
 
 
 def create_application(conn: Connection, name: str, now: datetime) -> int:
-    """Create the application ``name``; its id."""
+    """Create the application ``name`` (1 to 200 characters); its id."""
+    name = checked_name(name)
     if conn.execute(select(applications.c.id).where(applications.c.name == name)).first():
         raise Conflict(f"application {name!r} already exists")
     result = conn.execute(

@@ -15,7 +15,8 @@ from sqlalchemy import Connection, RowMapping, func, select
 
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
 from wayfare.model.states import MESSAGE_CHANNELS
-from wayfare.store.journeys import NAME_MAX, Page, active_journeys_using, plain_json
+from wayfare.store.common import NAME_MAX, Page, plain_json
+from wayfare.store.journeys import active_journeys_using
 from wayfare.store.schema import campaigns
 
 CHANNELS: tuple[str, ...] = tuple(channel.value for channel in MESSAGE_CHANNELS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,7 @@ from wayfare.model.customers import (
     push_tokens_json,
 )
 from wayfare.model.fields import FIELD_NAME, FieldType
+from wayfare.store.common import checked_page
 from wayfare.store.database import dialect_of
 from wayfare.store.schema import (
     contact_lists,
@@ -37,8 +38,10 @@ from wayfare.store.schema import (
     customers,
     enrollments,
     events,
+    journeys,
     list_members,
     outbox,
+    segments,
 )
 
 ATTRIBUTE_COLUMNS = (
@@ -149,7 +152,15 @@ def field_types(conn: Connection, application_id: int) -> dict[str, FieldType]:
 
 
 def delete_field(conn: Connection, application_id: int, name: str) -> None:
-    """Delete the customer field ``name`` and remove its value from every customer."""
+    """Delete the customer field ``name`` and remove its value from every customer.
+
+    Refused (``Conflict``) while an active journey or a segment uses the field.
+    """
+    users = field_users(conn, application_id, name)
+    if users:
+        raise Conflict(
+            f"customer field {name!r} is used by {', '.join(users)}: it cannot be deleted"
+        )
     deleted = conn.execute(
         customer_fields.delete().where(
             customer_fields.c.application_id == application_id, customer_fields.c.name == name
@@ -580,23 +591,66 @@ def list_customers(
     offset: int = 0,
     q: str | None = None,
 ) -> tuple[list[Customer], int]:
-    """A page of customers by id (``q``: the id or email starts with it) and the total count."""
+    """A page of customers by id, and how many there are in all.
+
+    ``q``: only the customers whose id or email starts with it, in any case.
+    """
+    checked_page(limit, offset)
     where = [customers.c.application_id == application_id]
     if q:
-        pattern = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(
-            customers.c.customer_id.like(pattern, escape="\\")
-            | customers.c.email.like(pattern, escape="\\")
+            func.lower(customers.c.customer_id).like(pattern + "%", escape="\\")
+            | func.lower(customers.c.email).like(pattern + "%", escape="\\")
         )
     total = conn.execute(select(func.count()).where(and_(*where))).scalar_one()
     rows = conn.execute(
         select(customers)
         .where(*where)
-        .order_by(customers.c.customer_id)
+        .order_by(dialect_of(conn).code_point_order(customers.c.customer_id))
         .limit(limit)
         .offset(offset)
     )
     return [_customer(row) for row in rows], int(total)
+
+
+def field_users(conn: Connection, application_id: int, name: str) -> list[str]:
+    """The active journeys and segments that would lose a reference if field ``name`` went.
+
+    Found by checking each against the application's catalog without that field.
+    """
+    from wayfare.model.conditions import parse_condition
+    from wayfare.model.validation import validate_journey
+    from wayfare.store.catalog import load_catalog
+
+    catalog = load_catalog(conn, application_id)
+    if name not in catalog.fields:
+        return []
+    without = replace(catalog, fields={k: v for k, v in catalog.fields.items() if k != name})
+    unknown = repr(name)
+
+    def loses(problems: Iterable[Problem]) -> bool:
+        return any(p.code == "unknown_field" and unknown in p.message for p in problems)
+
+    users = []
+    active = conn.execute(
+        select(journeys.c.id, journeys.c.name, journeys.c.states, journeys.c.settings).where(
+            journeys.c.application_id == application_id, journeys.c.status == "ACTIVE"
+        )
+    )
+    for row in active:
+        document = {"name": row.name, "states": row.states, "settings": row.settings}
+        if loses(validate_journey(document, without).problems):
+            users.append(f"active journey {row.id} ({row.name})")
+    saved = conn.execute(
+        select(segments.c.id, segments.c.name, segments.c.cond).where(
+            segments.c.application_id == application_id
+        )
+    )
+    for segment in saved:
+        if loses(parse_condition(segment.cond, "cond", without.fields)[1]):
+            users.append(f"segment {segment.id} ({segment.name})")
+    return users
 
 
 def delete_customer(conn: Connection, application_id: int, customer_id: str) -> None:

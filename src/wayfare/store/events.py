@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 from wayfare.errors import Conflict, InvalidInput, Problem
 from wayfare.model.customers import EventRecord, parse_event
 from wayfare.model.events import BUILTIN_EVENTS, EVENT_CODE
+from wayfare.store.common import checked_name
 from wayfare.store.customers import ensure_customers
 from wayfare.store.database import dialect_of
 from wayfare.store.schema import event_types
@@ -64,8 +65,10 @@ def define_event_type(
         )
     elif code in BUILTIN_EVENTS:
         problems.append(Problem("code", f"{code!r} is a built-in message event", "builtin"))
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        problems.append(Problem("name", "a name is 1 to 200 characters"))
+    try:
+        name = checked_name(name)
+    except InvalidInput as exc:
+        problems.extend(exc.problems)
     if retention_days is not None and (
         isinstance(retention_days, bool)
         or not isinstance(retention_days, int)

@@ -8,11 +8,10 @@ version = :v``, so of two concurrent edits of the same version exactly one wins 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, RowMapping, func, select
 from sqlalchemy.exc import IntegrityError
@@ -21,26 +20,14 @@ from wayfare.errors import Conflict, InvalidInput, JourneyInvalid, NotFound, Pro
 from wayfare.model.lifecycle import Action, JourneyStatus, transition
 from wayfare.model.validation import ValidationReport, validate_journey
 from wayfare.store.catalog import load_catalog
+from wayfare.store.common import NAME_MAX, Page, plain_json
 from wayfare.store.schema import enrollments, journeys
-
-NAME_MAX = 200
-"""The longest journey name (the column's size)."""
 
 DEFAULT_RECHECK_EVERY = "PT10M"
 """How often entry conditions are re-checked when activation does not say."""
 
 DEACTIVATED_REASON = "journey deactivated"
 """The ``end_reason`` of enrollments ended by deactivation."""
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of a listing and how many items there are in all."""
-
-    items: list[T]
-    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,28 +452,6 @@ def _shape(
         name.strip() if isinstance(name, str) else None,
         plain_json(states, "states") if states is not None else None,
         plain_json(settings, "settings") if settings is not None else None,
-    )
-
-
-def plain_json(value: Any, where: str) -> Any:
-    """``value`` as plain JSON (dicts, lists, strings, finite numbers, booleans, null)."""
-    if value is None or isinstance(value, str | bool | int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidInput(problems=[Problem(where, "must be a finite number", "type")])
-        return value
-    if isinstance(value, Mapping):
-        plain = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidInput(problems=[Problem(where, "object keys must be strings", "type")])
-            plain[key] = plain_json(item, f"{where}.{key}")
-        return plain
-    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        return [plain_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
-    raise InvalidInput(
-        problems=[Problem(where, f"{type(value).__name__} is not a JSON value", "type")]
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
 from wayfare.model.customers import AttributeError_, check_customer_id
+from wayfare.store.common import checked_name, checked_page
 from wayfare.store.customers import ensure_customers
 from wayfare.store.database import dialect_of
 from wayfare.store.schema import contact_lists
@@ -54,8 +55,7 @@ class AddResult:
 
 def create_list(conn: Connection, application_id: int, name: str, now: datetime) -> ContactList:
     """Create the list ``name``; ``Conflict`` if the application has one of that name."""
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
-        raise InvalidInput(problems=[Problem("name", "a list name is 1 to 200 characters")])
+    name = checked_name(name)
     if find_list(conn, application_id, name) is not None:
         raise Conflict(f"list {name!r} already exists")
     key = conn.execute(
@@ -180,6 +180,8 @@ def list_members(
     offset: int = 0,
 ) -> list[ListMember]:
     """The members of a list by customer id (a page of them with ``limit`` / ``offset``)."""
+    if limit is not None:
+        checked_page(limit, offset)
     get_list(conn, application_id, list_id)
     query = (
         select(members.c.customer_id, members.c.context)

@@ -17,14 +17,9 @@ from sqlalchemy.exc import IntegrityError
 
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
 from wayfare.model.conditions import parse_condition, referenced_segments
+from wayfare.store.common import NAME_MAX, Page, plain_json
 from wayfare.store.customers import field_types
-from wayfare.store.journeys import (
-    NAME_MAX,
-    Page,
-    active_journeys_using,
-    json_references,
-    plain_json,
-)
+from wayfare.store.journeys import active_journeys_using, json_references
 from wayfare.store.schema import segments
 
 

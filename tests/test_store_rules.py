@@ -1,0 +1,96 @@
+"""Rules every store function keeps, on both databases: names, pages, JSON, fields in use."""
+
+from __future__ import annotations
+
+import pytest
+
+from wayfare.errors import Conflict, InvalidInput
+from wayfare.store.applications import create_application
+from wayfare.store.customers import (
+    define_field,
+    delete_field,
+    list_customers,
+    upsert_customers,
+)
+from wayfare.store.database import Database
+from wayfare.store.journeys import activate_journey, create_journey
+from wayfare.store.lists import create_list
+from wayfare.store.segments import create_segment, delete_segment
+
+from .conftest import NOW
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 201, "a\x00b"])
+def test_names_are_1_to_200_characters_everywhere(database: Database, app_id: int, name) -> None:
+    with database.write() as conn:
+        with pytest.raises(InvalidInput) as caught:
+            create_application(conn, name, NOW)
+        assert caught.value.problems[0].where == "name"
+        with pytest.raises(InvalidInput):
+            create_list(conn, app_id, name, NOW)
+
+
+def test_a_journey_document_with_a_nul_character_is_refused(
+    database: Database, app_id: int
+) -> None:
+    document = {
+        "name": "Welcome",
+        "states": [{"id": 1, "type": "IN_ALL", "params": {"x": "a\x00"}}],
+    }
+    with database.write() as conn, pytest.raises(InvalidInput) as caught:
+        create_journey(conn, app_id, document, NOW)
+    assert caught.value.problems[0].where == "states[0].params.x"
+
+
+def test_pages_are_checked_and_search_ignores_case(database: Database, app_id: int) -> None:
+    with database.write() as conn:
+        upsert_customers(
+            conn,
+            app_id,
+            [
+                {"customerId": "alice"},
+                {"customerId": "Bob", "email": "BOB@example.com"},
+                {"customerId": "carol"},
+            ],
+            NOW,
+        )
+        with pytest.raises(InvalidInput) as caught:
+            list_customers(conn, app_id, limit=-1)
+        assert caught.value.problems[0].where == "limit"
+        found, total = list_customers(conn, app_id, q="ALI")
+        assert ([c.customer_id for c in found], total) == (["alice"], 1)
+        assert [c.customer_id for c in list_customers(conn, app_id, q="bob@")[0]] == ["Bob"]
+        ordered = [c.customer_id for c in list_customers(conn, app_id)[0]]
+        assert ordered == ["Bob", "alice", "carol"]  # code point order on both databases
+
+
+def test_a_field_in_use_cannot_be_deleted(database: Database, app_id: int) -> None:
+    journey = {
+        "name": "Adults",
+        "states": [
+            {
+                "id": 1,
+                "type": "IN_FILTER",
+                "params": {"cond": {"age": {"gte": 18}}, "forward": None},
+            }
+        ],
+    }
+    with database.write() as conn:
+        define_field(conn, app_id, "age", "number", NOW)
+        define_field(conn, app_id, "city", "string", NOW)
+        journey_id = create_journey(conn, app_id, journey, NOW)
+        activate_journey(
+            conn, app_id, journey_id, NOW, reentry=False, max_entries=None, recheck_every=None
+        )
+        segment = create_segment(conn, app_id, "Madrid", {"city": {"eq": "Madrid"}}, NOW)
+    with database.write() as conn, pytest.raises(Conflict) as caught:
+        delete_field(conn, app_id, "age")
+    assert str(caught.value) == (
+        f"customer field 'age' is used by active journey {journey_id} (Adults): "
+        "it cannot be deleted"
+    )
+    with database.write() as conn, pytest.raises(Conflict, match=f"segment {segment} \\(Madrid\\)"):
+        delete_field(conn, app_id, "city")
+    with database.write() as conn:
+        delete_segment(conn, app_id, segment)
+        delete_field(conn, app_id, "city")
