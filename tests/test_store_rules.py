@@ -94,3 +94,30 @@ def test_a_field_in_use_cannot_be_deleted(database: Database, app_id: int) -> No
     with database.write() as conn:
         delete_segment(conn, app_id, segment)
         delete_field(conn, app_id, "city")
+
+
+def test_events_and_list_members_refuse_what_json_columns_cannot_hold(
+    database: Database, app_id: int
+) -> None:
+    from wayfare.store.events import record_events
+    from wayfare.store.lists import add_members
+
+    bad_data = {"eventCode": "push.click", "customerId": "c1", "customData": {"k": "a\x00"}}
+    far = {"eventCode": "push.click", "customerId": "c1", "date": "9999-12-31T23:00:00-05:00"}
+    with database.write() as conn, pytest.raises(InvalidInput) as caught:
+        record_events(conn, app_id, [bad_data, far], NOW)
+    assert [p.where for p in caught.value.problems] == ["events[0].customData.k", "events[1].date"]
+    with database.write() as conn:
+        listed = create_list(conn, app_id, "VIP", NOW)
+        with pytest.raises(InvalidInput) as caught:
+            add_members(
+                conn, app_id, listed.id, [{"customerId": "c1", "contextValues": {"x": "\x00"}}], NOW
+            )
+    assert caught.value.problems[0].where.endswith("contextValues.x")
+
+
+@pytest.mark.parametrize("fields", [[], 0, ""])
+def test_customer_fields_must_be_an_object(database: Database, app_id: int, fields) -> None:
+    with database.write() as conn, pytest.raises(InvalidInput) as caught:
+        upsert_customers(conn, app_id, [{"customerId": "c1", "fields": fields}], NOW)
+    assert caught.value.problems[0].where == "customers[0].fields"

@@ -24,7 +24,7 @@ from wayfare.model.customers import (
     AttributeError_,
     Customer,
     check_customer_id,
-    parse_datetime,
+    parse_instant,
 )
 from wayfare.model.fields import FIELD_NAME, FieldType, ValueError_, canonical, infer_type
 from wayfare.model.journey import read_journey_document
@@ -217,7 +217,7 @@ def read_events(path: Path) -> list[SimEvent]:
         if not isinstance(when, str) or not when:
             raise _fail(path, f'{where}, key "date"', "missing (an ISO 8601 datetime)")
         try:
-            at = parse_datetime(when)
+            at = parse_instant(when)
         except ValueError_ as exc:
             raise _fail(path, f'{where}, key "date"', str(exc)) from None
         custom = body.get("customData")
@@ -233,7 +233,7 @@ def _instant(value: str | None, option: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return parse_datetime(value)
+        return parse_instant(value)
     except ValueError_ as exc:
         raise InvalidInput(f"{option}: {exc}") from None
 

@@ -296,7 +296,9 @@ def parse_customer(
             except AttributeError_ as exc:
                 problems.append(Problem(f"{where}.{key}", str(exc)))
     values: dict[str, FieldValue | None] = {}
-    given = body.get("fields") or {}
+    given = body.get("fields", {})
+    if given is None:
+        given = {}
     if not isinstance(given, Mapping):
         problems.append(Problem(f"{where}.fields", "expected an object"))
         given = {}
@@ -376,7 +378,7 @@ def parse_event(
     when = body.get("date")
     if when is not None and when != "":
         try:
-            occurred_at = parse_datetime(str(when)) if isinstance(when, str) else _bad_date()
+            occurred_at = parse_instant(str(when)) if isinstance(when, str) else _bad_date()
         except ValueError_ as exc:
             problems.append(Problem(f"{where}.date", str(exc)))
     data = body.get("customData")
@@ -393,7 +395,7 @@ def _bad_date() -> datetime:
     raise ValueError_("expected an ISO 8601 datetime")
 
 
-def parse_datetime(text: str) -> datetime:
+def parse_instant(text: str) -> datetime:
     """An ISO 8601 datetime text as an aware UTC datetime (naive means UTC), or ``ValueError_``."""
     try:
         moment = datetime.fromisoformat(text.strip())
@@ -401,4 +403,7 @@ def parse_datetime(text: str) -> datetime:
         raise ValueError_(f"expected an ISO 8601 datetime, got {text!r}") from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError_(f"{text!r} is outside the years 1 to 9999 in UTC") from None

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select
 from wayfare.errors import Conflict, InvalidInput, Problem
 from wayfare.model.customers import EventRecord, parse_event
 from wayfare.model.events import BUILTIN_EVENTS, EVENT_CODE
-from wayfare.store.common import checked_name
+from wayfare.store.common import checked_name, plain_json
 from wayfare.store.customers import ensure_customers
 from wayfare.store.database import dialect_of
 from wayfare.store.schema import event_types
@@ -144,6 +144,11 @@ def record_events(
         record, found = parse_event(body, codes, now, f"events[{index}]")
         problems.extend(found)
         if record is not None:
+            try:
+                plain_json(record.custom_data, f"events[{index}].customData")
+            except InvalidInput as exc:
+                problems.extend(exc.problems)
+                continue
             records.append(record)
     if problems:
         raise InvalidInput(problems=problems)

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
 from wayfare.model.customers import AttributeError_, check_customer_id
-from wayfare.store.common import checked_name, checked_page
+from wayfare.store.common import checked_name, checked_page, plain_json
 from wayfare.store.customers import ensure_customers
 from wayfare.store.database import dialect_of
 from wayfare.store.schema import contact_lists
@@ -128,6 +128,11 @@ def add_members(
             continue
         if not isinstance(context, Mapping):
             problems.append(Problem(f"{where}.contextValues", "expected an object"))
+            continue
+        try:
+            plain_json(context, f"{where}.contextValues")
+        except InvalidInput as exc:
+            problems.extend(exc.problems)
             continue
         rows[customer_id] = {
             "list_id": list_id,
