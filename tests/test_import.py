@@ -237,3 +237,26 @@ def test_copy_falls_back_to_merging_when_a_customer_appears(
         b = get_customer(conn, app_id, "b")
         assert (b.email, b.fields) == ("b@x.io", {"k": 1})
         assert get_customer(conn, app_id, "c").fields == {}
+
+
+def test_many_field_columns_merge_into_an_existing_customer(
+    database: Database, app_id: int
+) -> None:
+    names = [f"f{i}" for i in range(150)]
+    with database.write() as conn:
+        for name in names:
+            define_field(conn, app_id, name, "number", NOW)
+        upsert_customers(
+            conn, app_id, [{"customerId": "w", "fields": {"f0": 1, "f149": 2, "f7": 3}}], NOW
+        )
+    text = (
+        "customerId,"
+        + ",".join(names)
+        + "\nw,"
+        + ",".join("" if i in (0, 149) else str(i) for i in range(150))
+    )
+    later = NOW + timedelta(minutes=1)
+    import_customers(database, app_id, _csv(text + "\n"), later)
+    with database.read() as conn:
+        w = get_customer(conn, app_id, "w")
+    assert w.fields == {f"f{i}": i for i in range(1, 149)}

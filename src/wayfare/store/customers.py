@@ -192,6 +192,11 @@ def db_time(conn: Connection, now: datetime) -> Any:
     return now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def _json_path(name: str) -> str:
+    """The SQLite JSON path of the member ``name`` (a field name: letters, digits, ``_``)."""
+    return f"'$.\"{name}\"'"
+
+
 class CustomerWriter:
     """Writes batches of customer rows that set the same ``columns``, merged into what is stored.
 
@@ -249,9 +254,9 @@ class CustomerWriter:
             if name == "fields" and self.replace is not None:
                 values.append(f"?{number}")
                 kept = "customers.fields"
-                if self.replace:
-                    paths = ", ".join(f"'$.\"{field}\"'" for field in self.replace)
-                    kept = f"json_remove(customers.fields, {paths})"
+                for start in range(0, len(self.replace), 100):  # SQLite: at most 127 arguments
+                    part = self.replace[start : start + 100]
+                    kept = f"json_remove({kept}, {', '.join(_json_path(f) for f in part)})"
                 sets.append(f"fields = json_patch({kept}, ?{number})")
             elif name in _MERGED:
                 # json_patch drops null members (removals).
