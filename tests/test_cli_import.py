@@ -48,3 +48,22 @@ def test_wayfare_import_customers_as_a_user_runs_it(tmp_path: Path) -> None:
             assert conn.exec_driver_sql("SELECT count(*) FROM customers").scalar() == 2
     finally:
         database.dispose()
+
+
+def test_wayfare_import_list_and_events_as_a_user_runs_them(tmp_path: Path) -> None:
+    members = tmp_path / "vip.csv"
+    members.write_text("customerId;code\nc1;A\nc2;B\n")
+    done = _run(tmp_path, "list", str(members), "--name", "VIP", "--application", "shop")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("imported 2 rows: 2 members stored, 0 duplicates, 0 errors in ")
+
+    events = tmp_path / "events.json"  # JSON lines, whatever the file is called
+    events.write_text(
+        '{"eventId": "e1", "eventCode": "push.click", "customerId": "c1", "customData": {}}\n'
+        '{"eventId": "e2", "eventCode": "push.click", "customerId": "c9"}\n'
+    )
+    first = _run(tmp_path, "events", str(events), "--application", "shop")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("imported 2 rows: 2 events stored, 0 duplicates, 0 errors in ")
+    again = _run(tmp_path, "events", str(events), "--application", "shop")
+    assert again.stdout.startswith("imported 2 rows: 0 events stored, 2 duplicates, 0 errors in ")

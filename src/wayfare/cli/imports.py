@@ -153,7 +153,7 @@ def import_list_command(file: Path, name: str, application: str, ignore_errors: 
 @_APPLICATION
 @_IGNORE
 def import_events_command(file: Path, application: str, ignore_errors: bool) -> None:
-    """Import events from a CSV or JSONL FILE (``.jsonl`` / ``.ndjson``: one object a line).
+    """Import events from a CSV or JSONL FILE (one JSON object a line; sniffed by content).
 
     Fields: eventId (optional; makes the import idempotent), eventCode, customerId, date
     (ISO 8601, default now), customData. In a CSV every extra column goes into customData.
@@ -161,7 +161,7 @@ def import_events_command(file: Path, application: str, ignore_errors: bool) -> 
     from wayfare.cli.common import utcnow
     from wayfare.importing import import_events
 
-    jsonl = file.suffix.lower() in (".jsonl", ".ndjson")
+    jsonl = True if file.suffix.lower() in (".jsonl", ".ndjson") else None  # else: sniffed
     _run(
         file,
         application,

@@ -246,7 +246,7 @@ class _FlowWebhook(Doc):
 
 
 class _StateHead(Doc):
-    id: Annotated[int, Field(ge=0)]
+    id: Annotated[int, Field(ge=1)]
     type: str
     params: dict[str, Any] = {}
 

@@ -31,7 +31,9 @@ def load_catalog(conn: Connection, application_id: int) -> Catalog:
         select(segments.c.id).where(segments.c.application_id == application_id)
     ).scalars()
     event_codes = conn.execute(
-        select(event_types.c.code).where(event_types.c.application_id == application_id)
+        select(event_types.c.code).where(
+            event_types.c.application_id == application_id, event_types.c.enabled.is_(True)
+        )
     ).scalars()
     return Catalog(
         campaigns={int(row.id): str(row.channel) for row in campaign_rows},
