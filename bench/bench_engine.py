@@ -6,6 +6,7 @@ dispatch by the ``log`` channel. Usage: ``python bench/bench_engine.py [N ...]``
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -106,4 +107,4 @@ def bench(count: int, batch: int) -> None:
 
 if __name__ == "__main__":
     for n in [int(a) for a in sys.argv[1:]] or [100_000]:
-        bench(n, 5000)
+        bench(n, int(os.environ.get("BATCH", "20000")))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -454,3 +456,86 @@ def test_custom_event_entries_run_at_once_and_respect_reentry(
     assert count == 1
     assert payload["context"]["event"]["data"] == {"sku": "A"}
     assert counters(database, jid)[(1, "entered")] == 2
+
+
+# ------------------------------------------------------------------------------- webhooks
+
+
+class _Scores(BaseHTTPRequestHandler):
+    calls: list[tuple[str, str | None]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        _Scores.calls.append((self.path, self.headers.get("Idempotency-Key")))
+        body = b'{"data": {"score": 42}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def webhook_journey(database: Database, app_id: int, url: str) -> int:
+    with database.write() as conn:
+        define_field(conn, app_id, "score", "number", NOW)
+    cid = campaign(database, app_id)
+    return journey(
+        database,
+        app_id,
+        {"type": "IN_ALL", "params": {"forward": 2}},
+        {
+            "id": 2,
+            "type": "FLOW_WEBHOOK",
+            "params": {
+                "url": url,
+                "timeout": "PT5S",
+                "success": {"forward": 3},
+                "failure": {"forward": None},
+                "saveAs": {"score": "data.score"},
+            },
+        },
+        push(3, cid, None),
+    )
+
+
+def test_a_webhook_is_called_outside_the_transaction_and_its_answer_saved(
+    database: Database, app_id: int
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scores)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Scores.calls = []
+    try:
+        add_customers(database, app_id, 2)
+        url = f"http://127.0.0.1:{server.server_address[1]}/score"
+        jid = webhook_journey(database, app_id, url)
+        with database.write() as conn:
+            start_journey(conn, app_id, jid, NOW)
+        drain(Runner(database, allow_private_webhooks=True), NOW)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(path for path, _ in _Scores.calls) == ["/score", "/score"]
+    assert all(key and key.startswith(f"{jid}:c000") for _, key in _Scores.calls)
+    assert statuses(database, jid) == {"c0000": "completed", "c0001": "completed"}
+    with database.read() as conn:
+        scores = conn.execute(select(customers.c.fields)).scalars().all()
+    assert [fields["score"] for fields in scores] == [42, 42]
+    assert counters(database, jid)[(2, "branch:success")] == 2
+    assert len(outbox_rows(database)) == 2
+
+
+def test_a_webhook_to_a_private_address_is_refused_by_default(
+    database: Database, app_id: int
+) -> None:
+    add_customers(database, app_id, 1)
+    jid = webhook_journey(database, app_id, "http://127.0.0.1:9/score")
+    with database.write() as conn:
+        start_journey(conn, app_id, jid, NOW)
+    drain(Runner(database), NOW)
+    assert statuses(database, jid) == {"c0000": "completed"}
+    assert counters(database, jid)[(2, "branch:failure")] == 1
+    assert outbox_rows(database) == []

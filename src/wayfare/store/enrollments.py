@@ -603,7 +603,7 @@ def claim_light(conn: Connection, now: datetime, limit: int) -> list[Any]:
         .limit(limit)
         .with_for_update(skip_locked=True, of=e)
     )
-    return list(conn.execute(query))
+    return list(conn.execute(query).all())
 
 
 def update_group(
