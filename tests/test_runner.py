@@ -539,3 +539,27 @@ def test_a_webhook_to_a_private_address_is_refused_by_default(
     assert statuses(database, jid) == {"c0000": "completed"}
     assert counters(database, jid)[(2, "branch:failure")] == 1
     assert outbox_rows(database) == []
+
+
+def test_two_runners_racing_send_each_message_once(database: Database, app_id: int) -> None:
+    add_customers(database, app_id, 400)
+    jid = r1(database, app_id)
+    with database.write() as conn:
+        start_journey(conn, app_id, jid, NOW)
+    done: list[int] = []
+
+    def work() -> None:
+        runner = Runner(database)
+        while count := runner.tick(NOW, limit=50):
+            done.append(count)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(done) == 400
+    rows = outbox_rows(database)
+    assert len(rows) == 800
+    assert len({row[1] for row in rows}) == 800
+    assert counters(database, jid)[(2, "sent")] == 400
