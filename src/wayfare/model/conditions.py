@@ -542,7 +542,11 @@ _CHECKS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _family(value: object) -> str:
+def family(value: object) -> str:
+    """How a value compares: ``boolean``, ``number`` or ``text``.
+
+    Values of two families never match, in Python as in SQL.
+    """
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int | float):
@@ -551,13 +555,13 @@ def _family(value: object) -> str:
 
 
 def _compare(value: FieldValue | None, op: str, operand: Scalar, parts: Sequence[str]) -> bool:
-    if value is None or _family(value) != _family(operand):
+    if value is None or family(value) != family(operand):
         return False
     if parts:
         if not isinstance(value, str) or not isinstance(operand, str):
             return False
         value, operand = project(value, parts), project(operand, parts)
-    if _family(value) == "number":
+    if family(value) == "number":
         return _CHECKS[op](float(value), float(operand))
     return _CHECKS[op](value, operand)
 

@@ -45,6 +45,7 @@ from wayfare.model.conditions import (
     OneOf,
     Scalar,
     ToToday,
+    family,
     parse_condition,
     part_spans,
     project,
@@ -197,9 +198,9 @@ class _Compiler:
     def compare(
         self, name: str, op: str, operands: Sequence[Scalar], parts: Sequence[str]
     ) -> ColumnElement[bool]:
-        value, family = self.value(name)
-        operands = [x for x in operands if _family(x) == family]
-        if value is None or not operands or (parts and family != "text"):
+        value, kind = self.value(name)
+        operands = [x for x in operands if family(x) == kind]
+        if value is None or not operands or (parts and kind != "text"):
             return false()
         if parts:
             value = self.project(value, parts)
@@ -207,7 +208,7 @@ class _Compiler:
         bound = [_literal(x) for x in operands]
         if op == "in":
             return _two_valued(value.in_(bound))
-        if family == "text" and op not in ("eq", "neq"):
+        if kind == "text" and op not in ("eq", "neq"):
             value = self.dialect.code_point_order(value)
         return _two_valued(_OPS[op](value, bound[0]))
 
@@ -221,15 +222,15 @@ class _Compiler:
         return result
 
     def contains(self, cond: Contains) -> ColumnElement[bool]:
-        value, family = self.value(cond.field)
-        if value is None or family != "text":
+        value, kind = self.value(cond.field)
+        if value is None or kind != "text":
             return false()
         needle = literal(cond.value, String())
         return _two_valued(self.dialect.contains(value, needle))
 
     def to_today(self, cond: ToToday) -> ColumnElement[bool]:
-        value, family = self.value(cond.field)
-        if value is None or family != "text":
+        value, kind = self.value(cond.field)
+        if value is None or kind != "text":
             return false()
         date_text = today_text(self.now, cond.offset, as_datetime=False)
         if cond.parts:
@@ -285,14 +286,6 @@ _OPS: dict[str, Any] = {
     "gt": lambda a, b: a > b,
     "gte": lambda a, b: a >= b,
 }
-
-
-def _family(value: Scalar) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "text"
 
 
 def _literal(value: Scalar) -> ColumnElement[Any]:

@@ -17,14 +17,12 @@ from sqlalchemy import Connection, RowMapping, func, select
 from sqlalchemy.exc import IntegrityError
 
 from wayfare.errors import Conflict, InvalidInput, JourneyInvalid, NotFound, Problem
+from wayfare.model.journey import DEFAULT_RECHECK_EVERY
 from wayfare.model.lifecycle import Action, JourneyStatus, transition
 from wayfare.model.validation import ValidationReport, validate_journey
 from wayfare.store.catalog import load_catalog
 from wayfare.store.common import NAME_MAX, Page, plain_json
 from wayfare.store.schema import enrollments, journeys
-
-DEFAULT_RECHECK_EVERY = "PT10M"
-"""How often entry conditions are re-checked when activation does not say."""
 
 DEACTIVATED_REASON = "journey deactivated"
 """The ``end_reason`` of enrollments ended by deactivation."""
@@ -309,7 +307,7 @@ def activate_journey(
         **current.settings,
         "reentry": reentry,
         "maxEntries": max_entries,
-        "recheckEvery": recheck_every if recheck_every is not None else DEFAULT_RECHECK_EVERY,
+        "recheckEvery": str(DEFAULT_RECHECK_EVERY) if recheck_every is None else recheck_every,
     }
     problems = _validate(
         conn, application_id, {**current.document(), "settings": settings}
