@@ -121,3 +121,10 @@ def test_customer_fields_must_be_an_object(database: Database, app_id: int, fiel
     with database.write() as conn, pytest.raises(InvalidInput) as caught:
         upsert_customers(conn, app_id, [{"customerId": "c1", "fields": fields}], NOW)
     assert caught.value.problems[0].where == "customers[0].fields"
+
+
+@pytest.mark.parametrize("zone", ["Europe", "Europe/", "../etc/passwd", "Mars/Olympus"])
+def test_a_time_zone_must_be_an_iana_zone(database: Database, app_id: int, zone: str) -> None:
+    with database.write() as conn, pytest.raises(InvalidInput) as caught:
+        upsert_customers(conn, app_id, [{"customerId": "c1", "timezone": zone}], NOW)
+    assert caught.value.problems[0].where == "customers[0].timezone"

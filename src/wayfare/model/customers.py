@@ -154,11 +154,18 @@ def _e164(value: str) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _timezone(value: str) -> str:
+def is_timezone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone (``Europe/Madrid``; not a folder like ``Europe``)."""
     try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise AttributeError_(f"{value!r} is not an IANA time zone (Europe/Madrid)") from None
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _timezone(value: str) -> str:
+    if not is_timezone(value):
+        raise AttributeError_(f"{value!r} is not an IANA time zone (Europe/Madrid)")
     return value
 
 

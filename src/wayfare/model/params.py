@@ -10,13 +10,13 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import time
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic_core import PydanticCustomError
 
 from wayfare.errors import Problem
 from wayfare.model.conditions import All, Condition, parse_condition
+from wayfare.model.customers import is_timezone
 from wayfare.model.durations import Duration, parse_duration
 from wayfare.model.fields import FieldType
 from wayfare.model.states import (
@@ -77,13 +77,8 @@ def _time_of_day(value: Any) -> time:
 
 
 def _timezone(value: Any) -> str:
-    if isinstance(value, str) and value:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-        else:
-            return value
+    if isinstance(value, str) and is_timezone(value):
+        return value
     raise _error("bad_timezone", f"{value!r} is not an IANA time zone such as Europe/Madrid")
 
 
