@@ -152,18 +152,17 @@ def record_events(
             records.append(record)
     if problems:
         raise InvalidInput(problems=problems)
-    result = write_events(conn, application_id, records, now)
-    if result.new:
-        from wayfare.engine.runner import on_events  # the engine builds on this module
-
-        on_events(conn, application_id, result.new, now)
-    return result
+    return write_events(conn, application_id, records, now)
 
 
 def write_events(
     conn: Connection, application_id: int, records: Sequence[EventRecord], now: datetime
 ) -> RecordResult:
-    """Store checked events (skipping ``eventId``s already stored) and their bare customers."""
+    """Store checked events (skipping ``eventId``s already stored) and their bare customers.
+
+    The new events then move the journeys in the same transaction (``engine.runner.on_events``):
+    waiting enrollments wake, event-entry journeys enrol.
+    """
     if not records:
         return RecordResult(0, 0, 0)
     created = ensure_customers(conn, application_id, (r.customer_id for r in records), now)
@@ -191,6 +190,10 @@ def write_events(
         if record.event_id in stored:
             new.append(record)
             stored.discard(record.event_id)  # a repeated eventId is stored once
+    if new:
+        from wayfare.engine.runner import on_events  # the engine builds on this module
+
+        on_events(conn, application_id, new, now)
     return RecordResult(len(new), len(records) - len(new), created, tuple(new))
 
 
