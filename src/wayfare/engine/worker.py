@@ -199,6 +199,8 @@ class Worker:
         return listener
 
     def _sleep(self, stop: threading.Event, listener: Any, wait: float) -> None:
+        if stop.is_set():
+            return
         if listener is None:
             stop.wait(wait)
             return
