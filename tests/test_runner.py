@@ -563,3 +563,38 @@ def test_two_runners_racing_send_each_message_once(database: Database, app_id: i
     assert len(rows) == 800
     assert len({row[1] for row in rows}) == 800
     assert counters(database, jid)[(2, "sent")] == 400
+
+
+def test_birthdays_enter_at_their_local_time_once(database: Database, app_id: int) -> None:
+    with database.write() as conn:
+        define_field(conn, app_id, "birthday", "date", NOW)
+    add_customers(database, app_id, 3, birthday=lambda i: f"1990-03-{16 + i:02d}")
+    with database.write() as conn:  # c0000 lives in Madrid (UTC+1 in March)
+        conn.execute(
+            customers.update()
+            .where(customers.c.customer_id == "c0000")
+            .values(timezone="Europe/Madrid")
+        )
+    cid = campaign(database, app_id)
+    jid = journey(
+        database,
+        app_id,
+        {"type": "IN_BIRTHDAY", "params": {"field": "birthday", "at": "09:00", "forward": 2}},
+        push(2, cid, None),
+    )
+    with database.write() as conn:
+        assert start_journey(conn, app_id, jid, NOW) == 0
+    runner = Runner(database)
+    day = NOW.replace(hour=0) + timedelta(days=1)  # 16 March, 00:00 UTC
+    drain(runner, day + timedelta(hours=7, minutes=59))
+    assert statuses(database, jid) == {}
+    drain(runner, day + timedelta(hours=8, minutes=5))  # 09:05 in Madrid
+    assert statuses(database, jid) == {"c0000": "completed"}
+    with database.read() as conn:
+        at = conn.execute(select(outbox.c.next_attempt_at)).scalar_one()
+    assert at == day + timedelta(hours=8)  # the logical time is the birthday instant
+    drain(runner, day + timedelta(days=1, hours=9))  # 17 March 09:00 UTC: c0001
+    drain(runner, day + timedelta(days=400))  # c0002, and without re-entry nobody again
+    assert statuses(database, jid) == {c: "completed" for c in ("c0000", "c0001", "c0002")}
+    assert counters(database, jid)[(1, "entered")] == 3
+    assert len(outbox_rows(database)) == 3

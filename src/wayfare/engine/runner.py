@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, func, select, text
 
+from wayfare.engine import calendar
 from wayfare.engine.advance import run
 from wayfare.engine.decisions import Enrollment as EngineEnrollment
 from wayfare.engine.decisions import Event, Facts, Outcome, Status, WebhookResponse
@@ -25,6 +26,7 @@ from wayfare.model.conditions import Condition, InSegment, evaluate, window_star
 from wayfare.model.customers import EventRecord
 from wayfare.model.journey import Journey
 from wayfare.model.states import (
+    BirthdayEntryParams,
     EventEntryParams,
     FilterEntryParams,
     ListEntryParams,
@@ -181,6 +183,11 @@ def enrol(conn: Connection, application_id: int, journey_id: int, now: datetime)
         if params.list_id is None:
             return 0
         list_id = params.list_id
+    elif isinstance(params, BirthdayEntryParams):
+        conn.execute(
+            journeys.update().where(journeys.c.id == journey_id).values(next_entry_check_at=now)
+        )
+        return 0
     elif entry.type is not StateType.IN_ALL:
         return 0
     audience = None
@@ -212,16 +219,96 @@ def enrol(conn: Connection, application_id: int, journey_id: int, now: datetime)
     return count
 
 
+BIRTHDAY_CHECK = timedelta(minutes=1)
+"""How often ``IN_BIRTHDAY`` journeys look for entries (each enters at its exact instant)."""
+
+
 def recheck_entries(conn: Connection, now: datetime) -> int:
-    """Re-check the entry conditions of active re-entry journeys whose time has come."""
+    """Re-check the entry conditions of journeys whose time has come; how many entered.
+
+    Re-entry journeys enrol their audience again; ``IN_BIRTHDAY`` journeys enrol the birthdays
+    that have come since their last look (at most every ``BIRTHDAY_CHECK``).
+    """
     due = conn.execute(
-        select(journeys.c.id, journeys.c.application_id).where(
+        select(journeys.c.id, journeys.c.application_id, journeys.c.next_entry_check_at).where(
             journeys.c.status == "ACTIVE",
             journeys.c.next_entry_check_at.is_not(None),
             journeys.c.next_entry_check_at <= now,
         )
     ).all()
-    return sum(enrol(conn, int(app), int(jid), now) for jid, app in due)
+    entered = 0
+    for journey_id, app, checked in due:
+        loaded = load_journeys(conn, [int(journey_id)]).get(int(journey_id))
+        journey = loaded.journey if loaded is not None else None
+        if journey is not None and isinstance(journey.entry.params, BirthdayEntryParams):
+            if checked <= now - BIRTHDAY_CHECK:
+                entered += enrol_birthdays(conn, int(app), int(journey_id), journey, checked, now)
+        else:
+            entered += enrol(conn, int(app), int(journey_id), now)
+    return entered
+
+
+def enrol_birthdays(
+    conn: Connection,
+    application_id: int,
+    journey_id: int,
+    journey: Journey,
+    since: datetime,
+    now: datetime,
+) -> int:
+    """Enrol the customers whose birthday entry instant falls in (``since``, ``now``].
+
+    Each new enrollment waits at the entry state until its instant (already past), so it runs
+    at once with the instant as its logical time. Re-entry and ``maxEntries`` as for any entry.
+    """
+    params = journey.entry.params
+    assert isinstance(params, BirthdayEntryParams)
+    settings = journey.settings
+    days = min((now - since).days + 5, 400)
+    first = (since - timedelta(days=2)).date()
+    month_days: set[tuple[int, int]] = set()
+    for n in range(days):
+        month_days.update(calendar.birthday_dates(first + timedelta(days=n), params.offset))
+    entries: dict[str, datetime] = {}
+    after = since + timedelta(microseconds=1)
+    for customer_id, zone_name, value in store.birthday_candidates(
+        conn, application_id, params.field, month_days
+    ):
+        try:
+            birthday = date.fromisoformat(value[:10])
+        except ValueError:
+            continue
+        zone = calendar.customer_zone(zone_name, settings.timezone)
+        instant = calendar.next_birthday_entry(birthday, params.offset, params.at, zone, after)
+        if instant <= now:
+            entries[customer_id] = instant
+    conn.execute(
+        journeys.update().where(journeys.c.id == journey_id).values(next_entry_check_at=now)
+    )
+    if not entries:
+        return 0
+    ordered = sorted(entries, key=lambda c: (entries[c], c))
+    result = store.enrol_customers(
+        conn,
+        application_id,
+        journey_id,
+        journey.entry.id,
+        [(c, {}) for c in ordered],
+        now,
+        reentry=settings.reentry,
+        max_entries=settings.max_entries,
+    )
+    if not result.ids:
+        return 0
+    entered = [c for c in ordered if c not in set(result.discarded)]
+    times = [entries[c] for c in entered]
+    store.schedule_entries(conn, list(zip(result.ids, times, strict=True)))
+    counts: Counter[CounterKey] = Counter(
+        (journey_id, journey.entry.id, "entered", False, _hour(at)) for at in times
+    )
+    store.add_counters(conn, counts)
+    notify(conn)
+    return len(result.ids)
 
 
 @dataclass(frozen=True, slots=True)

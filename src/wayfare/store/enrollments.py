@@ -698,3 +698,36 @@ def outbox_for_group(
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
         )
         conn.execute(statement)
+
+
+def birthday_candidates(
+    conn: Connection, application_id: int, field: str, month_days: Iterable[tuple[int, int]]
+) -> list[tuple[str, str | None, str]]:
+    """Customers whose date field ``field`` falls on one of ``month_days``: (id, zone, value)."""
+    wanted = sorted({f"{month:02d}-{day:02d}" for month, day in month_days})
+    if not wanted:
+        return []
+    value = dialect_of(conn).json_text(customers.c.fields, field)
+    rows = conn.execute(
+        select(customers.c.customer_id, customers.c.timezone, value).where(
+            customers.c.application_id == application_id,
+            func.substr(value, 6, 5).in_(wanted),
+        )
+    )
+    return [(str(c), z, str(v)) for c, z, v in rows]
+
+
+def schedule_entries(conn: Connection, ids_and_times: Sequence[tuple[int, datetime]]) -> None:
+    """Make new enrollments wait at their entry state until their entry time (a birthday)."""
+    if not ids_and_times:
+        return
+    statement = (
+        update(enrollments).where(enrollments.c.id == bindparam("b_id")).values(status="waiting")
+    )
+    conn.execute(
+        statement,
+        [
+            {"b_id": i, "wake_at": at, "state_since": at, "entered_at": at}
+            for i, at in ids_and_times
+        ],
+    )
