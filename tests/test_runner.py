@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from wayfare.engine.runner import enrol, put_customers, start_journey
+from wayfare.engine.runner import enrol, put_customers, start_journey, stop_journey
 from wayfare.engine.worker import Runner
 from wayfare.store.customers import define_field
 from wayfare.store.database import Database
@@ -598,3 +598,27 @@ def test_birthdays_enter_at_their_local_time_once(database: Database, app_id: in
     assert statuses(database, jid) == {c: "completed" for c in ("c0000", "c0001", "c0002")}
     assert counters(database, jid)[(1, "entered")] == 3
     assert len(outbox_rows(database)) == 3
+
+
+def test_stopping_a_journey_ends_and_counts_its_waiting_enrollments(
+    database: Database, app_id: int
+) -> None:
+    add_customers(database, app_id, 3)
+    cid = campaign(database, app_id)
+    jid = journey(
+        database,
+        app_id,
+        {"type": "IN_ALL", "params": {"forward": 2}},
+        delay(2, "P1D", 3),
+        push(3, cid, None),
+    )
+    runner = Runner(database)
+    with database.write() as conn:
+        start_journey(conn, app_id, jid, NOW)
+    drain(runner, NOW)
+    with database.write() as conn:
+        assert stop_journey(conn, app_id, jid, LATER) == 3
+    assert drain(runner, NOW + timedelta(days=2)) == 0
+    assert set(statuses(database, jid).values()) == {"exited"}
+    assert counters(database, jid)[(2, "exited")] == 3
+    assert outbox_rows(database) == []

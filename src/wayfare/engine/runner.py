@@ -40,8 +40,8 @@ from wayfare.store.conditions_sql import compile_condition, load_field_types, lo
 from wayfare.store.customers import _customer
 from wayfare.store.database import dialect_of
 from wayfare.store.enrollments import Change, CounterKey, EnrollmentRow
-from wayfare.store.journeys import activate_journey, json_references
-from wayfare.store.schema import campaigns, customers, events, journeys, outbox
+from wayfare.store.journeys import activate_journey, deactivate_journey, json_references
+from wayfare.store.schema import campaigns, customers, enrollments, events, journeys, outbox
 
 TERMINAL = (Status.COMPLETED, Status.EXITED, Status.FAILED)
 CALL_LEASE = timedelta(seconds=30)
@@ -155,6 +155,31 @@ def start_journey(
         recheck_every=recheck_every,
     )
     return enrol(conn, application_id, journey_id, now)
+
+
+def stop_journey(conn: Connection, application_id: int, journey_id: int, now: datetime) -> int:
+    """Deactivate the journey (``deactivate_journey``); how many enrollments it ended.
+
+    The ended enrollments count as ``exited`` in the states they were in.
+    """
+    active = conn.execute(
+        select(enrollments.c.state_id, enrollments.c.test, func.count())
+        .where(
+            enrollments.c.journey_id == journey_id,
+            enrollments.c.application_id == application_id,
+            enrollments.c.status.in_(store.ACTIVE),
+        )
+        .group_by(enrollments.c.state_id, enrollments.c.test)
+    ).all()
+    ended = deactivate_journey(conn, application_id, journey_id, now).enrollments_ended
+    store.add_counters(
+        conn,
+        {
+            (journey_id, int(state_id), "exited", bool(test), _hour(now)): int(count)
+            for state_id, test, count in active
+        },
+    )
+    return ended
 
 
 def enrol(conn: Connection, application_id: int, journey_id: int, now: datetime) -> int:
