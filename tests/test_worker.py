@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from wayfare.engine.runner import start_journey
+from wayfare.engine.runner import LOCAL_WAKE, start_journey
 from wayfare.engine.worker import Dispatcher, Worker
 from wayfare.errors import ConfigurationError
 from wayfare.settings import Settings
@@ -85,3 +85,22 @@ def test_the_worker_command_needs_postgresql(tmp_path: Path) -> None:
     result = CliRunner().invoke(worker, [], env=env)
     assert isinstance(result.exception, ConfigurationError)
     assert "wayfare serve" in str(result.exception)
+
+
+def test_new_work_wakes_the_worker_at_once(database: Database, app_id: int) -> None:
+    add_customers(database, app_id, 2)
+    jid = r1(database, app_id)
+    LOCAL_WAKE.clear()
+    if database.dialect.is_postgres:
+        worker = Worker(Settings(), database)
+        listener = worker._listen()
+        try:
+            with database.write() as conn:
+                start_journey(conn, app_id, jid, NOW)
+            assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == ["wayfare"]
+        finally:
+            listener.close()
+    else:
+        with database.write() as conn:
+            start_journey(conn, app_id, jid, NOW)
+        assert LOCAL_WAKE.is_set()

@@ -7,6 +7,7 @@ audience, one query per kind of fact per batch, one ``executemany`` per table wr
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -706,10 +707,20 @@ def _existing_campaigns(conn: Connection, rows: Sequence[dict[str, Any]]) -> Non
             row["campaign_id"] = None
 
 
+LOCAL_WAKE = threading.Event()
+"""Set when this process creates ready work on SQLite: wakes the in-process worker at once.
+
+Setting it before the commit is safe: the worker's next write transaction waits for the
+single SQLite writer, so it sees the work once committed.
+"""
+
+
 def notify(conn: Connection) -> None:
-    """Wake the workers listening on PostgreSQL (at commit); nothing on SQLite."""
+    """Wake the workers: ``NOTIFY wayfare`` on PostgreSQL (at commit), else ``LOCAL_WAKE``."""
     if dialect_of(conn).is_postgres:
         conn.execute(text("SELECT pg_notify('wayfare', '')"))
+    else:
+        LOCAL_WAKE.set()
 
 
 class _Facts:

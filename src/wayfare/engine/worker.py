@@ -18,7 +18,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wayfare.engine.decisions import WebhookResponse
-from wayfare.engine.runner import Pending, advance, call_timeout, recheck_entries, run_due
+from wayfare.engine.runner import (
+    LOCAL_WAKE,
+    Pending,
+    advance,
+    call_timeout,
+    recheck_entries,
+    run_due,
+)
 from wayfare.settings import Settings
 from wayfare.store import enrollments as store
 from wayfare.store.database import Database
@@ -201,8 +208,9 @@ class Worker:
     def _sleep(self, stop: threading.Event, listener: Any, wait: float) -> None:
         if stop.is_set():
             return
-        if listener is None:
-            stop.wait(wait)
+        if listener is None:  # SQLite: this process's writers set LOCAL_WAKE
+            LOCAL_WAKE.wait(wait)
+            LOCAL_WAKE.clear()
             return
         ready, _, _ = selectors.select([listener.fileno()], [], [], wait)
         if ready:
