@@ -304,7 +304,13 @@ class _Memo(dict[str, Any]):
 
 
 class _Plan:
-    """How to turn one CSV row into one ``CustomerWriter`` row, precomputed per column."""
+    """How to turn one CSV row into one ``CustomerWriter`` row, precomputed per column.
+
+    The row is ``(customer_id, *attributes, fields)`` with the fields document as JSON text
+    holding no nulls (empty cells are left out: ``replace_fields`` removes them); or, given
+    ``line`` (``CustomerWriter.copy_line()``, PostgreSQL), the same values as a line of ``COPY``
+    text, so that the writing process only passes bytes on.
+    """
 
     def __init__(
         self,
@@ -336,11 +342,13 @@ class _Plan:
         """The converting loop: one generated function for this header (no per-cell loop).
 
         ``run(rows, batch, bad, limit)`` converts each row into ``batch`` (by customer id; a
-        bad row goes to ``bad``, which records it or converts it the slow way) and yields the
-        number of rows read whenever ``batch`` has ``limit`` customers, and at the end.
-        Address checks are inlined regular expressions; other cells are looked up in a
-        per-column memo of converted values (``""`` is ``None``; a miss converts), since most
-        columns repeat their values a lot. Everything it uses is a local (default arguments).
+        bad row goes to ``bad``, which records it or returns its id and the row converted the
+        slow way) and yields the number of rows read whenever ``batch`` has ``limit``
+        customers, and at the end. Address checks are inlined regular expressions; other cells
+        are looked up in a per-column memo of converted values (a miss converts), since most
+        columns repeat their values a lot: for a field the memo holds its member of the
+        document, ``',"name":value'`` (``""`` for an empty cell), so the document is one
+        f-string. Everything it uses is a local (default arguments).
         """
         names = [f"v{index}" for index in range(self.width)]
         names[self.id_index] = "cid"
