@@ -17,7 +17,9 @@ from wayfare.store.database import Database
 from wayfare.store.enrollments import claim_due
 from wayfare.store.events import define_event_type, record_events
 from wayfare.store.journeys import create_journey
+from wayfare.store.lists import add_members, create_list
 from wayfare.store.schema import campaigns, customers, enrollments, outbox, stat_counters
+from wayfare.store.segments import create_segment
 
 from .conftest import NOW
 
@@ -622,3 +624,47 @@ def test_stopping_a_journey_ends_and_counts_its_waiting_enrollments(
     assert set(statuses(database, jid).values()) == {"exited"}
     assert counters(database, jid)[(2, "exited")] == 3
     assert outbox_rows(database) == []
+
+
+def test_saved_lists_and_segments_are_audiences(database: Database, app_id: int) -> None:
+    with database.write() as conn:
+        define_field(conn, app_id, "age", "number", NOW)
+    add_customers(database, app_id, 6, age=lambda i: 20 + i)
+    cid = campaign(database, app_id)
+    with database.write() as conn:
+        list_id = create_list(conn, app_id, "vip", NOW).id
+        add_members(
+            conn,
+            app_id,
+            list_id,
+            ["c0001", {"customerId": "c0004", "contextValues": {"tier": "gold"}}],
+            NOW,
+        )
+        segment_id = create_segment(conn, app_id, "older", {"age": {"gte": 24}}, NOW)
+    by_list = journey(
+        database,
+        app_id,
+        {"type": "IN_LIST", "params": {"listId": list_id, "forward": 2}},
+        push(2, cid, None),
+        name="by list",
+    )
+    by_segment = journey(
+        database,
+        app_id,
+        {"type": "IN_SEGMENT", "params": {"cond": {"segmentIds": [segment_id]}, "forward": 2}},
+        push(2, cid, None),
+        name="by segment",
+    )
+    with database.write() as conn:
+        assert start_journey(conn, app_id, by_list, NOW) == 2
+        assert start_journey(conn, app_id, by_segment, NOW) == 2
+    drain(Runner(database), NOW)
+    assert statuses(database, by_list) == {"c0001": "completed", "c0004": "completed"}
+    assert statuses(database, by_segment) == {"c0004": "completed", "c0005": "completed"}
+    with database.read() as conn:
+        payload = conn.execute(
+            select(outbox.c.payload).where(
+                outbox.c.journey_id == by_list, outbox.c.customer_id == "c0004"
+            )
+        ).scalar_one()
+    assert payload["context"] == {"tier": "gold"}
