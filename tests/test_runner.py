@@ -668,3 +668,76 @@ def test_saved_lists_and_segments_are_audiences(database: Database, app_id: int)
             )
         ).scalar_one()
     assert payload["context"] == {"tier": "gold"}
+
+
+def test_the_frequency_cap_and_event_conditions_see_the_stored_history(
+    database: Database, app_id: int
+) -> None:
+    add_customers(database, app_id, 2)
+    with database.write() as conn:
+        define_event_type(conn, app_id, "visit", "Visit", NOW)
+        record_events(
+            conn,
+            app_id,
+            [
+                {
+                    "eventId": "v1",
+                    "eventCode": "visit",
+                    "customerId": "c0001",
+                    "date": (NOW - timedelta(days=1)).isoformat(),
+                }
+            ],
+            NOW,
+        )
+    cid = campaign(database, app_id)
+    jid = journey(
+        database,
+        app_id,
+        {"type": "IN_ALL", "params": {"forward": 2}},
+        push(2, cid, 3),
+        {
+            "id": 3,
+            "type": "FLOW_FILTER",
+            "params": {
+                "filter": [
+                    {
+                        "cond": {"$event": {"eventName": "visit", "within": "P7D"}},
+                        "forward": 4,
+                    }
+                ],
+                "else": {"forward": None},
+            },
+        },
+        push(4, cid, None),
+        frequencyCap={"max": 1, "per": "P1D"},
+    )
+    with database.write() as conn:
+        start_journey(conn, app_id, jid, NOW)
+    drain(Runner(database), NOW)
+    stats = counters(database, jid)
+    assert stats[(3, "branch:filter[0]")] == 1  # c0001 visited in the last week
+    assert stats[(3, "branch:else")] == 1
+    assert stats[(4, "skipped:frequency_cap")] == 1  # one push a day
+    with database.read() as conn:
+        rows = conn.execute(
+            select(
+                outbox.c.customer_id, outbox.c.state_id, outbox.c.status, outbox.c.reason
+            ).order_by(outbox.c.customer_id, outbox.c.state_id)
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        ("c0000", 2, "pending", None),
+        ("c0001", 2, "pending", None),
+        ("c0001", 4, "skipped", "frequency_cap"),
+    ]
+    again = journey(
+        database,
+        app_id,
+        {"type": "IN_ALL", "params": {"forward": 2}},
+        push(2, cid, None),
+        name="again",
+        frequencyCap={"max": 1, "per": "P1D"},
+    )
+    with database.write() as conn:
+        start_journey(conn, app_id, again, LATER)
+    drain(Runner(database), LATER)
+    assert counters(database, again)[(2, "skipped:frequency_cap")] == 2  # sent earlier today
