@@ -122,13 +122,15 @@ def test_start_stop_clone_delete(api: TestClient) -> None:
     assert (
         bad_options.status_code == 400 and bad_options.json()["errors"][0]["where"] == "maxEntries"
     )
+    for customer in ("c1", "c2"):
+        assert api.post("/v1/customer", json={"customerId": customer}).status_code == 201
     started = api.put(
         f"/v1/journey/{journey_id}/start",
         json={"reentry": True, "maxEntries": 3, "recheckEvery": "PT1H"},
     )
     assert started.status_code == 200
     data = started.json()["data"]
-    assert data["status"] == "ACTIVE"
+    assert (data["status"], data["entered"]) == ("ACTIVE", 2)
     assert (data["settings"]["maxEntries"], data["settings"]["recheckEvery"]) == (3, "PT1H")
     edit = api.put(f"/v1/journey/{journey_id}", json={"name": "Changed"})
     assert edit.status_code == 409 and edit.json()["errorCode"] == "invalid_transition"
@@ -145,7 +147,7 @@ def test_start_stop_clone_delete(api: TestClient) -> None:
     stopped = api.put(f"/v1/journey/{journey_id}/stop")
     assert stopped.status_code == 200
     assert stopped.json()["data"]["status"] == "DEACTIVATED"
-    assert stopped.json()["data"]["enrollmentsEnded"] == 0
+    assert stopped.json()["data"]["enrollmentsEnded"] == 2  # entered, never run by a worker
     assert api.put(f"/v1/journey/{journey_id}/stop").status_code == 409
     assert api.delete(f"/v1/journey/{journey_id}").status_code == 200
     assert api.get(f"/v1/journey/{journey_id}").status_code == 404

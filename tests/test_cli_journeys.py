@@ -384,7 +384,8 @@ def test_activate_stores_its_options(db: Database, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     # Options not given come from the journey's settings.
     assert result.stdout == (
-        f"journey {journey_id} is ACTIVE (re-entry on, max entries 5, recheck every PT1H)\n"
+        f"journey {journey_id} is ACTIVE (re-entry on, max entries 5, recheck every PT1H); "
+        "0 customers entered\n"
     )
     assert shown(db, journey_id)["settings"] == {
         "reentry": True,

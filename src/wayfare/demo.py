@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from wayfare.engine.runner import start_journey
 from wayfare.store import campaigns, customers, events, journeys, lists, segments
 from wayfare.store.applications import create_application
 from wayfare.store.database import Database
@@ -119,13 +120,14 @@ def create_demo(conn: Connection, now: datetime) -> int:
     segments.create_segment(
         conn, app, "Big spenders", {"lifetime_value": {"gte": 500}, "vip": {"eq": True}}, now
     )
-    for document in _journeys(ids, newsletter):
-        journeys.create_journey(conn, app, document, now)
-    cart = journeys.list_journeys(conn, app, limit=100, page=0)
-    active = next(journey for journey in cart.items if journey.name == "Abandoned cart")
-    journeys.activate_journey(
-        conn, app, active.id, now, reentry=True, max_entries=None, recheck_every="PT10M"
-    )
+    made = {
+        document["name"]: journeys.create_journey(conn, app, document, now)
+        for document in _journeys(ids, newsletter)
+    }
+    # Two live journeys: the newsletter's welcome series (its members enter now, get an email,
+    # then wait two days) and the abandoned cart (entered by each cart.add from now on).
+    start_journey(conn, app, made["Welcome series"], now)
+    start_journey(conn, app, made["Abandoned cart"], now, reentry=True, recheck_every="PT10M")
     return app
 
 

@@ -24,3 +24,6 @@ class Settings(BaseSettings):
 
     demo: bool = True
     """Whether ``wayfare serve`` creates the demo application on an empty database."""
+
+    allow_private_webhooks: bool = False
+    """Whether ``FLOW_WEBHOOK`` may call loopback and private-network addresses."""

@@ -13,15 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, Page, created, ok
+from wayfare.engine.runner import start_journey, stop_journey
 from wayfare.model.lifecycle import JourneyStatus
 from wayfare.store.journeys import (
     StoredJourney,
-    activate_journey,
     add_state,
     check_journey,
     clone_journey,
     create_journey,
-    deactivate_journey,
     delete_journey,
     get_journey,
     list_journeys,
@@ -184,7 +183,7 @@ def start(journey_id: int, caller: Auth, database: Db, body: StartBody | None = 
     """Validate the draft with the activation options and make it ACTIVE."""
     options = body or StartBody()
     with database.write() as conn:
-        journey = activate_journey(
+        entered = start_journey(
             conn,
             caller.application_id,
             journey_id,
@@ -193,15 +192,17 @@ def start(journey_id: int, caller: Auth, database: Db, body: StartBody | None = 
             max_entries=options.maxEntries,
             recheck_every=options.recheckEvery,
         )
-    return ok(journey_json(journey))
+        journey = get_journey(conn, caller.application_id, journey_id)
+    return ok({**journey_json(journey), "entered": entered})
 
 
 @router.put("/{journey_id}/stop")
 def stop(journey_id: int, caller: Auth, database: Db) -> Json:
     """Deactivate the journey for good: no new entries, waiting enrollments end."""
     with database.write() as conn:
-        done = deactivate_journey(conn, caller.application_id, journey_id, utcnow())
-    return ok({**journey_json(done.journey), "enrollmentsEnded": done.enrollments_ended})
+        ended = stop_journey(conn, caller.application_id, journey_id, utcnow())
+        journey = get_journey(conn, caller.application_id, journey_id)
+    return ok({**journey_json(journey), "enrollmentsEnded": ended})
 
 
 @router.post("/{journey_id}/state", status_code=201)

@@ -43,9 +43,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from wayfare.cli import imports, journeys, keys, serve, simulate, validate
+    from wayfare.cli import imports, journeys, keys, serve, simulate, validate, worker
 
-    for module in (serve, validate, imports, journeys, simulate, keys):
+    for module in (serve, validate, imports, journeys, simulate, keys, worker):
         for command in module.COMMANDS:
             main.add_command(command)
 

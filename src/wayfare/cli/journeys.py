@@ -266,12 +266,13 @@ def activate_command(
     If anything is wrong nothing changes: every problem is printed and the exit status is 1.
     """
     from wayfare.cli.common import utcnow
-    from wayfare.store.journeys import activate_journey, get_journey
+    from wayfare.engine.runner import start_journey
+    from wayfare.store.journeys import get_journey
 
     try:
         with _application(application, write=True) as (conn, app_id):
             settings = get_journey(conn, app_id, journey_id).settings
-            journey = activate_journey(
+            entered = start_journey(
                 conn,
                 app_id,
                 journey_id,
@@ -282,6 +283,7 @@ def activate_command(
                     recheck_every if recheck_every is not None else settings.get("recheckEvery")
                 ),
             )
+            journey = get_journey(conn, app_id, journey_id)
     except JourneyInvalid as exc:
         count = len(exc.problems)
         click.echo(
@@ -297,7 +299,7 @@ def activate_command(
     click.echo(
         f"journey {journey_id} is ACTIVE (re-entry {'on' if applied.get('reentry') else 'off'}, "
         f"max entries {limit if limit is not None else 'unlimited'}, "
-        f"recheck every {applied.get('recheckEvery')})"
+        f"recheck every {applied.get('recheckEvery')}); {entered} customers entered"
     )
 
 
@@ -312,8 +314,9 @@ def deactivate_command(journey_id: int, yes: bool, application: str) -> None:
     final (clone the journey to run it again), so it needs --yes.
     """
     from wayfare.cli.common import utcnow
+    from wayfare.engine.runner import stop_journey
     from wayfare.model.lifecycle import Action, transition
-    from wayfare.store.journeys import deactivate_journey, get_journey
+    from wayfare.store.journeys import get_journey
 
     if not yes:
         with _application(application, write=False) as (conn, app_id):
@@ -324,8 +327,7 @@ def deactivate_command(journey_id: int, yes: bool, application: str) -> None:
             "customer in it would leave; run again with --yes to deactivate it"
         )
     with _application(application, write=True) as (conn, app_id):
-        done = deactivate_journey(conn, app_id, journey_id, utcnow())
-    ended = done.enrollments_ended
+        ended = stop_journey(conn, app_id, journey_id, utcnow())
     click.echo(
         f"journey {journey_id} is DEACTIVATED; "
         f"{ended:,} enrollment{'s' if ended != 1 else ''} ended"

@@ -12,7 +12,7 @@ from wayfare.cli.common import load_settings, open_database
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--no-demo", is_flag=True, help="Do not create the demo application.")
 def serve(host: str, port: int, no_demo: bool) -> None:
-    """Run Wayfare: the HTTP API and its database (SQLite by default).
+    """Run Wayfare: the HTTP API and the engine's worker, on one database (SQLite by default).
 
     On an empty database it first creates the demo application, with sample customers, fields,
     events, a contact list, campaigns and journeys (unless --no-demo or WAYFARE_DEMO=false).
@@ -21,13 +21,19 @@ def serve(host: str, port: int, no_demo: bool) -> None:
 
     from wayfare.api.app import create_app
     from wayfare.demo import load_demo_if_empty
+    from wayfare.engine.worker import Worker, run_in_thread
 
     settings = load_settings()
     database = open_database(settings)
     if settings.demo and not no_demo and load_demo_if_empty(database):
         click.echo("created the demo application 'demo'")
     click.echo(f"Wayfare on http://{host}:{port}/ (database {database.dialect.name})")
-    uvicorn.run(create_app(settings, database), host=host, port=port, log_level="info")
+    thread, stop = run_in_thread(Worker(settings, database))
+    try:
+        uvicorn.run(create_app(settings, database), host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+        thread.join(5)
 
 
 COMMANDS: list[click.Command] = [serve]

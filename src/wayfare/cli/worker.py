@@ -8,9 +8,8 @@ from types import FrameType
 
 import click
 
-from wayfare.cli.common import open_database
+from wayfare.cli.common import load_settings, open_database
 from wayfare.errors import ConfigurationError
-from wayfare.settings import Settings
 
 
 @click.command()
@@ -25,7 +24,7 @@ def worker(batch: int) -> None:
     """
     from wayfare.engine.worker import Worker
 
-    settings = Settings()
+    settings = load_settings()
     database = open_database(settings)
     if not database.dialect.is_postgres:
         raise ConfigurationError(

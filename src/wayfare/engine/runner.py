@@ -38,7 +38,7 @@ from wayfare.model.states import (
 from wayfare.model.validation import validate_journey
 from wayfare.store import enrollments as store
 from wayfare.store.conditions_sql import compile_condition, load_field_types, load_segments
-from wayfare.store.customers import _customer
+from wayfare.store.customers import customer_from_row
 from wayfare.store.database import dialect_of
 from wayfare.store.enrollments import Change, CounterKey, EnrollmentRow
 from wayfare.store.journeys import activate_journey, deactivate_journey, json_references
@@ -754,7 +754,7 @@ class _Facts:
                         customers.c.application_id == app, customers.c.customer_id.in_(chunk)
                     )
                 ):
-                    self.customers[(app, found.customer_id)] = _customer(found)
+                    self.customers[(app, found.customer_id)] = customer_from_row(found)
                 codes = sorted(set().union(*(j.uses_events for j in in_app)))
                 if codes:
                     self._events(conn, app, chunk, codes)

@@ -151,7 +151,7 @@ class Worker:
     ) -> None:
         allow = allow_private_webhooks
         if allow is None:
-            allow = bool(getattr(settings, "allow_private_webhooks", False))
+            allow = settings.allow_private_webhooks
         self.settings = settings
         self.database = database
         self.clock = clock

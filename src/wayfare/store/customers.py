@@ -559,7 +559,8 @@ def ensure_customers(
 # -- reading and erasing -------------------------------------------------------------------------
 
 
-def _customer(row: Any) -> Customer:
+def customer_from_row(row: Any) -> Customer:
+    """The ``Customer`` of a row of ``customers`` (all its columns)."""
     return Customer(
         customer_id=row.customer_id,
         email=row.email,
@@ -585,7 +586,7 @@ def get_customer(conn: Connection, application_id: int, customer_id: str) -> Cus
     ).first()
     if row is None:
         raise NotFound(f"customer {customer_id!r} does not exist")
-    return _customer(row)
+    return customer_from_row(row)
 
 
 def list_customers(
@@ -616,7 +617,7 @@ def list_customers(
         .limit(limit)
         .offset(offset)
     )
-    return [_customer(row) for row in rows], int(total)
+    return [customer_from_row(row) for row in rows], int(total)
 
 
 def field_users(conn: Connection, application_id: int, name: str) -> list[str]:
