@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from tests.conftest import NOW
 from wayfare.cli import main
 from wayfare.store.applications import application_id
+from wayfare.store.customers import ensure_customers
 from wayfare.store.database import Database
 from wayfare.store.schema import campaigns, enrollments
 
@@ -392,9 +393,12 @@ def test_activate_stores_its_options(db: Database, tmp_path: Path) -> None:
         "maxEntries": 5,
         "recheckEvery": "PT1H",
     }
+    with db.write() as conn:  # IN_ALL: every customer of the application enters at once
+        ensure_customers(conn, application_id(conn, "default"), ["c1"], NOW)
     other = create(db, tmp_path, {**TINY, "name": "Other"})
     result = wf(db, "activate", str(other), "--no-reentry", "--max-entries", "1")
     assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("recheck every PT10M); 1 customer entered\n")
     assert shown(db, other)["settings"] == {
         "reentry": False,
         "maxEntries": 1,

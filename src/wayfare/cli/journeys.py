@@ -299,7 +299,8 @@ def activate_command(
     click.echo(
         f"journey {journey_id} is ACTIVE (re-entry {'on' if applied.get('reentry') else 'off'}, "
         f"max entries {limit if limit is not None else 'unlimited'}, "
-        f"recheck every {applied.get('recheckEvery')}); {entered} customers entered"
+        f"recheck every {applied.get('recheckEvery')}); "
+        f"{entered:,} customer{'s' if entered != 1 else ''} entered"
     )
 
 
