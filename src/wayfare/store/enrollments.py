@@ -39,6 +39,14 @@ from wayfare.store.database import dialect_of
 from wayfare.store.schema import customers, enrollments, list_members, outbox, stat_counters
 
 ACTIVE = ("ready", "waiting")
+
+DUE = enrollments.c.status.in_([literal_column(f"'{status}'") for status in ACTIVE])
+"""``status IN ('ready', 'waiting')`` written with literals, as the partial index
+``ix_enrollments_due`` is: with bound parameters SQLite cannot use that index, and every claim
+became a scan of all enrollments (quadratic over a large activation)."""
+
+PENDING = outbox.c.status == literal_column("'pending'")
+"""``status = 'pending'`` as the partial index ``ix_outbox_due`` has it (see ``DUE``)."""
 """The statuses of an enrollment still in its journey."""
 
 COLUMNS = (
@@ -331,7 +339,7 @@ def claim_due(conn: Connection, now: datetime, limit: int) -> list[EnrollmentRow
     """
     query = (
         select(*COLUMNS)
-        .where(enrollments.c.status.in_(ACTIVE), enrollments.c.wake_at <= now)
+        .where(DUE, enrollments.c.wake_at <= now)
         .order_by(enrollments.c.wake_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -378,7 +386,7 @@ def awaiting(
 def next_wake(conn: Connection) -> datetime | None:
     """The earliest ``wake_at`` of an active enrollment, or None."""
     value = conn.execute(
-        select(func.min(enrollments.c.wake_at)).where(enrollments.c.status.in_(ACTIVE))
+        select(func.min(enrollments.c.wake_at)).where(DUE)
     ).scalar()
     return _aware(value, enrollments.c.wake_at.type, conn)
 
@@ -503,7 +511,7 @@ def claim_outbox(conn: Connection, now: datetime, limit: int) -> list[tuple[int,
     """Lock up to ``limit`` pending outbox rows due at ``now``: (id, channel) pairs."""
     query = (
         select(outbox.c.id, outbox.c.channel)
-        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+        .where(PENDING, outbox.c.next_attempt_at <= now)
         .order_by(outbox.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -530,7 +538,7 @@ def mark_sent(conn: Connection, ids: Sequence[int], now: datetime) -> None:
 def next_attempt(conn: Connection) -> datetime | None:
     """The earliest ``next_attempt_at`` of a pending outbox row, or None."""
     value = conn.execute(
-        select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
+        select(func.min(outbox.c.next_attempt_at)).where(PENDING)
     ).scalar()
     return _aware(value, outbox.c.next_attempt_at.type, conn)
 
@@ -539,7 +547,7 @@ def dispatch_log(conn: Connection, now: datetime, limit: int) -> int:
     """The ``log`` channel: mark up to ``limit`` due pending outbox rows sent, in one update."""
     due = (
         select(outbox.c.id)
-        .where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+        .where(PENDING, outbox.c.next_attempt_at <= now)
         .order_by(outbox.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -598,7 +606,7 @@ def claim_light(conn: Connection, now: datetime, limit: int) -> list[Any]:
                 and_(c.c.application_id == e.c.application_id, c.c.customer_id == e.c.customer_id),
             )
         )
-        .where(e.c.status.in_(ACTIVE), e.c.wake_at <= now)
+        .where(DUE, e.c.wake_at <= now)
         .order_by(e.c.wake_at)
         .limit(limit)
         .with_for_update(skip_locked=True, of=e)
