@@ -1,0 +1,331 @@
+"""Crash safety with real processes: workers killed with SIGKILL mid-run, and racing workers.
+
+Each test runs journey R1 (``IN_ALL`` → push → ``FLOW_DELAY PT0S`` → push) over 20,000
+customers with workers in processes of their own (``tests/worker_process.py``, or ``wayfare
+worker`` on PostgreSQL), kills them at seeded random moments, restarts them, and checks that
+every customer got each message exactly once into the outbox, that each message was dispatched
+once, and that no enrollment was lost.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+from wayfare.engine.runner import start_journey
+from wayfare.store.applications import create_application
+from wayfare.store.database import Database
+from wayfare.store.journeys import create_journey
+from wayfare.store.schema import campaigns, customers, enrollments, metadata, outbox, stat_counters
+
+from .conftest import NOW, POSTGRES_URL
+
+CUSTOMERS = 20_000
+SCRIPT = Path(__file__).with_name("worker_process.py")
+ROOT = SCRIPT.parent.parent
+WAYFARE = Path(sys.executable).with_name("wayfare")
+POLL = 0.005
+"""Seconds between looks at the database while waiting for a worker's progress."""
+
+pytestmark = pytest.mark.slow
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def progress(database: Database) -> tuple[int, int, int]:
+    """(outbox rows, of which sent, enrollments completed)."""
+    with database.read() as conn:
+        rows, sent = conn.execute(
+            select(func.count(), func.count().filter(outbox.c.status == "sent"))
+        ).one()
+        completed = conn.execute(
+            select(func.count()).where(enrollments.c.status == "completed")
+        ).scalar_one()
+    return int(rows), int(sent or 0), int(completed)
+
+
+def work_done(database: Database) -> int:
+    """Units of work done: outbox rows written, rows sent, enrollments completed (5 N in all)."""
+    return sum(progress(database))
+
+
+STARTED: list[subprocess.Popen[str]] = []
+"""The processes the running test started (the ``reaped`` fixture kills what is left)."""
+
+
+@pytest.fixture(autouse=True)
+def reaped() -> Iterator[None]:
+    """Kill and reap whatever worker processes a test leaves behind (a failure mid-way)."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def spawn(command: list[str], ready: str, **options: object) -> subprocess.Popen[str]:
+    """Start ``command``; returns once its first output line contains ``ready``."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, **options)  # type: ignore[call-overload]
+    STARTED.append(process)
+    assert process.stdout is not None
+    assert ready in process.stdout.readline()
+    return process
+
+
+def start_worker(url: str, *args: str) -> subprocess.Popen[str]:
+    """Start ``tests/worker_process.py`` at the fixed time NOW; returns once it is ready."""
+    command = [sys.executable, str(SCRIPT), url, "--clock", NOW.isoformat(), *args]
+    return spawn(command, "ready", cwd=ROOT)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``condition`` until true (seconds it took); fail after ``timeout`` seconds."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(POLL)
+    return time.monotonic() - started
+
+
+def kill_at(
+    database: Database,
+    process: subprocess.Popen[str],
+    target: int,
+    rng: random.Random,
+    measure: Callable[[Database], int] = work_done,
+) -> int:
+    """SIGKILL ``process`` a random instant after its work passes ``target``; work done then."""
+    wait_for(lambda: measure(database) >= target or process.poll() is not None, 60, "progress")
+    deadline = time.monotonic() + rng.uniform(0.0, 0.03)
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.001)
+    assert process.poll() is None, "the worker finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=10) == -signal.SIGKILL
+    return measure(database)
+
+
+def assert_exactly_once(database: Database, journey_id: int, *, sent: bool = True) -> None:
+    """Two outbox rows per customer (states 2 and 4), one enrollment each, all completed."""
+    with database.read() as conn:
+        rows = conn.execute(
+            select(
+                outbox.c.customer_id,
+                outbox.c.state_id,
+                outbox.c.idempotency_key,
+                outbox.c.status,
+                outbox.c.attempts,
+            )
+        ).all()
+        people = conn.execute(
+            select(enrollments.c.customer_id, enrollments.c.status, enrollments.c.entry_number)
+        ).all()
+    expected = {f"c{i:04d}" for i in range(CUSTOMERS)}
+    assert len(rows) == 2 * CUSTOMERS
+    assert {(c, int(s)) for c, s, *_ in rows} == {(c, s) for c in expected for s in (2, 4)}
+    keys = {key for _, _, key, _, _ in rows}
+    assert keys == {f"{journey_id}:{c}:1:{s}:0" for c in expected for s in (2, 4)} or (
+        len(keys) == 2 * CUSTOMERS
+    )
+    assert len(people) == CUSTOMERS
+    assert {c for c, _, _ in people} == expected
+    assert {(s, int(n)) for _, s, n in people} == {("completed", 1)}
+    if sent:
+        assert {(status, int(attempts)) for *_, status, attempts in rows} == {("sent", 1)}
+    found = counters(database, journey_id)
+    assert found[(2, "sent")] == found[(4, "sent")] == CUSTOMERS
+    assert set(found.values()) == {CUSTOMERS}, found
+
+
+def r1_over_customers(database: Database) -> int:
+    """An application with CUSTOMERS customers and journey R1, still a draft; its id."""
+    with database.write() as conn:
+        app_id = create_application(conn, "acme", NOW)
+        conn.execute(
+            customers.insert(),
+            [
+                {
+                    "application_id": app_id,
+                    "customer_id": f"c{i:04d}",
+                    "push_tokens": [{"token": f"t{i}", "platform": "android"}],
+                    "consent": {},
+                    "fields": {},
+                    "created_at": NOW,
+                    "updated_at": NOW,
+                }
+                for i in range(CUSTOMERS)
+            ],
+        )
+        result = conn.execute(
+            campaigns.insert().values(
+                application_id=app_id,
+                name="push campaign",
+                channel="push",
+                content={"title": "Hi", "body": "Hello"},
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        assert result.inserted_primary_key is not None
+        cid = int(result.inserted_primary_key[0])
+
+        def push(state_id: int, forward: int | None) -> dict[str, Any]:
+            action = {"action": {"campaignId": cid}, "forward": forward}
+            return {"id": state_id, "type": "ACTION_PUSH_SEND", "params": action}
+
+        states = [
+            {"id": 1, "type": "IN_ALL", "params": {"forward": 2}},
+            push(2, 3),
+            {"id": 3, "type": "FLOW_DELAY", "params": {"time": "PT0S", "forward": 4}},
+            push(4, None),
+        ]
+        return create_journey(conn, app_id, {"name": "R1", "states": states, "settings": {}}, NOW)
+
+
+def counters(database: Database, journey_id: int) -> dict[tuple[int, str], int]:
+    """The journey's live statistics: (state id, metric) → total."""
+    with database.read() as conn:
+        rows = conn.execute(
+            select(
+                stat_counters.c.state_id, stat_counters.c.metric, func.sum(stat_counters.c.value)
+            )
+            .where(stat_counters.c.journey_id == journey_id, stat_counters.c.test.is_(False))
+            .group_by(stat_counters.c.state_id, stat_counters.c.metric)
+        ).all()
+    return {(int(s), str(m)): int(v) for s, m, v in rows}
+
+
+def activate(database: Database, journey_id: int) -> None:
+    with database.write() as conn:
+        app_id = conn.execute(text("SELECT application_id FROM journeys")).scalar_one()
+        assert start_journey(conn, int(app_id), journey_id, NOW) == CUSTOMERS
+
+
+@pytest.fixture
+def sqlite_file(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[str, Database]]:
+    path = tmp_path / "wayfare.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    database = Database(url)
+    try:
+        yield url, database
+    finally:
+        database.dispose()
+
+
+# ------------------------------------------------------------------------------- SQLite
+
+
+def test_a_worker_killed_at_random_moments_sends_everything_exactly_once(
+    sqlite_file: tuple[str, Database],
+) -> None:
+    url, database = sqlite_file
+    journey_id = r1_over_customers(database)
+    activate(database, journey_id)
+    rng = random.Random(3)
+    total = 5 * CUSTOMERS
+    targets = sorted(rng.randint(total // 20, total * 9 // 10) for _ in range(rng.randint(3, 5)))
+    seen = []
+    for target in targets:
+        worker = start_worker(url, "--batch", "500")
+        seen.append(kill_at(database, worker, target, rng))
+    assert all(done < total for done in seen), seen  # each kill left work undone
+    last = start_worker(url, "--batch", "500", "--until-idle")
+    assert last.wait(timeout=60) == 0
+    assert_exactly_once(database, journey_id)
+
+
+def test_a_dispatcher_killed_at_random_moments_sends_each_message_once(
+    sqlite_file: tuple[str, Database],
+) -> None:
+    url, database = sqlite_file
+    journey_id = r1_over_customers(database)
+    activate(database, journey_id)
+    rng = random.Random(4)
+    runner = start_worker(url, "--mode", "run", "--batch", "500")
+    kill_at(database, runner, rng.randint(CUSTOMERS // 2, CUSTOMERS * 3 // 2), rng)
+    runner = start_worker(url, "--mode", "run", "--batch", "500", "--until-idle")
+    assert runner.wait(timeout=60) == 0
+    assert progress(database) == (2 * CUSTOMERS, 0, CUSTOMERS)  # only the outbox is pending
+    assert_exactly_once(database, journey_id, sent=False)
+
+    def sent(db: Database) -> int:
+        return progress(db)[1]
+
+    seen = []
+    for target in sorted(rng.randint(1, 2 * CUSTOMERS * 7 // 10) for _ in range(3)):
+        dispatcher = start_worker(url, "--mode", "dispatch", "--batch", "100")
+        seen.append(kill_at(database, dispatcher, target, rng, sent))
+    assert all(done < 2 * CUSTOMERS for done in seen), seen
+    dispatcher = start_worker(url, "--mode", "dispatch", "--batch", "500", "--until-idle")
+    assert dispatcher.wait(timeout=60) == 0
+    assert_exactly_once(database, journey_id)
+
+
+# ------------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture
+def postgres(postgres_url: str | None) -> Iterator[tuple[str, Database]]:
+    if postgres_url is None:
+        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}: PostgreSQL cases NOT RUN")
+    database = Database(postgres_url)
+    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    with database.write() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    try:
+        yield postgres_url, database
+    finally:
+        database.dispose()
+
+
+def test_four_workers_racing_on_postgresql_one_killed_send_everything_once(
+    postgres: tuple[str, Database], tmp_path: Path
+) -> None:
+    url, database = postgres
+    journey_id = r1_over_customers(database)
+    env = {**os.environ, "WAYFARE_DATABASE_URL": url}
+    workers = []
+    logs = []
+    for number in range(4):
+        log = tmp_path / f"worker{number}.log"
+        logs.append(log)
+        with log.open("w") as stderr:
+            command = [str(WAYFARE), "worker", "--batch", "500"]
+            workers.append(spawn(command, "running", env=env, stderr=stderr))
+    started = time.monotonic()
+    activate(database, journey_id)  # the NOTIFY at commit wakes all four at once
+    rng = random.Random(5)
+    killed = workers[rng.randrange(4)]
+    kill_at(database, killed, rng.randint(CUSTOMERS, 3 * CUSTOMERS), rng)
+    wait_for(
+        lambda: progress(database) == (2 * CUSTOMERS, 2 * CUSTOMERS, CUSTOMERS),
+        60,
+        "the three workers left to finish",
+    )
+    elapsed = time.monotonic() - started
+    for process in workers:
+        if process is not killed:
+            process.send_signal(signal.SIGTERM)
+    for process in workers:
+        if process is not killed:
+            assert process.wait(timeout=30) == 0
+    assert_exactly_once(database, journey_id)
+    failures = [line for log in logs for line in log.read_text().splitlines() if "failed" in line]
+    print(f"four workers: {elapsed:.2f} s; batch failures logged: {len(failures)}", failures[:5])
