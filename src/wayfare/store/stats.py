@@ -1,0 +1,783 @@
+"""Journey statistics and inspection: per-state figures, goal conversions, one customer's path.
+
+Per state: counters, live waiting counts, message outcomes, goal conversions, the random paths'
+conversion with a confidence interval; one customer's enrollments; the history CSV.
+
+Everything is read with grouped set queries (one per kind of figure, one per ``FLOW_RANDOM``
+path), never one query per customer. The caller owns the (read) transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ColumnElement
+
+from wayfare.model.durations import Duration
+from wayfare.model.journey import Goal, parse_journey
+from wayfare.model.states import MESSAGE_CHANNELS, RandomParams, SendParams, State
+from wayfare.store.database import dialect_of
+from wayfare.store.enrollments import DUE
+from wayfare.store.journeys import get_journey
+from wayfare.store.schema import enrollments, events, outbox, stat_counters
+
+Z95 = 1.959963984540054
+"""The normal quantile of a two-sided 95 % interval."""
+
+DELIVERED_EVENTS = (*(f"{c.value}.delivered" for c in MESSAGE_CHANNELS), "push.received")
+OPENED_EVENTS = ("email.open", "inapp.read", "whatsapp.read")
+CLICKED_EVENTS = ("push.click", "link.click", "email.click", "inapp.click")
+"""Message events counted for a message state when their ``customData.campaignId`` is the
+state's campaign and they come from a recipient at or after the message was created."""
+
+HANDED = ("pending", "sent")
+"""Outbox statuses of a message handed to its channel (not skipped, not failed)."""
+
+HISTORY_COLUMNS = (
+    "customerId",
+    "entryNumber",
+    "status",
+    "stateId",
+    "enteredAt",
+    "endedAt",
+    "endReason",
+    "messagesSent",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A wilson 95 % interval of a proportion."""
+
+    low: float
+    high: float
+
+
+def wilson(successes: int, trials: int, z: float = Z95) -> Interval | None:
+    """The Wilson score interval of ``successes / trials`` (None without trials)."""
+    if trials <= 0:
+        return None
+    p = successes / trials
+    z2 = z * z
+    denominator = 1 + z2 / trials
+    centre = (p + z2 / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / denominator
+    return Interval(max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStats:
+    """What happened to a message state's messages."""
+
+    campaign_id: int
+    sent: int
+    skipped: dict[str, int]
+    delivered: int
+    failed: int
+    opened: int
+    clicked: int
+    conversions: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """As the API shows it."""
+        return {
+            "campaignId": self.campaign_id,
+            "sent": self.sent,
+            "skipped": dict(sorted(self.skipped.items())),
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "opened": self.opened,
+            "clicked": self.clicked,
+            "clickRate": _rate(self.clicked, self.sent),
+            "conversions": self.conversions,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PathStats:
+    """One path of a ``FLOW_RANDOM``: how many took it and converted, with a 95 % interval.
+
+    ``entered`` comes from the counters; ``attributed`` is how many of the enrollments that
+    entered the journey in the interval are known to have taken it (by the states they reached
+    that only this path leads to, or for a ``forward: null`` path by ending there).
+    """
+
+    index: int
+    forward: int | None
+    weight: float
+    entered: int
+    attributed: int
+    conversions: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """As the API shows it."""
+        rate = None
+        interval = None
+        if self.conversions is not None:
+            rate = _rate(self.conversions, self.entered)
+            found = wilson(self.conversions, self.entered)
+            interval = None if found is None else [found.low, found.high]
+        return {
+            "path": self.index,
+            "forward": self.forward,
+            "weight": self.weight,
+            "entered": self.entered,
+            "attributed": self.attributed,
+            "conversions": self.conversions,
+            "conversionRate": rate,
+            "confidence95": interval,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StateStats:
+    """The figures of one state."""
+
+    state_id: int
+    type: str | None
+    entered: int
+    completed: int
+    exited: int
+    failed: int
+    waiting: int
+    branches: dict[str, int]
+    messages: MessageStats | None = None
+    paths: tuple[PathStats, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As the API shows it."""
+        body: dict[str, Any] = {
+            "stateId": self.state_id,
+            "type": self.type,
+            "entered": self.entered,
+            "completed": self.completed,
+            "exited": self.exited,
+            "failed": self.failed,
+            "waiting": self.waiting,
+            "branches": dict(sorted(self.branches.items())),
+        }
+        if self.messages is not None:
+            body["messages"] = self.messages.to_json()
+        if self.paths is not None:
+            body["paths"] = [p.to_json() for p in self.paths]
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyStats:
+    """A journey's statistics over an interval (hour buckets), live or test runs."""
+
+    journey_id: int
+    date_from: datetime | None
+    date_to: datetime | None
+    test: bool
+    entered: int
+    waiting: int
+    goal: Goal | None
+    conversions: int | None
+    states: tuple[StateStats, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        """As the API shows it."""
+        goal = None
+        if self.goal is not None:
+            within = None if self.goal.within is None else str(self.goal.within)
+            goal = {"eventName": self.goal.event_name, "within": within}
+        return {
+            "journeyId": self.journey_id,
+            "dateFrom": self.date_from,
+            "dateTo": self.date_to,
+            "test": self.test,
+            "entered": self.entered,
+            "waiting": self.waiting,
+            "goal": goal,
+            "conversions": self.conversions,
+            "conversionRate": None
+            if self.conversions is None
+            else _rate(self.conversions, self.entered),
+            "states": [s.to_json() for s in self.states],
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _in_interval(
+    column: Any, date_from: datetime | None, date_to: datetime | None
+) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = []
+    if date_from is not None:
+        conditions.append(column >= date_from)
+    if date_to is not None:
+        conditions.append(column < date_to)
+    return and_(true(), *conditions)
+
+
+def _within_end(conn: Connection, start: Any, within: Duration, moment: Any) -> Any:
+    """Whether ``moment`` is at most ``within`` after ``start`` (both columns), in SQL."""
+    if dialect_of(conn).is_postgres:
+        return moment <= start + cast(literal(str(within)), postgresql.INTERVAL)
+    sign = "-" if within.negative else "+"
+    modifiers = [
+        f"{sign}{value} {unit}"
+        for value, unit in (
+            (within.years, "years"),
+            (within.months, "months"),
+            (within.days, "days"),
+            (within.seconds, "seconds"),
+        )
+        if value
+    ]
+    return func.julianday(moment) <= func.julianday(start, *[literal(m) for m in modifiers])
+
+
+def _converted(
+    conn: Connection, application_id: int, goal: Goal, entry: Any, after: Any
+) -> ColumnElement[bool]:
+    """Whether the enrollment ``entry`` reached the goal at or after ``after`` (a column)."""
+    conditions = [
+        events.c.application_id == application_id,
+        events.c.customer_id == entry.c.customer_id,
+        events.c.event_code == goal.event_name,
+        events.c.occurred_at >= after,
+    ]
+    if goal.within is not None:
+        conditions.append(_within_end(conn, entry.c.entered_at, goal.within, events.c.occurred_at))
+    return exists().where(*conditions)
+
+
+def _message_event(
+    conn: Connection, application_id: int, codes: Sequence[str]
+) -> ColumnElement[bool]:
+    """Whether a recipient of the outbox row had one of ``codes`` for its campaign since."""
+    campaign = dialect_of(conn).json_text(events.c.custom_data, "campaignId")
+    return exists().where(
+        events.c.application_id == application_id,
+        events.c.customer_id == outbox.c.customer_id,
+        events.c.event_code.in_(codes),
+        cast(campaign, String) == cast(outbox.c.campaign_id, String),
+        events.c.occurred_at >= outbox.c.created_at,
+    )
+
+
+def _reach(states: dict[int, State], start: int | None) -> set[int]:
+    """The states reachable from ``start`` (itself included)."""
+    seen: set[int] = set()
+    todo = [start] if start is not None else []
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in states:
+            continue
+        seen.add(current)
+        todo.extend(states[current].next_ids())
+    return seen
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+
+
+def journey_stats(
+    conn: Connection,
+    application_id: int,
+    journey_id: int,
+    *,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    test: bool = False,
+) -> JourneyStats:
+    """The statistics of the application's journey ``journey_id`` (``NotFound`` if none such).
+
+    Counters are filtered by their hour bucket (``date_from`` inclusive, ``date_to``
+    exclusive), conversions and message outcomes by the enrollment's entry time and the
+    message's creation time in the same interval. ``waiting`` is the live count now.
+    """
+    stored = get_journey(conn, application_id, journey_id)
+    parsed = parse_journey(stored.document())
+    states = {s.id: s for s in parsed.states}
+    goal = parsed.settings.goal if parsed.settings is not None else None
+    entry_id = next((s.id for s in parsed.states if s.type.is_entry), None)
+
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = conn.execute(
+        select(stat_counters.c.state_id, stat_counters.c.metric, func.sum(stat_counters.c.value))
+        .where(
+            stat_counters.c.journey_id == journey_id,
+            stat_counters.c.test.is_(test),
+            _in_interval(stat_counters.c.bucket, date_from, date_to),
+        )
+        .group_by(stat_counters.c.state_id, stat_counters.c.metric)
+    )
+    for state_id, metric, value in rows:
+        counts[int(state_id)][str(metric)] = int(value)
+
+    waiting: dict[int, int] = {
+        int(s): int(n)
+        for s, n in conn.execute(
+            select(enrollments.c.state_id, func.count())
+            .where(enrollments.c.journey_id == journey_id, enrollments.c.test.is_(test), DUE)
+            .group_by(enrollments.c.state_id)
+        )
+    }
+
+    entered_window = and_(
+        enrollments.c.journey_id == journey_id,
+        enrollments.c.test.is_(test),
+        _in_interval(enrollments.c.entered_at, date_from, date_to),
+    )
+    conversions: int | None = None
+    if goal is not None:
+        hit = _converted(conn, application_id, goal, enrollments, enrollments.c.entered_at)
+        conversions = int(
+            conn.execute(
+                select(func.count()).select_from(enrollments).where(entered_window, hit)
+            ).scalar_one()
+        )
+
+    messages = _message_stats(conn, application_id, journey_id, goal, test, date_from, date_to)
+
+    ids = list(dict.fromkeys([*states, *sorted(counts), *sorted(waiting)]))
+    result: list[StateStats] = []
+    for state_id in ids:
+        metrics = counts.get(state_id, {})
+        state = states.get(state_id)
+        message = None
+        if state is not None and isinstance(state.params, SendParams):
+            outcome = messages.get(state_id, {})
+            message = MessageStats(
+                campaign_id=state.params.campaign_id,
+                sent=metrics.get("sent", 0),
+                skipped={
+                    m.removeprefix("skipped:"): v
+                    for m, v in metrics.items()
+                    if m.startswith("skipped:")
+                },
+                delivered=outcome.get("delivered", 0),
+                failed=outcome.get("failed", 0),
+                opened=outcome.get("opened", 0),
+                clicked=outcome.get("clicked", 0),
+                conversions=None if goal is None else outcome.get("conversions", 0),
+            )
+        paths = None
+        if state is not None and isinstance(state.params, RandomParams):
+            paths = _path_stats(
+                conn,
+                application_id,
+                journey_id,
+                states,
+                state,
+                state.params,
+                metrics,
+                goal,
+                entered_window,
+            )
+        result.append(
+            StateStats(
+                state_id=state_id,
+                type=state.type.value if state is not None else None,
+                entered=metrics.get("entered", 0),
+                completed=metrics.get("completed", 0),
+                exited=metrics.get("exited", 0),
+                failed=metrics.get("failed", 0),
+                waiting=waiting.get(state_id, 0),
+                branches={
+                    m.removeprefix("branch:"): v
+                    for m, v in metrics.items()
+                    if m.startswith("branch:")
+                },
+                messages=message,
+                paths=paths,
+            )
+        )
+    return JourneyStats(
+        journey_id=journey_id,
+        date_from=date_from,
+        date_to=date_to,
+        test=test,
+        entered=counts.get(entry_id, {}).get("entered", 0) if entry_id is not None else 0,
+        waiting=sum(waiting.values()),
+        goal=goal,
+        conversions=conversions,
+        states=tuple(result),
+    )
+
+
+def _message_stats(
+    conn: Connection,
+    application_id: int,
+    journey_id: int,
+    goal: Goal | None,
+    test: bool,
+    date_from: datetime | None,
+    date_to: datetime | None,
+) -> dict[int, dict[str, int]]:
+    """Per message state: delivered, failed, opened, clicked (and conversions), one query."""
+    recipient = outbox.c.enrollment_id
+
+    def distinct_when(condition: ColumnElement[bool]) -> Any:
+        return func.count(func.distinct(case((condition, recipient), else_=None)))
+
+    columns: list[Any] = [
+        outbox.c.state_id,
+        func.sum(case((outbox.c.status == "failed", 1), else_=0)).label("failed"),
+        distinct_when(_message_event(conn, application_id, DELIVERED_EVENTS)).label("delivered"),
+        distinct_when(_message_event(conn, application_id, OPENED_EVENTS)).label("opened"),
+        distinct_when(_message_event(conn, application_id, CLICKED_EVENTS)).label("clicked"),
+    ]
+    if goal is not None:
+        hit = and_(
+            outbox.c.status.in_(HANDED),
+            _converted(conn, application_id, goal, enrollments, outbox.c.created_at),
+        )
+        columns.append(distinct_when(hit).label("conversions"))
+    rows = conn.execute(
+        select(*columns)
+        .select_from(outbox.join(enrollments, enrollments.c.id == outbox.c.enrollment_id))
+        .where(
+            outbox.c.application_id == application_id,
+            outbox.c.journey_id == journey_id,
+            enrollments.c.test.is_(test),
+            _in_interval(outbox.c.created_at, date_from, date_to),
+        )
+        .group_by(outbox.c.state_id)
+    ).mappings()
+    found: dict[int, dict[str, int]] = {}
+    for row in rows:
+        if row["state_id"] is None:
+            continue
+        found[int(row["state_id"])] = {k: int(v or 0) for k, v in row.items() if k != "state_id"}
+    return found
+
+
+def _path_stats(
+    conn: Connection,
+    application_id: int,
+    journey_id: int,
+    states: dict[int, State],
+    random_state: State,
+    params: RandomParams,
+    metrics: dict[str, int],
+    goal: Goal | None,
+    entered_window: ColumnElement[bool],
+) -> tuple[PathStats, ...]:
+    """Each path of a ``FLOW_RANDOM``: entered (counters), attributed and converted enrollments.
+
+    An enrollment took path ``i`` if it is now in, or got a message from, a state that only
+    path ``i`` leads to; a ``forward: null`` path (when it is the only one) owns the
+    enrollments completed at the random state itself.
+    """
+    reaches = [_reach(states, p.forward) for p in params.paths]
+    nulls = [i for i, p in enumerate(params.paths) if p.forward is None]
+    result: list[PathStats] = []
+    for index, path in enumerate(params.paths):
+        others: set[int] = set().union(*(r for j, r in enumerate(reaches) if j != index))
+        own = sorted(reaches[index] - others - {random_state.id})
+        evidence: list[ColumnElement[bool]] = []
+        if own:
+            evidence.append(enrollments.c.state_id.in_(own))
+            evidence.append(
+                exists().where(
+                    outbox.c.enrollment_id == enrollments.c.id, outbox.c.state_id.in_(own)
+                )
+            )
+        if nulls == [index]:
+            evidence.append(
+                and_(
+                    enrollments.c.state_id == random_state.id,
+                    enrollments.c.status == literal_column("'completed'"),
+                )
+            )
+        attributed = 0
+        conversions: int | None = None
+        if evidence:
+            columns: list[Any] = [func.count()]
+            if goal is not None:
+                hit = _converted(conn, application_id, goal, enrollments, enrollments.c.entered_at)
+                columns.append(func.sum(case((hit, 1), else_=0)))
+            row = conn.execute(
+                select(*columns).select_from(enrollments).where(entered_window, or_(*evidence))
+            ).one()
+            attributed = int(row[0])
+            if goal is not None:
+                conversions = int(row[1] or 0)
+        result.append(
+            PathStats(
+                index=index,
+                forward=path.forward,
+                weight=path.weight,
+                entered=metrics.get(f"branch:paths[{index}]", 0),
+                attributed=attributed,
+                conversions=conversions,
+            )
+        )
+    return tuple(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inspection
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message an enrollment produced (an outbox row)."""
+
+    state_id: int | None
+    channel: str
+    campaign_id: int | None
+    status: str
+    reason: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        """As the API shows it."""
+        return {
+            "stateId": self.state_id,
+            "channel": self.channel,
+            "campaignId": self.campaign_id,
+            "status": self.status,
+            "reason": self.reason,
+            "createdAt": self.created_at,
+            "sentAt": self.sent_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentHistory:
+    """One enrollment of a customer: where it is, since when, and the known part of its path.
+
+    ``path`` holds the arrivals that are recorded: the entry state at entry, each message
+    state when its message was created, and the current state since ``state_since``. States
+    passed without a message (filters, random draws, delays already over) are not recorded.
+    """
+
+    id: int
+    customer_id: str
+    entry_number: int
+    test: bool
+    state_id: int
+    status: str
+    entered_at: datetime
+    state_since: datetime | None
+    wake_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    messages: tuple[SentMessage, ...]
+    path: tuple[tuple[int, datetime], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """As the API shows it."""
+        return {
+            "id": self.id,
+            "customerId": self.customer_id,
+            "entryNumber": self.entry_number,
+            "test": self.test,
+            "stateId": self.state_id,
+            "status": self.status,
+            "enteredAt": self.entered_at,
+            "stateSince": self.state_since,
+            "wakeAt": self.wake_at,
+            "endedAt": self.ended_at,
+            "endReason": self.end_reason,
+            "messages": [m.to_json() for m in self.messages],
+            "path": [{"stateId": s, "at": at} for s, at in self.path],
+            "pathComplete": False,
+        }
+
+
+def enrollment_history(
+    conn: Connection, application_id: int, journey_id: int, customer_id: str
+) -> list[EnrollmentHistory]:
+    """The customer's enrollments in the journey, oldest entry first (two queries)."""
+    stored = get_journey(conn, application_id, journey_id)
+    parsed = parse_journey(stored.document())
+    entry_id = next((s.id for s in parsed.states if s.type.is_entry), None)
+    rows = conn.execute(
+        select(
+            enrollments.c.id,
+            enrollments.c.entry_number,
+            enrollments.c.test,
+            enrollments.c.state_id,
+            enrollments.c.status,
+            enrollments.c.entered_at,
+            enrollments.c.state_since,
+            enrollments.c.wake_at,
+            enrollments.c.ended_at,
+            enrollments.c.end_reason,
+        )
+        .where(
+            enrollments.c.application_id == application_id,
+            enrollments.c.journey_id == journey_id,
+            enrollments.c.customer_id == customer_id,
+        )
+        .order_by(enrollments.c.test, enrollments.c.entry_number)
+    ).all()
+    ids = [int(row[0]) for row in rows]
+    messages: dict[int, list[SentMessage]] = defaultdict(list)
+    if ids:
+        for out in conn.execute(
+            select(
+                outbox.c.enrollment_id,
+                outbox.c.state_id,
+                outbox.c.channel,
+                outbox.c.campaign_id,
+                outbox.c.status,
+                outbox.c.reason,
+                outbox.c.created_at,
+                outbox.c.sent_at,
+            )
+            .where(outbox.c.application_id == application_id, outbox.c.enrollment_id.in_(ids))
+            .order_by(outbox.c.created_at, outbox.c.id)
+        ):
+            messages[int(out[0])].append(
+                SentMessage(
+                    state_id=None if out[1] is None else int(out[1]),
+                    channel=out[2],
+                    campaign_id=None if out[3] is None else int(out[3]),
+                    status=out[4],
+                    reason=out[5],
+                    created_at=out[6],
+                    sent_at=out[7],
+                )
+            )
+    found: list[EnrollmentHistory] = []
+    for row in rows:
+        sent = tuple(messages.get(int(row[0]), ()))
+        found.append(
+            EnrollmentHistory(
+                id=int(row[0]),
+                customer_id=customer_id,
+                entry_number=int(row[1]),
+                test=bool(row[2]),
+                state_id=int(row[3]),
+                status=row[4],
+                entered_at=row[5],
+                state_since=row[6],
+                wake_at=row[7],
+                ended_at=row[8],
+                end_reason=row[9],
+                messages=sent,
+                path=_path(entry_id, row[5], sent, int(row[3]), row[6] or row[5]),
+            )
+        )
+    return found
+
+
+def _path(
+    entry_id: int | None,
+    entered_at: datetime,
+    messages: Iterable[SentMessage],
+    state_id: int,
+    since: datetime,
+) -> tuple[tuple[int, datetime], ...]:
+    steps: list[tuple[int, datetime]] = []
+    if entry_id is not None:
+        steps.append((entry_id, entered_at))
+    for message in messages:
+        if message.state_id is not None and (message.state_id, message.created_at) not in steps:
+            steps.append((message.state_id, message.created_at))
+    if not steps or steps[-1][0] != state_id:
+        steps.append((state_id, since))
+    return tuple(sorted(steps, key=lambda step: step[1]))
+
+
+def history_rows(
+    conn: Connection, application_id: int, journey_id: int, *, test: bool = False
+) -> Iterator[tuple[Any, ...]]:
+    """Every enrollment of the journey as a ``HISTORY_COLUMNS`` tuple, streamed in batches."""
+    get_journey(conn, application_id, journey_id)
+    sent = (
+        select(outbox.c.enrollment_id, func.count().label("n"))
+        .where(
+            outbox.c.application_id == application_id,
+            outbox.c.journey_id == journey_id,
+            outbox.c.status.in_(HANDED),
+        )
+        .group_by(outbox.c.enrollment_id)
+        .subquery("sent")
+    )
+    query = (
+        select(
+            enrollments.c.customer_id,
+            enrollments.c.entry_number,
+            enrollments.c.status,
+            enrollments.c.state_id,
+            enrollments.c.entered_at,
+            enrollments.c.ended_at,
+            enrollments.c.end_reason,
+            func.coalesce(sent.c.n, 0),
+        )
+        .select_from(enrollments.outerjoin(sent, sent.c.enrollment_id == enrollments.c.id))
+        .where(
+            enrollments.c.application_id == application_id,
+            enrollments.c.journey_id == journey_id,
+            enrollments.c.test.is_(test),
+        )
+        .order_by(enrollments.c.customer_id, enrollments.c.entry_number)
+    )
+    result = conn.execution_options(yield_per=2000).execute(query)
+    for row in result:
+        yield tuple(row)
+
+
+def history_csv(
+    conn: Connection, application_id: int, journey_id: int, *, test: bool = False
+) -> Iterator[str]:
+    """The journey's history as CSV text: the header, then one line per enrollment.
+
+    ``NotFound`` is raised on the first ``next()``, before any line.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def line(values: Sequence[Any]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    rows = history_rows(conn, application_id, journey_id, test=test)
+    first = next(rows, None)
+    yield line(HISTORY_COLUMNS)
+    if first is None:
+        return
+    for row in _chain(first, rows):
+        yield line([_cell(value) for value in row])
+
+
+def _chain(first: tuple[Any, ...], rest: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    yield first
+    yield from rest
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return "" if value is None else value
