@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -37,6 +37,9 @@ ROOT = SCRIPT.parent.parent
 WAYFARE = Path(sys.executable).with_name("wayfare")
 POLL = 0.005
 """Seconds between looks at the database while waiting for a worker's progress."""
+
+SEED = int(os.environ.get("WAYFARE_CRASH_SEED", "0"))
+"""Added to each test's seed: ``WAYFARE_CRASH_SEED=n`` replays the kills at other moments."""
 
 pytestmark = pytest.mark.slow
 
@@ -78,9 +81,17 @@ def reaped() -> Iterator[None]:
             process.stdout.close()
 
 
-def spawn(command: list[str], ready: str, **options: object) -> subprocess.Popen[str]:
-    """Start ``command``; returns once its first output line contains ``ready``."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, **options)  # type: ignore[call-overload]
+def spawn(
+    command: list[str],
+    ready: str,
+    *,
+    env: dict[str, str] | None = None,
+    stderr: IO[str] | None = None,
+) -> subprocess.Popen[str]:
+    """Start ``command`` in the repository; returns once its first line contains ``ready``."""
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True
+    )
     STARTED.append(process)
     assert process.stdout is not None
     assert ready in process.stdout.readline()
@@ -90,7 +101,7 @@ def spawn(command: list[str], ready: str, **options: object) -> subprocess.Popen
 def start_worker(url: str, *args: str) -> subprocess.Popen[str]:
     """Start ``tests/worker_process.py`` at the fixed time NOW; returns once it is ready."""
     command = [sys.executable, str(SCRIPT), url, "--clock", NOW.isoformat(), *args]
-    return spawn(command, "ready", cwd=ROOT)
+    return spawn(command, "ready")
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
@@ -140,9 +151,8 @@ def assert_exactly_once(database: Database, journey_id: int, *, sent: bool = Tru
     assert len(rows) == 2 * CUSTOMERS
     assert {(c, int(s)) for c, s, *_ in rows} == {(c, s) for c in expected for s in (2, 4)}
     keys = {key for _, _, key, _, _ in rows}
-    assert keys == {f"{journey_id}:{c}:1:{s}:0" for c in expected for s in (2, 4)} or (
-        len(keys) == 2 * CUSTOMERS
-    )
+    assert len(keys) == 2 * CUSTOMERS  # journey:customer:entry:state:step, the first entry
+    assert all(key.startswith(f"{journey_id}:{c}:1:{s}:") for c, s, key, _, _ in rows)
     assert len(people) == CUSTOMERS
     assert {c for c, _, _ in people} == expected
     assert {(s, int(n)) for _, s, n in people} == {("completed", 1)}
@@ -238,17 +248,20 @@ def test_a_worker_killed_at_random_moments_sends_everything_exactly_once(
     url, database = sqlite_file
     journey_id = r1_over_customers(database)
     activate(database, journey_id)
-    rng = random.Random(3)
+    rng = random.Random(3 + SEED)
     total = 5 * CUSTOMERS
     targets = sorted(rng.randint(total // 20, total * 9 // 10) for _ in range(rng.randint(3, 5)))
     seen = []
+    started = time.monotonic()
     for target in targets:
         worker = start_worker(url, "--batch", "500")
         seen.append(kill_at(database, worker, target, rng))
     assert all(done < total for done in seen), seen  # each kill left work undone
     last = start_worker(url, "--batch", "500", "--until-idle")
     assert last.wait(timeout=60) == 0
+    elapsed = time.monotonic() - started
     assert_exactly_once(database, journey_id)
+    print(f"\nSQLite worker: killed at work {seen} of {total}; all done in {elapsed:.2f} s")
 
 
 def test_a_dispatcher_killed_at_random_moments_sends_each_message_once(
@@ -257,7 +270,7 @@ def test_a_dispatcher_killed_at_random_moments_sends_each_message_once(
     url, database = sqlite_file
     journey_id = r1_over_customers(database)
     activate(database, journey_id)
-    rng = random.Random(4)
+    rng = random.Random(4 + SEED)
     runner = start_worker(url, "--mode", "run", "--batch", "500")
     kill_at(database, runner, rng.randint(CUSTOMERS // 2, CUSTOMERS * 3 // 2), rng)
     runner = start_worker(url, "--mode", "run", "--batch", "500", "--until-idle")
@@ -269,13 +282,16 @@ def test_a_dispatcher_killed_at_random_moments_sends_each_message_once(
         return progress(db)[1]
 
     seen = []
+    started = time.monotonic()
     for target in sorted(rng.randint(1, 2 * CUSTOMERS * 7 // 10) for _ in range(3)):
         dispatcher = start_worker(url, "--mode", "dispatch", "--batch", "100")
         seen.append(kill_at(database, dispatcher, target, rng, sent))
     assert all(done < 2 * CUSTOMERS for done in seen), seen
     dispatcher = start_worker(url, "--mode", "dispatch", "--batch", "500", "--until-idle")
     assert dispatcher.wait(timeout=60) == 0
+    elapsed = time.monotonic() - started
     assert_exactly_once(database, journey_id)
+    print(f"\nSQLite dispatch: killed at {seen} of {2 * CUSTOMERS} sent; done in {elapsed:.2f} s")
 
 
 # ------------------------------------------------------------------------------- PostgreSQL
@@ -295,15 +311,35 @@ def postgres(postgres_url: str | None) -> Iterator[tuple[str, Database]]:
         database.dispose()
 
 
+def in_transaction(database: Database) -> set[str]:
+    """The application names (``PGAPPNAME``) of the workers with a transaction open right now."""
+    with database.read() as conn:
+        names = conn.execute(
+            text(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name LIKE 'crash-worker-%' AND xact_start IS NOT NULL"
+            )
+        ).scalars()
+        return set(names)
+
+
+def deadlocks(database: Database) -> int:
+    """Deadlocks PostgreSQL has detected in this database so far."""
+    with database.read() as conn:
+        query = "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        return int(conn.execute(text(query)).scalar_one())
+
+
 def test_four_workers_racing_on_postgresql_one_killed_send_everything_once(
     postgres: tuple[str, Database], tmp_path: Path
 ) -> None:
     url, database = postgres
     journey_id = r1_over_customers(database)
-    env = {**os.environ, "WAYFARE_DATABASE_URL": url}
+    deadlocks_before = deadlocks(database)
     workers = []
     logs = []
     for number in range(4):
+        env = {**os.environ, "WAYFARE_DATABASE_URL": url, "PGAPPNAME": f"crash-worker-{number}"}
         log = tmp_path / f"worker{number}.log"
         logs.append(log)
         with log.open("w") as stderr:
@@ -311,21 +347,33 @@ def test_four_workers_racing_on_postgresql_one_killed_send_everything_once(
             workers.append(spawn(command, "running", env=env, stderr=stderr))
     started = time.monotonic()
     activate(database, journey_id)  # the NOTIFY at commit wakes all four at once
-    rng = random.Random(5)
-    killed = workers[rng.randrange(4)]
-    kill_at(database, killed, rng.randint(CUSTOMERS, 3 * CUSTOMERS), rng)
+    rng = random.Random(5 + SEED)
+    victim = rng.randrange(4)
+    busy: set[str] = set()
+
+    def sampled(db: Database) -> int:
+        busy.update(in_transaction(db))
+        return work_done(db)
+
+    kill_at(database, workers[victim], rng.randint(CUSTOMERS, 3 * CUSTOMERS), rng, sampled)
+    killed_at = time.monotonic() - started
     wait_for(
         lambda: progress(database) == (2 * CUSTOMERS, 2 * CUSTOMERS, CUSTOMERS),
         60,
         "the three workers left to finish",
     )
     elapsed = time.monotonic() - started
-    for process in workers:
-        if process is not killed:
+    for number, process in enumerate(workers):
+        if number != victim:
             process.send_signal(signal.SIGTERM)
-    for process in workers:
-        if process is not killed:
+    for number, process in enumerate(workers):
+        if number != victim:
             assert process.wait(timeout=30) == 0
     assert_exactly_once(database, journey_id)
+    assert len(busy) >= 2, busy  # the workers did race (seen in transactions at once or in turn)
     failures = [line for log in logs for line in log.read_text().splitlines() if "failed" in line]
-    print(f"four workers: {elapsed:.2f} s; batch failures logged: {len(failures)}", failures[:5])
+    print(
+        f"\nfour workers on PostgreSQL: worker {victim} killed at {killed_at:.2f} s, all done"
+        f" at {elapsed:.2f} s; seen in a transaction: {sorted(busy)}; batch failures logged:"
+        f" {len(failures)} {failures[:3]}; deadlocks: {deadlocks(database) - deadlocks_before}"
+    )
