@@ -1,4 +1,4 @@
-"""``/v1/journey``: drafts and their states, the validation report, start, stop, clone, delete.
+"""``/v1/journey``: drafts, states, check, start, stop, clone, delete; statistics and inspection.
 
 The journey document is checked by the store (shape) and by ``wayfare.model.validation`` (on
 check and start), whose problems name the state id and field path.
@@ -6,14 +6,18 @@ check and start), whose problems name the state id and field path.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, Page, created, ok
 from wayfare.engine.runner import start_journey, stop_journey
+from wayfare.errors import InvalidInput, Problem
 from wayfare.model.lifecycle import JourneyStatus
 from wayfare.store.journeys import (
     StoredJourney,
@@ -28,6 +32,7 @@ from wayfare.store.journeys import (
     replace_state,
     update_journey,
 )
+from wayfare.store.stats import enrollment_history, history_csv, journey_stats
 
 router = APIRouter(prefix="/v1/journey", tags=["journeys"])
 
@@ -232,3 +237,89 @@ def delete_state(journey_id: int, state_id: int, caller: Auth, database: Db) -> 
         remove_state(conn, caller.application_id, journey_id, state_id, utcnow())
         journey = get_journey(conn, caller.application_id, journey_id)
     return ok(journey_json(journey))
+
+
+def _moment(name: str, value: str | None) -> datetime | None:
+    """A ``dateFrom`` / ``dateTo`` value: an ISO date (midnight UTC) or datetime (UTC if naive)."""
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            problems=[Problem(name, f"{value!r} is not an ISO 8601 date or datetime", "format")]
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@router.get("/{journey_id}/stats")
+def stats(
+    journey_id: int,
+    caller: Auth,
+    database: Db,
+    date_from_text: str | None = Query(
+        None, alias="dateFrom", description="ISO date or datetime, inclusive."
+    ),
+    date_to_text: str | None = Query(
+        None, alias="dateTo", description="ISO date or datetime, exclusive."
+    ),
+    test: bool = Query(False, description="Test runs instead of live ones."),
+) -> Json:
+    """Per-state statistics over an interval (hour buckets), with goal conversions."""
+    date_from = _moment("dateFrom", date_from_text)
+    date_to = _moment("dateTo", date_to_text)
+    if date_from is not None and date_to is not None and date_from >= date_to:
+        raise InvalidInput(problems=[Problem("dateTo", "must be after dateFrom", "range")])
+    with database.read() as conn:
+        found = journey_stats(
+            conn,
+            caller.application_id,
+            journey_id,
+            date_from=date_from,
+            date_to=date_to,
+            test=test,
+        )
+    return ok(found.to_json())
+
+
+@router.get("/{journey_id}/history.csv", response_class=StreamingResponse)
+def history(
+    journey_id: int,
+    caller: Auth,
+    database: Db,
+    test: bool = Query(False, description="Test runs instead of live ones."),
+) -> StreamingResponse:
+    """Every enrollment as CSV, streamed.
+
+    Columns: ``customerId, entryNumber, status, stateId, enteredAt, endedAt, endReason,
+    messagesSent``.
+    """
+    application_id = caller.application_id
+    with database.read() as conn:
+        get_journey(conn, application_id, journey_id)  # 404 before the stream starts
+
+    def lines() -> Iterator[str]:
+        with database.read() as conn:
+            yield from history_csv(conn, application_id, journey_id, test=test)
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="journey-{journey_id}.csv"'},
+    )
+
+
+@router.get("/{journey_id}/enrollments")
+def customer_enrollments(
+    journey_id: int,
+    caller: Auth,
+    database: Db,
+    customer_id: str = Query(..., alias="customerId", min_length=1, description="The customer."),
+) -> Json:
+    """Where the customer is in the journey: each enrollment, its messages and known path."""
+    with database.read() as conn:
+        found = enrollment_history(conn, caller.application_id, journey_id, customer_id)
+    return ok([e.to_json() for e in found], count=len(found))
