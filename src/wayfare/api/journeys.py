@@ -32,7 +32,17 @@ from wayfare.store.journeys import (
     replace_state,
     update_journey,
 )
-from wayfare.store.stats import enrollment_history, history_csv, journey_stats
+from wayfare.store.stats import (
+    EnrollmentHistory,
+    JourneyStats,
+    PathStats,
+    StateStats,
+    enrollment_history,
+    history_csv,
+    journey_stats,
+    rate,
+    wilson,
+)
 
 router = APIRouter(prefix="/v1/journey", tags=["journeys"])
 
@@ -239,6 +249,104 @@ def delete_state(journey_id: int, state_id: int, caller: Auth, database: Db) -> 
     return ok(journey_json(journey))
 
 
+def _path_json(path: PathStats) -> dict[str, Any]:
+    interval = None if path.conversions is None else wilson(path.conversions, path.entered)
+    return {
+        "path": path.index,
+        "forward": path.forward,
+        "weight": path.weight,
+        "entered": path.entered,
+        "attributed": path.attributed,
+        "conversions": path.conversions,
+        "conversionRate": None
+        if path.conversions is None
+        else rate(path.conversions, path.entered),
+        "confidence95": None if interval is None else [interval.low, interval.high],
+    }
+
+
+def _state_json(state: StateStats) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "stateId": state.state_id,
+        "type": state.type,
+        "entered": state.entered,
+        "completed": state.completed,
+        "exited": state.exited,
+        "failed": state.failed,
+        "waiting": state.waiting,
+        "branches": dict(sorted(state.branches.items())),
+    }
+    if (m := state.messages) is not None:
+        body["messages"] = {
+            "campaignId": m.campaign_id,
+            "sent": m.sent,
+            "skipped": dict(sorted(m.skipped.items())),
+            "delivered": m.delivered,
+            "failed": m.failed,
+            "opened": m.opened,
+            "clicked": m.clicked,
+            "clickRate": rate(m.clicked, m.sent),
+            "conversions": m.conversions,
+        }
+    if state.paths is not None:
+        body["paths"] = [_path_json(p) for p in state.paths]
+    return body
+
+
+def stats_json(stats: JourneyStats) -> dict[str, Any]:
+    """A journey's statistics as the API shows them."""
+    goal = None
+    if stats.goal is not None:
+        within = None if stats.goal.within is None else str(stats.goal.within)
+        goal = {"eventName": stats.goal.event_name, "within": within}
+    conversion_rate = None
+    if stats.conversions is not None:
+        conversion_rate = rate(stats.conversions, stats.entered)
+    return {
+        "journeyId": stats.journey_id,
+        "dateFrom": stats.date_from,
+        "dateTo": stats.date_to,
+        "test": stats.test,
+        "entered": stats.entered,
+        "waiting": stats.waiting,
+        "goal": goal,
+        "conversions": stats.conversions,
+        "conversionRate": conversion_rate,
+        "states": [_state_json(s) for s in stats.states],
+    }
+
+
+def enrollment_json(enrollment: EnrollmentHistory) -> dict[str, Any]:
+    """One enrollment of a customer, its messages and the known part of its path."""
+    return {
+        "id": enrollment.id,
+        "customerId": enrollment.customer_id,
+        "entryNumber": enrollment.entry_number,
+        "test": enrollment.test,
+        "stateId": enrollment.state_id,
+        "status": enrollment.status,
+        "enteredAt": enrollment.entered_at,
+        "stateSince": enrollment.state_since,
+        "wakeAt": enrollment.wake_at,
+        "endedAt": enrollment.ended_at,
+        "endReason": enrollment.end_reason,
+        "messages": [
+            {
+                "stateId": m.state_id,
+                "channel": m.channel,
+                "campaignId": m.campaign_id,
+                "status": m.status,
+                "reason": m.reason,
+                "createdAt": m.created_at,
+                "sentAt": m.sent_at,
+            }
+            for m in enrollment.messages
+        ],
+        "path": [{"stateId": s, "at": at} for s, at in enrollment.path],
+        "pathComplete": False,
+    }
+
+
 def _moment(name: str, value: str | None) -> datetime | None:
     """A ``dateFrom`` / ``dateTo`` value: an ISO date (midnight UTC) or datetime (UTC if naive)."""
     if value is None or value == "":
@@ -282,7 +390,7 @@ def stats(
             date_to=date_to,
             test=test,
         )
-    return ok(found.to_json())
+    return ok(stats_json(found))
 
 
 @router.get("/{journey_id}/history.csv", response_class=StreamingResponse)
@@ -322,4 +430,4 @@ def customer_enrollments(
     """Where the customer is in the journey: each enrollment, its messages and known path."""
     with database.read() as conn:
         found = enrollment_history(conn, caller.application_id, journey_id, customer_id)
-    return ok([e.to_json() for e in found], count=len(found))
+    return ok([enrollment_json(e) for e in found], count=len(found))

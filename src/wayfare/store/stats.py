@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -87,7 +88,8 @@ def wilson(successes: int, trials: int, z: float = Z95) -> Interval | None:
     return Interval(max(0.0, centre - half), min(1.0, centre + half))
 
 
-def _rate(part: int, whole: int) -> float | None:
+def rate(part: int, whole: int) -> float | None:
+    """``part / whole``, or None when ``whole`` is 0."""
     return part / whole if whole else None
 
 
@@ -103,20 +105,6 @@ class MessageStats:
     opened: int
     clicked: int
     conversions: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        """As the API shows it."""
-        return {
-            "campaignId": self.campaign_id,
-            "sent": self.sent,
-            "skipped": dict(sorted(self.skipped.items())),
-            "delivered": self.delivered,
-            "failed": self.failed,
-            "opened": self.opened,
-            "clicked": self.clicked,
-            "clickRate": _rate(self.clicked, self.sent),
-            "conversions": self.conversions,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,25 +123,6 @@ class PathStats:
     attributed: int
     conversions: int | None
 
-    def to_json(self) -> dict[str, Any]:
-        """As the API shows it."""
-        rate = None
-        interval = None
-        if self.conversions is not None:
-            rate = _rate(self.conversions, self.entered)
-            found = wilson(self.conversions, self.entered)
-            interval = None if found is None else [found.low, found.high]
-        return {
-            "path": self.index,
-            "forward": self.forward,
-            "weight": self.weight,
-            "entered": self.entered,
-            "attributed": self.attributed,
-            "conversions": self.conversions,
-            "conversionRate": rate,
-            "confidence95": interval,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class StateStats:
@@ -170,24 +139,6 @@ class StateStats:
     messages: MessageStats | None = None
     paths: tuple[PathStats, ...] | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """As the API shows it."""
-        body: dict[str, Any] = {
-            "stateId": self.state_id,
-            "type": self.type,
-            "entered": self.entered,
-            "completed": self.completed,
-            "exited": self.exited,
-            "failed": self.failed,
-            "waiting": self.waiting,
-            "branches": dict(sorted(self.branches.items())),
-        }
-        if self.messages is not None:
-            body["messages"] = self.messages.to_json()
-        if self.paths is not None:
-            body["paths"] = [p.to_json() for p in self.paths]
-        return body
-
 
 @dataclass(frozen=True, slots=True)
 class JourneyStats:
@@ -202,27 +153,6 @@ class JourneyStats:
     goal: Goal | None
     conversions: int | None
     states: tuple[StateStats, ...] = field(default=())
-
-    def to_json(self) -> dict[str, Any]:
-        """As the API shows it."""
-        goal = None
-        if self.goal is not None:
-            within = None if self.goal.within is None else str(self.goal.within)
-            goal = {"eventName": self.goal.event_name, "within": within}
-        return {
-            "journeyId": self.journey_id,
-            "dateFrom": self.date_from,
-            "dateTo": self.date_to,
-            "test": self.test,
-            "entered": self.entered,
-            "waiting": self.waiting,
-            "goal": goal,
-            "conversions": self.conversions,
-            "conversionRate": None
-            if self.conversions is None
-            else _rate(self.conversions, self.entered),
-            "states": [s.to_json() for s in self.states],
-        }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -556,18 +486,6 @@ class SentMessage:
     created_at: datetime
     sent_at: datetime | None
 
-    def to_json(self) -> dict[str, Any]:
-        """As the API shows it."""
-        return {
-            "stateId": self.state_id,
-            "channel": self.channel,
-            "campaignId": self.campaign_id,
-            "status": self.status,
-            "reason": self.reason,
-            "createdAt": self.created_at,
-            "sentAt": self.sent_at,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class EnrollmentHistory:
@@ -591,25 +509,6 @@ class EnrollmentHistory:
     end_reason: str | None
     messages: tuple[SentMessage, ...]
     path: tuple[tuple[int, datetime], ...]
-
-    def to_json(self) -> dict[str, Any]:
-        """As the API shows it."""
-        return {
-            "id": self.id,
-            "customerId": self.customer_id,
-            "entryNumber": self.entry_number,
-            "test": self.test,
-            "stateId": self.state_id,
-            "status": self.status,
-            "enteredAt": self.entered_at,
-            "stateSince": self.state_since,
-            "wakeAt": self.wake_at,
-            "endedAt": self.ended_at,
-            "endReason": self.end_reason,
-            "messages": [m.to_json() for m in self.messages],
-            "path": [{"stateId": s, "at": at} for s, at in self.path],
-            "pathComplete": False,
-        }
 
 
 def enrollment_history(
@@ -768,13 +667,8 @@ def history_csv(
     yield line(HISTORY_COLUMNS)
     if first is None:
         return
-    for row in _chain(first, rows):
+    for row in itertools.chain((first,), rows):
         yield line([_cell(value) for value in row])
-
-
-def _chain(first: tuple[Any, ...], rest: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
-    yield first
-    yield from rest
 
 
 def _cell(value: Any) -> Any:
