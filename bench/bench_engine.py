@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from wayfare.engine.runner import start_journey
+from wayfare.engine.entries import start_journey
 from wayfare.engine.worker import Dispatcher, Runner
 from wayfare.store.applications import create_application
 from wayfare.store.database import Database

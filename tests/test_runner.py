@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from wayfare.engine.runner import enrol, put_customers, start_journey, stop_journey
+from wayfare.engine.entries import enrol, put_customers, start_journey, stop_journey
 from wayfare.engine.worker import Runner
 from wayfare.store.customers import define_field
 from wayfare.store.database import Database

@@ -9,7 +9,8 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from wayfare.engine.runner import LOCAL_WAKE, start_journey
+from wayfare.engine.entries import start_journey
+from wayfare.engine.wake import LOCAL_WAKE
 from wayfare.engine.worker import Dispatcher, Worker
 from wayfare.errors import ConfigurationError
 from wayfare.settings import Settings

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from wayfare.engine.runner import start_journey
+from wayfare.engine.entries import start_journey
 from wayfare.store import campaigns, customers, events, journeys, lists, segments
 from wayfare.store.applications import create_application
 from wayfare.store.database import Database

@@ -266,7 +266,7 @@ def activate_command(
     If anything is wrong nothing changes: every problem is printed and the exit status is 1.
     """
     from wayfare.cli.common import utcnow
-    from wayfare.engine.runner import start_journey
+    from wayfare.engine.entries import start_journey
     from wayfare.store.journeys import get_journey
 
     try:
@@ -315,7 +315,7 @@ def deactivate_command(journey_id: int, yes: bool, application: str) -> None:
     final (clone the journey to run it again), so it needs --yes.
     """
     from wayfare.cli.common import utcnow
-    from wayfare.engine.runner import stop_journey
+    from wayfare.engine.entries import stop_journey
     from wayfare.model.lifecycle import Action, transition
     from wayfare.store.journeys import get_journey
 

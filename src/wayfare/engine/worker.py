@@ -18,14 +18,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wayfare.engine.decisions import WebhookResponse
-from wayfare.engine.runner import (
-    LOCAL_WAKE,
-    Pending,
-    advance,
-    call_timeout,
-    recheck_entries,
-    run_due,
-)
+from wayfare.engine.entries import recheck_entries
+from wayfare.engine.runner import Pending, advance, call_timeout, run_due
+from wayfare.engine.wake import LOCAL_WAKE
 from wayfare.settings import Settings
 from wayfare.store import enrollments as store
 from wayfare.store.database import Database

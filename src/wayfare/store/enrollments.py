@@ -385,9 +385,7 @@ def awaiting(
 
 def next_wake(conn: Connection) -> datetime | None:
     """The earliest ``wake_at`` of an active enrollment, or None."""
-    value = conn.execute(
-        select(func.min(enrollments.c.wake_at)).where(DUE)
-    ).scalar()
+    value = conn.execute(select(func.min(enrollments.c.wake_at)).where(DUE)).scalar()
     return _aware(value, enrollments.c.wake_at.type, conn)
 
 
@@ -444,6 +442,11 @@ def insert_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
 
 CounterKey = tuple[int, int, str, bool, datetime]
 """(journey id, state id, metric, test, hour bucket)."""
+
+
+def counter_hour(moment: datetime) -> datetime:
+    """The hour bucket ``moment`` counts in (the last part of a ``CounterKey``)."""
+    return moment.replace(minute=0, second=0, microsecond=0)
 
 
 def add_counters(conn: Connection, counts: Mapping[CounterKey, int]) -> None:
@@ -537,9 +540,7 @@ def mark_sent(conn: Connection, ids: Sequence[int], now: datetime) -> None:
 
 def next_attempt(conn: Connection) -> datetime | None:
     """The earliest ``next_attempt_at`` of a pending outbox row, or None."""
-    value = conn.execute(
-        select(func.min(outbox.c.next_attempt_at)).where(PENDING)
-    ).scalar()
+    value = conn.execute(select(func.min(outbox.c.next_attempt_at)).where(PENDING)).scalar()
     return _aware(value, outbox.c.next_attempt_at.type, conn)
 
 

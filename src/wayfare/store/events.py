@@ -160,7 +160,7 @@ def write_events(
 ) -> RecordResult:
     """Store checked events (skipping ``eventId``s already stored) and their bare customers.
 
-    The new events then move the journeys in the same transaction (``engine.runner.on_events``):
+    The new events then move the journeys in the same transaction (``engine.events.on_events``):
     waiting enrollments wake, event-entry journeys enrol.
     """
     if not records:
@@ -191,7 +191,7 @@ def write_events(
             new.append(record)
             stored.discard(record.event_id)  # a repeated eventId is stored once
     if new:
-        from wayfare.engine.runner import on_events  # the engine builds on this module
+        from wayfare.engine.events import on_events  # the engine builds on this module
 
         on_events(conn, application_id, new, now)
     return RecordResult(len(new), len(records) - len(new), created, tuple(new))
