@@ -26,6 +26,7 @@ from sqlalchemy import (
     case,
     cast,
     exists,
+    false,
     func,
     literal,
     literal_column,
@@ -188,10 +189,10 @@ def _within_end(conn: Connection, start: Any, within: Duration, moment: Any) -> 
     return func.julianday(moment) <= func.julianday(start, *[literal(m) for m in modifiers])
 
 
-def _converted(
+def _goal_match(
     conn: Connection, application_id: int, goal: Goal, entry: Any, after: Any
-) -> ColumnElement[bool]:
-    """Whether the enrollment ``entry`` reached the goal at or after ``after`` (a column)."""
+) -> list[ColumnElement[bool]]:
+    """An event that is the goal reached by the enrollment ``entry`` at or after ``after``."""
     conditions = [
         events.c.application_id == application_id,
         events.c.customer_id == entry.c.customer_id,
@@ -200,21 +201,14 @@ def _converted(
     ]
     if goal.within is not None:
         conditions.append(_within_end(conn, entry.c.entered_at, goal.within, events.c.occurred_at))
-    return exists().where(*conditions)
+    return conditions
 
 
-def _message_event(
-    conn: Connection, application_id: int, codes: Sequence[str]
+def _converted(
+    conn: Connection, application_id: int, goal: Goal, entry: Any, after: Any
 ) -> ColumnElement[bool]:
-    """Whether a recipient of the outbox row had one of ``codes`` for its campaign since."""
-    campaign = dialect_of(conn).json_text(events.c.custom_data, "campaignId")
-    return exists().where(
-        events.c.application_id == application_id,
-        events.c.customer_id == outbox.c.customer_id,
-        events.c.event_code.in_(codes),
-        cast(campaign, String) == cast(outbox.c.campaign_id, String),
-        events.c.occurred_at >= outbox.c.created_at,
-    )
+    """Whether the enrollment ``entry`` reached the goal at or after ``after`` (a column)."""
+    return exists().where(*_goal_match(conn, application_id, goal, entry, after))
 
 
 def _reach(states: dict[int, State], start: int | None) -> set[int]:
@@ -368,41 +362,64 @@ def _message_stats(
     date_from: datetime | None,
     date_to: datetime | None,
 ) -> dict[int, dict[str, int]]:
-    """Per message state: delivered, failed, opened, clicked (and conversions), one query."""
-    recipient = outbox.c.enrollment_id
+    """Per message state: failed, delivered, opened, clicked (and conversions).
 
-    def distinct_when(condition: ColumnElement[bool]) -> Any:
-        return func.count(func.distinct(case((condition, recipient), else_=None)))
-
-    columns: list[Any] = [
-        outbox.c.state_id,
-        func.sum(case((outbox.c.status == "failed", 1), else_=0)).label("failed"),
-        distinct_when(_message_event(conn, application_id, DELIVERED_EVENTS)).label("delivered"),
-        distinct_when(_message_event(conn, application_id, OPENED_EVENTS)).label("opened"),
-        distinct_when(_message_event(conn, application_id, CLICKED_EVENTS)).label("clicked"),
-    ]
-    if goal is not None:
-        hit = and_(
-            outbox.c.status.in_(HANDED),
-            _converted(conn, application_id, goal, enrollments, outbox.c.created_at),
-        )
-        columns.append(distinct_when(hit).label("conversions"))
-    rows = conn.execute(
-        select(*columns)
-        .select_from(outbox.join(enrollments, enrollments.c.id == outbox.c.enrollment_id))
-        .where(
-            outbox.c.application_id == application_id,
-            outbox.c.journey_id == journey_id,
-            enrollments.c.test.is_(test),
-            _in_interval(outbox.c.created_at, date_from, date_to),
-        )
+    Three grouped queries over the journey's outbox rows: their statuses, a join with the
+    message events of their campaigns, a join with the goal events (joins, not a correlated
+    test per row: PostgreSQL hashes them).
+    """
+    sent = outbox.join(enrollments, enrollments.c.id == outbox.c.enrollment_id)
+    scope = and_(
+        outbox.c.application_id == application_id,
+        outbox.c.journey_id == journey_id,
+        outbox.c.state_id.is_not(None),
+        enrollments.c.test.is_(test),
+        _in_interval(outbox.c.created_at, date_from, date_to),
+    )
+    found: dict[int, dict[str, int]] = defaultdict(dict)
+    for state_id, failed in conn.execute(
+        select(outbox.c.state_id, func.sum(case((outbox.c.status == "failed", 1), else_=0)))
+        .select_from(sent)
+        .where(scope)
         .group_by(outbox.c.state_id)
-    ).mappings()
-    found: dict[int, dict[str, int]] = {}
-    for row in rows:
-        if row["state_id"] is None:
-            continue
-        found[int(row["state_id"])] = {k: int(v or 0) for k, v in row.items() if k != "state_id"}
+    ):
+        found[int(state_id)]["failed"] = int(failed or 0)
+
+    def recipients(codes: Sequence[str]) -> Any:
+        hit = case((events.c.event_code.in_(codes), outbox.c.enrollment_id), else_=None)
+        return func.count(func.distinct(hit))
+
+    campaign = dialect_of(conn).json_text(events.c.custom_data, "campaignId")
+    tracked = and_(
+        events.c.application_id == application_id,
+        events.c.customer_id == outbox.c.customer_id,
+        events.c.event_code.in_((*DELIVERED_EVENTS, *OPENED_EVENTS, *CLICKED_EVENTS)),
+        cast(campaign, String) == cast(outbox.c.campaign_id, String),
+        events.c.occurred_at >= outbox.c.created_at,
+    )
+    for state_id, delivered, opened, clicked in conn.execute(
+        select(
+            outbox.c.state_id,
+            recipients(DELIVERED_EVENTS),
+            recipients(OPENED_EVENTS),
+            recipients(CLICKED_EVENTS),
+        )
+        .select_from(sent.join(events, tracked))
+        .where(scope)
+        .group_by(outbox.c.state_id)
+    ):
+        found[int(state_id)].update(
+            delivered=int(delivered), opened=int(opened), clicked=int(clicked)
+        )
+    if goal is not None:
+        reached = and_(*_goal_match(conn, application_id, goal, enrollments, outbox.c.created_at))
+        for state_id, conversions in conn.execute(
+            select(outbox.c.state_id, func.count(func.distinct(outbox.c.enrollment_id)))
+            .select_from(sent.join(events, reached))
+            .where(scope, outbox.c.status.in_(HANDED))
+            .group_by(outbox.c.state_id)
+        ):
+            found[int(state_id)]["conversions"] = int(conversions)
     return found
 
 
@@ -419,24 +436,43 @@ def _path_stats(
 ) -> tuple[PathStats, ...]:
     """Each path of a ``FLOW_RANDOM``: entered (counters), attributed and converted enrollments.
 
-    An enrollment took path ``i`` if it is now in, or got a message from, a state that only
-    path ``i`` leads to; a ``forward: null`` path (when it is the only one) owns the
-    enrollments completed at the random state itself.
+    One grouped query for all paths. An enrollment took path ``i`` if it is now in, or got a
+    message from, a state that only path ``i`` leads to; a ``forward: null`` path (when it is
+    the only one) owns the enrollments completed at the random state itself.
     """
     reaches = [_reach(states, p.forward) for p in params.paths]
     nulls = [i for i, p in enumerate(params.paths) if p.forward is None]
-    result: list[PathStats] = []
-    for index, path in enumerate(params.paths):
+    converted: Any = None
+    if goal is not None:
+        converted = (
+            select(enrollments.c.id)
+            .select_from(
+                enrollments.join(
+                    events,
+                    and_(
+                        *_goal_match(
+                            conn, application_id, goal, enrollments, enrollments.c.entered_at
+                        )
+                    ),
+                )
+            )
+            .where(entered_window)
+            .distinct()
+            .subquery("converted")
+        )
+    columns: list[Any] = []
+    for index in range(len(params.paths)):
         others: set[int] = set().union(*(r for j, r in enumerate(reaches) if j != index))
         own = sorted(reaches[index] - others - {random_state.id})
         evidence: list[ColumnElement[bool]] = []
         if own:
             evidence.append(enrollments.c.state_id.in_(own))
-            evidence.append(
-                exists().where(
-                    outbox.c.enrollment_id == enrollments.c.id, outbox.c.state_id.in_(own)
-                )
+            messaged = select(outbox.c.enrollment_id).where(
+                outbox.c.application_id == application_id,
+                outbox.c.journey_id == journey_id,
+                outbox.c.state_id.in_(own),
             )
+            evidence.append(enrollments.c.id.in_(messaged))
         if nulls == [index]:
             evidence.append(
                 and_(
@@ -444,30 +480,26 @@ def _path_stats(
                     enrollments.c.status == literal_column("'completed'"),
                 )
             )
-        attributed = 0
-        conversions: int | None = None
-        if evidence:
-            columns: list[Any] = [func.count()]
-            if goal is not None:
-                hit = _converted(conn, application_id, goal, enrollments, enrollments.c.entered_at)
-                columns.append(func.sum(case((hit, 1), else_=0)))
-            row = conn.execute(
-                select(*columns).select_from(enrollments).where(entered_window, or_(*evidence))
-            ).one()
-            attributed = int(row[0])
-            if goal is not None:
-                conversions = int(row[1] or 0)
-        result.append(
-            PathStats(
-                index=index,
-                forward=path.forward,
-                weight=path.weight,
-                entered=metrics.get(f"branch:paths[{index}]", 0),
-                attributed=attributed,
-                conversions=conversions,
-            )
+        took = or_(*evidence) if evidence else false()
+        columns.append(func.sum(case((took, 1), else_=0)))
+        if converted is not None:
+            columns.append(func.sum(case((and_(took, converted.c.id.is_not(None)), 1), else_=0)))
+    source: Any = enrollments
+    if converted is not None:
+        source = enrollments.outerjoin(converted, converted.c.id == enrollments.c.id)
+    row = conn.execute(select(*columns).select_from(source).where(entered_window)).one()
+    step = 1 if converted is None else 2
+    return tuple(
+        PathStats(
+            index=index,
+            forward=path.forward,
+            weight=path.weight,
+            entered=metrics.get(f"branch:paths[{index}]", 0),
+            attributed=int(row[index * step] or 0),
+            conversions=None if converted is None else int(row[index * step + 1] or 0),
         )
-    return tuple(result)
+        for index, path in enumerate(params.paths)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,7 +584,11 @@ def enrollment_history(
                 outbox.c.created_at,
                 outbox.c.sent_at,
             )
-            .where(outbox.c.application_id == application_id, outbox.c.enrollment_id.in_(ids))
+            .where(
+                outbox.c.application_id == application_id,
+                outbox.c.customer_id == customer_id,  # the outbox's index
+                outbox.c.enrollment_id.in_(ids),
+            )
             .order_by(outbox.c.created_at, outbox.c.id)
         ):
             messages[int(out[0])].append(
