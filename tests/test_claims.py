@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import event
 
 from wayfare.store import enrollments as store
+from wayfare.store import outbox
 from wayfare.store.database import Database
 
 from .conftest import NOW
@@ -22,9 +23,9 @@ from .conftest import NOW
         (lambda conn: store.claim_due(conn, NOW, 100), "ix_enrollments_due"),
         (lambda conn: store.claim_light(conn, NOW, 100), "ix_enrollments_due"),
         (store.next_wake, "ix_enrollments_due"),
-        (lambda conn: store.claim_outbox(conn, NOW, 100), "ix_outbox_due"),
-        (lambda conn: store.dispatch_log(conn, NOW, 100), "ix_outbox_due"),
-        (store.next_attempt, "ix_outbox_due"),
+        (lambda conn: outbox.claim_outbox(conn, NOW, 100), "ix_outbox_due"),
+        (lambda conn: outbox.dispatch_log(conn, NOW, 100), "ix_outbox_due"),
+        (outbox.next_attempt, "ix_outbox_due"),
     ],
     ids=["claim_due", "claim_light", "next_wake", "claim_outbox", "dispatch_log", "next_attempt"],
 )

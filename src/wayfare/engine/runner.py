@@ -25,6 +25,7 @@ from wayfare.engine.wake import LOCAL_WAKE, notify
 from wayfare.model.journey import Journey
 from wayfare.model.states import WebhookParams
 from wayfare.store import enrollments as store
+from wayfare.store import outbox
 from wayfare.store.enrollments import Change, CounterKey, EnrollmentRow
 from wayfare.store.schema import campaigns
 
@@ -187,7 +188,7 @@ def _run_groups(conn: Connection, groups: list[list[int]], now: datetime) -> Non
             key = item["idempotency_key"]
             assert key.startswith(prefix)
             _existing_campaigns(conn, [item])
-            store.outbox_for_group(conn, ids, item, key[len(prefix) :], test=leader.test)
+            outbox.outbox_for_group(conn, ids, item, key[len(prefix) :], test=leader.test)
             outboxed = True
         for counter, value in batch.counts.items():
             counts[counter] += value * len(ids)
@@ -342,7 +343,7 @@ def write(conn: Connection, batch: Batch, now: datetime) -> None:
     store.update_enrollments(conn, batch.changes)
     if batch.outbox:
         _existing_campaigns(conn, batch.outbox)
-        store.insert_outbox(conn, batch.outbox)
+        outbox.insert_outbox(conn, batch.outbox)
     store.add_counters(conn, batch.counts)
     for application_id, saves in batch.saves.items():
         store.save_fields(conn, application_id, saves, now)

@@ -23,6 +23,7 @@ from wayfare.engine.runner import Pending, advance, call_timeout, run_due
 from wayfare.engine.wake import LOCAL_WAKE
 from wayfare.settings import Settings
 from wayfare.store import enrollments as store
+from wayfare.store import outbox
 from wayfare.store.database import Database
 
 log = logging.getLogger("wayfare.worker")
@@ -124,7 +125,7 @@ class Dispatcher:
     def tick(self, now: datetime, limit: int = 5000) -> int:
         """Dispatch one batch of due outbox rows at ``now``; how many."""
         with self.database.write() as conn:
-            return store.dispatch_log(conn, now, limit)
+            return outbox.dispatch_log(conn, now, limit)
 
 
 def utc_now() -> datetime:
@@ -166,7 +167,7 @@ class Worker:
     def next_due(self) -> datetime | None:
         """The earliest time anything (an enrollment or a message) falls due."""
         with self.database.read() as conn:
-            times = [store.next_wake(conn), store.next_attempt(conn)]
+            times = [store.next_wake(conn), outbox.next_attempt(conn)]
         found = [t for t in times if t is not None]
         return min(found) if found else None
 

@@ -1,4 +1,4 @@
-"""Enrollments, outbox rows and statistics counters as the engine reads and writes them, in sets.
+"""Enrollments and statistics counters as the engine reads and writes them, in sets.
 
 Entries are one ``INSERT ... SELECT`` (an audience) or one ``executemany`` (customers put in);
 due work is claimed in batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL); the outcomes of a
@@ -36,18 +36,15 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import Conflict
 from wayfare.store.database import dialect_of
-from wayfare.store.schema import customers, enrollments, list_members, outbox, stat_counters
+from wayfare.store.schema import customers, enrollments, list_members, stat_counters
 
 ACTIVE = ("ready", "waiting")
+"""The statuses of an enrollment still in its journey."""
 
 DUE = enrollments.c.status.in_([literal_column(f"'{status}'") for status in ACTIVE])
 """``status IN ('ready', 'waiting')`` written with literals, as the partial index
 ``ix_enrollments_due`` is: with bound parameters SQLite cannot use that index, and every claim
 became a scan of all enrollments (quadratic over a large activation)."""
-
-PENDING = outbox.c.status == literal_column("'pending'")
-"""``status = 'pending'`` as the partial index ``ix_outbox_due`` has it (see ``DUE``)."""
-"""The statuses of an enrollment still in its journey."""
 
 COLUMNS = (
     enrollments.c.id,
@@ -386,11 +383,11 @@ def awaiting(
 def next_wake(conn: Connection) -> datetime | None:
     """The earliest ``wake_at`` of an active enrollment, or None."""
     value = conn.execute(select(func.min(enrollments.c.wake_at)).where(DUE)).scalar()
-    return _aware(value, enrollments.c.wake_at.type, conn)
+    return aware(value, enrollments.c.wake_at.type, conn)
 
 
-def _aware(value: Any, column_type: Any, conn: Connection) -> datetime | None:
-    # MIN() loses the column type: run the value through it again.
+def aware(value: Any, column_type: Any, conn: Connection) -> datetime | None:
+    """A ``MIN()`` of a timestamp column run through the column's type again (MIN() loses it)."""
     if value is None:
         return None
     result: datetime | None = column_type.process_result_value(value, conn.dialect)
@@ -428,16 +425,6 @@ def update_enrollments(conn: Connection, changes: Sequence[Change]) -> None:
         raise Conflict(
             f"{len(changes) - written} enrollment(s) moved on while being run; try again"
         )
-
-
-def insert_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert outbox rows; a row whose idempotency key exists already is left out."""
-    if not rows:
-        return
-    statement = (
-        dialect_of(conn).insert(outbox).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    )
-    conn.execute(statement, list(rows))
 
 
 CounterKey = tuple[int, int, str, bool, datetime]
@@ -504,61 +491,6 @@ def save_fields(
             for customer_id, values in saves.items()
         ],
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# The outbox dispatch (the ``log`` channel for now)
-
-
-def claim_outbox(conn: Connection, now: datetime, limit: int) -> list[tuple[int, str]]:
-    """Lock up to ``limit`` pending outbox rows due at ``now``: (id, channel) pairs."""
-    query = (
-        select(outbox.c.id, outbox.c.channel)
-        .where(PENDING, outbox.c.next_attempt_at <= now)
-        .order_by(outbox.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [(int(row[0]), str(row[1])) for row in conn.execute(query)]
-
-
-def mark_sent(conn: Connection, ids: Sequence[int], now: datetime) -> None:
-    """Mark outbox rows sent at ``now``."""
-    if not ids:
-        return
-    statement = (
-        update(outbox)
-        .where(outbox.c.id == bindparam("b_id"))
-        .values(
-            status="sent",
-            sent_at=bindparam("b_now", type_=outbox.c.sent_at.type),
-            attempts=outbox.c.attempts + 1,
-        )
-    )
-    conn.execute(statement, [{"b_id": i, "b_now": now} for i in ids])
-
-
-def next_attempt(conn: Connection) -> datetime | None:
-    """The earliest ``next_attempt_at`` of a pending outbox row, or None."""
-    value = conn.execute(select(func.min(outbox.c.next_attempt_at)).where(PENDING)).scalar()
-    return _aware(value, outbox.c.next_attempt_at.type, conn)
-
-
-def dispatch_log(conn: Connection, now: datetime, limit: int) -> int:
-    """The ``log`` channel: mark up to ``limit`` due pending outbox rows sent, in one update."""
-    due = (
-        select(outbox.c.id)
-        .where(PENDING, outbox.c.next_attempt_at <= now)
-        .order_by(outbox.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    statement = (
-        update(outbox)
-        .where(outbox.c.id.in_(due.scalar_subquery()))
-        .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1)
-    )
-    return int(conn.execute(statement).rowcount)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,84 +561,6 @@ def update_group(
         ).rowcount
     if written != len(ids):
         raise Conflict(f"{len(ids) - written} enrollment(s) moved on while being run; try again")
-
-
-def outbox_for_group(
-    conn: Connection,
-    ids: Sequence[int],
-    template: Mapping[str, Any],
-    key_suffix: str,
-    *,
-    test: bool,
-) -> None:
-    """Insert one outbox row per enrollment ``ids`` from ``template`` (one ``INSERT ... SELECT``).
-
-    The idempotency key is ``journey:customer:entry:`` + ``key_suffix``, the payload
-    ``{entryNumber, context, campaignId}`` (and ``test``) from each enrollment.
-    """
-    e = enrollments
-    postgres = dialect_of(conn).is_postgres
-    colon = literal(":")
-    key = (
-        cast(e.c.journey_id, String)
-        .op("||")(colon)
-        .op("||")(e.c.customer_id)
-        .op("||")(colon)
-        .op("||")(cast(e.c.entry_number, String))
-        .op("||")(colon)
-        .op("||")(literal(key_suffix))
-    )
-    parts: list[Any] = [
-        literal("entryNumber"),
-        e.c.entry_number,
-        literal("context"),
-        e.c.context if postgres else func.json(e.c.context),
-        literal("campaignId"),
-        literal(template["campaign_id"] or template["payload"]["campaignId"]),
-    ]
-    if test:
-        parts += [literal("test"), true() if postgres else func.json(literal("true"))]
-    payload = (func.jsonb_build_object if postgres else func.json_object)(*parts)
-    names = [
-        "application_id",
-        "idempotency_key",
-        "enrollment_id",
-        "journey_id",
-        "state_id",
-        "customer_id",
-        "channel",
-        "campaign_id",
-        "payload",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "reason",
-        "created_at",
-    ]
-    for start in range(0, len(ids), 5000):
-        query = select(
-            e.c.application_id,
-            key,
-            e.c.id,
-            e.c.journey_id,
-            literal(template["state_id"]),
-            e.c.customer_id,
-            literal(template["channel"]),
-            literal(template["campaign_id"], type_=outbox.c.campaign_id.type),
-            payload,
-            literal(template["status"]),
-            literal(0),
-            bindparam("next", template["next_attempt_at"], type_=outbox.c.next_attempt_at.type),
-            literal(template["reason"], type_=Text),
-            bindparam("created", template["created_at"], type_=outbox.c.created_at.type),
-        ).where(e.c.id.in_(ids[start : start + 5000]))
-        statement = (
-            dialect_of(conn)
-            .insert(outbox)
-            .from_select(names, query)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        )
-        conn.execute(statement)
 
 
 def birthday_candidates(
