@@ -160,7 +160,7 @@ def test_per_state_figures_while_waiting_and_after(setup: Setup) -> None:
         mute = "mute" in group
         assert states[state_id].entered == len(group)
         assert messages.sent == len(group) - mute
-        assert sum(messages.skipped.values()) == mute
+        assert messages.skipped == ({"no_address": 1} if mute else {})
         assert messages.failed == messages.opened == 0
         assert messages.delivered == int("c0000" in group)
         assert messages.clicked == int("c0004" in group)
