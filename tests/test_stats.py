@@ -257,3 +257,46 @@ def test_wilson_interval() -> None:
     assert (round(interval.low, 4), round(interval.high, 4)) == (0.4038, 0.5962)
     none = wilson(0, 10)
     assert none is not None and none.low == 0.0 and round(none.high, 4) == 0.2775
+
+
+def test_a_goal_window_in_months(database: Database, app_id: int) -> None:
+    add_customers(database, app_id, 3)
+    with database.write() as conn:
+        define_event_type(conn, app_id, "purchase", "Purchase", NOW)
+    jid = journey(
+        database,
+        app_id,
+        {"type": "IN_LIST", "params": {"forward": 2}},
+        push(2, campaign(database, app_id), None),
+        goal={"eventName": "purchase", "within": "P1M"},
+    )
+    with database.write() as conn:
+        start_journey(conn, app_id, jid, NOW)
+        put_customers(conn, app_id, jid, ["c0000", "c0001", "c0002"], NOW)
+    drain(Runner(database), NOW)
+    month = NOW.replace(month=NOW.month + 1)  # 15 March + P1M = 15 April, same time
+    with database.write() as conn:
+        record_events(
+            conn,
+            app_id,
+            [
+                {
+                    "eventId": "in",
+                    "eventCode": "purchase",
+                    "customerId": "c0000",
+                    "date": month.isoformat(),
+                },
+                {
+                    "eventId": "out",
+                    "eventCode": "purchase",
+                    "customerId": "c0001",
+                    "date": (month + timedelta(seconds=1)).isoformat(),
+                },
+            ],
+            month + HOUR,
+        )
+    with database.read() as conn:
+        stats = journey_stats(conn, app_id, jid)
+    assert stats.conversions == 1
+    messages = by_state(stats)[2].messages
+    assert messages is not None and messages.conversions == 1
