@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -153,6 +154,24 @@ def kill_at(
     return measure(database)
 
 
+def writing(path: Path) -> Callable[[], bool]:
+    """A probe: whether another process holds the SQLite file's write lock right now."""
+
+    def probe() -> bool:
+        conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return True  # database is locked: a write transaction is open
+        else:
+            conn.execute("ROLLBACK")
+            return False
+        finally:
+            conn.close()
+
+    return probe
+
+
 def assert_exactly_once(database: Database, journey_id: int, *, sent: bool = True) -> None:
     """Two outbox rows per customer (states 2 and 4), one enrollment each, all completed."""
     with database.read() as conn:
@@ -260,6 +279,10 @@ def sqlite_file(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[str, Da
         database.dispose()
 
 
+def sqlite_path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
 # ------------------------------------------------------------------------------- SQLite
 
 
@@ -272,11 +295,13 @@ def test_a_worker_killed_at_random_moments_sends_everything_exactly_once(
     rng = random.Random(3 + SEED)
     total = 5 * CUSTOMERS
     targets = sorted(rng.randint(total // 20, total * 9 // 10) for _ in range(rng.randint(3, 5)))
-    seen = []
+    seen: list[int] = []
     started = time.monotonic()
-    for target in targets:
+    for number, target in enumerate(targets):
         worker = start_worker(url, "--batch", "500")
-        seen.append(kill_at(database, worker, target, rng))
+        # every other kill waits until the worker holds the write lock (a batch mid-way)
+        moment = writing(sqlite_path(url)) if number % 2 else None
+        seen.append(kill_at(database, worker, target, rng, moment=moment))
     assert all(done < total for done in seen), seen  # each kill left work undone
     last = start_worker(url, "--batch", "500", "--until-idle")
     assert last.wait(timeout=60) == 0
@@ -302,17 +327,39 @@ def test_a_dispatcher_killed_at_random_moments_sends_each_message_once(
     def sent(db: Database) -> int:
         return progress(db)[1]
 
-    seen = []
+    seen: list[int] = []
     started = time.monotonic()
     for target in sorted(rng.randint(1, 2 * CUSTOMERS * 7 // 10) for _ in range(3)):
         dispatcher = start_worker(url, "--mode", "dispatch", "--batch", "100")
-        seen.append(kill_at(database, dispatcher, target, rng, sent))
+        moment = writing(sqlite_path(url)) if len(seen) % 2 else None
+        seen.append(kill_at(database, dispatcher, target, rng, sent, moment))
     assert all(done < 2 * CUSTOMERS for done in seen), seen
     dispatcher = start_worker(url, "--mode", "dispatch", "--batch", "500", "--until-idle")
     assert dispatcher.wait(timeout=60) == 0
     elapsed = time.monotonic() - started
     assert_exactly_once(database, journey_id)
     print(f"\nSQLite dispatch: killed at {seen} of {2 * CUSTOMERS} sent; done in {elapsed:.2f} s")
+
+
+def test_an_activation_killed_mid_way_enrols_nobody_and_a_second_one_everybody_once(
+    sqlite_file: tuple[str, Database],
+) -> None:
+    url, database = sqlite_file
+    journey_id = r1_over_customers(database)
+    probe = writing(sqlite_path(url))
+    activator = start_worker(url, "--mode", "activate", "--journey", str(journey_id))
+    wait_for(lambda: probe() or activator.poll() is not None, 30, "the activation to write")
+    activator.send_signal(signal.SIGKILL)
+    activator.wait(timeout=10)
+    with database.read() as conn:
+        status = conn.execute(text("SELECT status FROM journeys")).scalar_one()
+        enrolled = conn.execute(select(func.count()).select_from(enrollments)).scalar_one()
+    assert activator.returncode == -signal.SIGKILL  # killed, not finished
+    assert (status, enrolled, counters(database, journey_id)) == ("DRAFT", 0, {})
+    activator = start_worker(url, "--mode", "activate", "--journey", str(journey_id))
+    assert activator.wait(timeout=30) == 0
+    assert start_worker(url, "--batch", "2000", "--until-idle").wait(timeout=60) == 0
+    assert_exactly_once(database, journey_id)
 
 
 # ------------------------------------------------------------------------------- PostgreSQL

@@ -1,10 +1,12 @@
 """A worker in a process of its own, for the crash tests: started, killed, restarted at will.
 
-``python tests/worker_process.py URL --clock ISO [--mode both|run|dispatch] [--batch N]
-[--until-idle]`` opens the database at URL and works at the fixed time ``--clock``: ``both``
-runs ``Worker.run`` (enrollments and outbox), ``run`` only ``Runner.tick``, ``dispatch`` only
-``Dispatcher.tick``. With ``--until-idle`` it exits 0 once nothing is due; otherwise it loops
-until killed (SIGTERM finishes the batch in hand). It prints ``ready`` once the database is open.
+``python tests/worker_process.py URL --clock ISO [--mode both|run|dispatch|activate]
+[--batch N] [--until-idle] [--journey ID]`` opens the database at URL and works at the fixed
+time ``--clock``: ``both`` runs ``Worker.run`` (enrollments and outbox), ``run`` only
+``Runner.tick``, ``dispatch`` only ``Dispatcher.tick``; ``activate`` activates journey ``--journey``
+(``start_journey``, one transaction) and exits. With ``--until-idle`` it exits 0 once nothing is
+due; otherwise it loops until killed (SIGTERM finishes the batch in hand). It prints ``ready``
+once the database is open.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ import threading
 from datetime import datetime
 from types import FrameType
 
+from sqlalchemy import select
+
+from wayfare.engine.runner import start_journey
 from wayfare.engine.worker import Dispatcher, Runner, Worker
 from wayfare.settings import Settings
 from wayfare.store.database import Database
+from wayfare.store.schema import journeys
 
 
 def main(argv: list[str]) -> int:
@@ -26,7 +32,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
     parser.add_argument("--clock", required=True, help="the fixed time the worker works at")
-    parser.add_argument("--mode", choices=["both", "run", "dispatch"], default="both")
+    parser.add_argument("--mode", choices=["both", "run", "dispatch", "activate"], default="both")
+    parser.add_argument("--journey", type=int, help="the journey to activate")
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument("--until-idle", action="store_true")
     args = parser.parse_args(argv)
@@ -40,6 +47,13 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     print("ready", flush=True)
     try:
+        if args.mode == "activate":
+            with database.write() as conn:
+                app_id = conn.execute(
+                    select(journeys.c.application_id).where(journeys.c.id == args.journey)
+                ).scalar_one()
+                start_journey(conn, int(app_id), args.journey, now)
+            return 0
         if args.mode == "both" and not args.until_idle:
             Worker(Settings(), database, clock=lambda: now, batch=args.batch).run(stop)
             return 0
