@@ -215,7 +215,7 @@ def test_copy_falls_back_to_merging_when_a_customer_appears(
     database: Database, app_id: int
 ) -> None:
     """A customer created by someone else between two batches of a COPY-ing writer is merged."""
-    from wayfare.store.customers import CustomerWriter
+    from wayfare.store.customer_writer import CustomerWriter
 
     with database.write() as conn:
         define_field(conn, app_id, "n", "number", NOW)

@@ -49,7 +49,8 @@ from wayfare.model.fields import (
     canonical,
     infer_type,
 )
-from wayfare.store.customers import CustomerWriter, define_field, field_types
+from wayfare.store.customer_writer import CustomerWriter
+from wayfare.store.customers import define_field, field_types
 from wayfare.store.database import Database
 
 SAMPLE = 1000
