@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from wayfare.engine import calendar
 from wayfare.engine.runner import start_journey
@@ -41,7 +41,14 @@ from wayfare.store.enrollments import next_wake
 from wayfare.store.events import define_event_type, record_events
 from wayfare.store.journeys import create_journey
 from wayfare.store.lists import add_members, create_list
-from wayfare.store.schema import campaigns, customers, enrollments, journeys, outbox
+from wayfare.store.schema import (
+    campaigns,
+    customers,
+    enrollments,
+    journeys,
+    outbox,
+    stat_counters,
+)
 from wayfare.store.segments import create_segment
 
 from .test_simulation import T0, random_journeys
@@ -529,6 +536,42 @@ def live_statuses(database: Database, journey_id: int) -> Counter[tuple[int, str
     return found
 
 
+def simulated_counts(result: SimulationResult) -> Counter[tuple[int, str]]:
+    """Each state's statistics as the live counters name them (``branch:<b>``, ``skipped:<r>``)."""
+    found: Counter[tuple[int, str]] = Counter()
+    for state_id, stat in result.stats.items():
+        found[(state_id, "entered")] += stat.entered
+        found[(state_id, "exited")] += stat.exited
+        found[(state_id, "failed")] += stat.failed
+        for branch, count in stat.branches.items():
+            found[(state_id, f"branch:{branch}")] += count
+        if stat.sent is not None:
+            found[(state_id, "sent")] += stat.sent
+        for reason, count in (stat.skipped or {}).items():
+            found[(state_id, f"skipped:{reason}")] += count
+    return +found
+
+
+def live_counts(database: Database, journey_id: int) -> Counter[tuple[int, str]]:
+    """The live statistics counters of the journey, summed over time (``completed`` and the
+    ``exit`` branch left out: the simulator counts an exit once, as ``exited``)."""
+    with database.read() as conn:
+        rows = conn.execute(
+            select(
+                stat_counters.c.state_id,
+                stat_counters.c.metric,
+                func.sum(stat_counters.c.value),
+            )
+            .where(stat_counters.c.journey_id == journey_id, stat_counters.c.test.is_(False))
+            .group_by(stat_counters.c.state_id, stat_counters.c.metric)
+        ).all()
+    found: Counter[tuple[int, str]] = Counter()
+    for state_id, metric, value in rows:
+        if metric not in ("completed", "branch:exit"):
+            found[(int(state_id), str(metric))] += int(value)
+    return +found
+
+
 def assert_agree(
     database: Database,
     doc: dict[str, Any],
@@ -561,6 +604,7 @@ def assert_agree(
     entry_id = doc["states"][0]["id"]
     assert simulated_ends(result, entry_id) == live_ends(database, journey_id)
     assert simulated_statuses(result) == live_statuses(database, journey_id)
+    assert simulated_counts(result) == live_counts(database, journey_id)
     return result
 
 
