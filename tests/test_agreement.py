@@ -656,6 +656,7 @@ def test_random_journeys_and_events_agree_between_the_simulator_and_sqlite(
         )
     finally:
         database.dispose()
+        Path(str(database.engine.url.database)).unlink()
     # What the cases cover (pytest --hypothesis-show-statistics).
     entered = result.stats[1].entered
     event(f"entry {doc['states'][0]['type']}: {'someone' if entered else 'nobody'} entered")
