@@ -643,6 +643,9 @@ def test_random_journeys_and_events_agree_between_the_simulator_and_sqlite(
     # A re-entry check at the same instant as a timer runs in another order live (see the
     # xfail below): keep the checks off the whole-minute grid of timers and events here.
     doc["settings"]["recheckEvery"] = "PT6H7S"
+    if any(state["type"] == "FLOW_WEBHOOK" for state in doc["states"]):
+        # The simulator counts the cap with stale facts after a call (see the xfail below).
+        doc["settings"].pop("frequencyCap", None)
     database = fresh(sqlite_template, tmp_path_factory.getbasetemp())
     try:
         result = assert_agree(
@@ -972,3 +975,40 @@ def test_a_webhook_given_the_same_answer_on_both_sides(
         ("a", campaign),
         ("b", campaign),
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="simulation._Simulator.apply runs the enrollment on with a webhook's answer using the "
+    "facts computed before the run, so the messages that run just sent do not count towards "
+    "the frequency cap (nor do fields it saved); live loads the facts again and caps",
+)
+def test_the_frequency_cap_after_a_webhook_call(sqlite: Database, hook_url: str) -> None:
+    doc = {
+        "name": "Capped",
+        "states": [
+            {"id": 1, "type": "IN_ALL", "params": {"forward": 2}},
+            {
+                "id": 2,
+                "type": "ACTION_PUSH_SEND",
+                "params": {"action": {"campaignId": 1}, "forward": 3},
+            },
+            {
+                "id": 3,
+                "type": "FLOW_WEBHOOK",
+                "params": {
+                    "url": f"{hook_url}/200",
+                    "success": {"forward": 4},
+                    "failure": {"forward": 4},
+                },
+            },
+            {
+                "id": 4,
+                "type": "ACTION_PUSH_SEND",
+                "params": {"action": {"campaignId": 2}, "forward": None},
+            },
+        ],
+        "settings": {"frequencyCap": {"max": 1, "per": "P1D"}},
+    }
+    # Simulated: both pushes sent. Live: the second is skipped (frequency_cap), as it should be.
+    assert_agree(sqlite, doc, [person("a")], [], T0 + timedelta(hours=1))
