@@ -640,12 +640,6 @@ def test_random_journeys_and_events_agree_between_the_simulator_and_sqlite(
 ) -> None:
     doc, segments = case
     doc = with_hook(doc, f"{hook_url}/{answer}")
-    # A re-entry check at the same instant as a timer runs in another order live (see the
-    # xfail below): keep the checks off the whole-minute grid of timers and events here.
-    doc["settings"]["recheckEvery"] = "PT6H7S"
-    if any(state["type"] == "FLOW_WEBHOOK" for state in doc["states"]):
-        # The simulator counts the cap with stale facts after a call (see the xfail below).
-        doc["settings"].pop("frequencyCap", None)
     database = fresh(sqlite_template, tmp_path_factory.getbasetemp())
     try:
         result = assert_agree(
@@ -667,12 +661,6 @@ def test_random_journeys_and_events_agree_between_the_simulator_and_sqlite(
         event(f"messages: {outcome}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Runner.tick runs recheck_entries before run_due: at an instant where a timer "
-    "and the re-entry check both fall due, live checks the entry while the customer is still "
-    "in the journey; the simulator (docs/simulation.md) runs the timer first",
-)
 def test_a_timer_and_the_reentry_check_at_the_same_instant(
     sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -877,13 +865,6 @@ def test_alike_customers_run_as_one_group_and_agree_key_by_key(sqlite: Database)
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on_events wakes waiting enrollments for every event of a batch before it enrols "
-    "the batch's IN_CUSTOM_EVENT entries: an entry event and the event the new enrollment "
-    "waits for, at the same instant in one record_events call, lose the second; the simulator "
-    "(and one event per call live) takes them in order",
-)
 def test_an_entry_event_and_the_awaited_event_recorded_in_one_batch(sqlite: Database) -> None:
     doc = {
         "name": "Visit after cart",
@@ -977,12 +958,6 @@ def test_a_webhook_given_the_same_answer_on_both_sides(
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulation._Simulator.apply runs the enrollment on with a webhook's answer using the "
-    "facts computed before the run, so the messages that run just sent do not count towards "
-    "the frequency cap (nor do fields it saved); live loads the facts again and caps",
-)
 def test_the_frequency_cap_after_a_webhook_call(sqlite: Database, hook_url: str) -> None:
     doc = {
         "name": "Capped",

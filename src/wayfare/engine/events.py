@@ -27,9 +27,10 @@ def on_events(
 ) -> int:
     """React to newly recorded events in the caller's transaction; how many moved or entered.
 
-    Each event wakes its customer's enrollments waiting for its code (in event time order,
-    one event per customer per round), then enrols the customer into the active
-    ``IN_CUSTOM_EVENT`` journeys it matches and runs those new enrollments at once.
+    Events are taken in time order, one event per customer per round (customers do not affect
+    each other): each wakes its customer's enrollments waiting for its code, then enrols the
+    customer into the active ``IN_CUSTOM_EVENT`` journeys it matches and runs those new
+    enrollments at once, so that the customer's next event finds them, as in the simulator.
     """
     from wayfare.engine.runner import advance  # the runner re-exports this module's on_events
 
@@ -56,7 +57,8 @@ def on_events(
         if items:
             moved += len(items)
             advance(conn, items, now)
-    return moved + _event_entries(conn, application_id, ordered, now)
+        moved += _event_entries(conn, application_id, list(current.values()), now)
+    return moved
 
 
 def _event_entries(

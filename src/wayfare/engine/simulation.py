@@ -460,7 +460,9 @@ class _Simulator:
             self.record(outcome)
             if outcome.call is None:
                 break
-            facts = replace(facts, event=None, response=self.webhook)
+            # Facts again, as the live engine loads them: what this run sent and saved counts.
+            customer_id = outcome.enrollment.customer_id
+            facts = replace(self.facts(customer_id, at), event=None, response=self.webhook)
             again = run(
                 self.journey_id, self.journey, outcome.enrollment, facts, at, arriving=False
             )

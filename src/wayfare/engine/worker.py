@@ -40,10 +40,15 @@ class Runner:
         self.allow_private_webhooks = allow_private_webhooks
 
     def tick(self, now: datetime, limit: int = 2000) -> int:
-        """Run one batch of due work at ``now``; how many enrollments it processed."""
+        """Run one batch of due work at ``now``; how many enrollments it processed or enrolled.
+
+        Entry conditions are re-checked once nothing more is due at ``now``: timers falling due
+        at the same instant as a re-check run first, as in the simulator.
+        """
         with self.database.write() as conn:
-            recheck_entries(conn, now)
             count, calls = run_due(conn, now, limit)
+            if count < limit:
+                count += recheck_entries(conn, now)
         if calls:
             self.make_calls(calls, now)
         return count
