@@ -17,16 +17,9 @@ from wayfare.errors import NotFound
 from wayfare.store.applications import create_application
 from wayfare.store.database import Database
 from wayfare.store.events import define_event_type, record_events
+from wayfare.store.inspection import HISTORY_COLUMNS, enrollment_history, history_csv
 from wayfare.store.schema import customers
-from wayfare.store.stats import (
-    HISTORY_COLUMNS,
-    JourneyStats,
-    StateStats,
-    enrollment_history,
-    history_csv,
-    journey_stats,
-    wilson,
-)
+from wayfare.store.stats import JourneyStats, StateStats, journey_stats, wilson
 
 from .conftest import NOW
 from .test_runner import add_customers, campaign, delay, drain, journey, push

@@ -19,6 +19,7 @@ from wayfare.api.envelope import Body, Json, Page, created, ok
 from wayfare.engine.runner import start_journey, stop_journey
 from wayfare.errors import InvalidInput, Problem
 from wayfare.model.lifecycle import JourneyStatus
+from wayfare.store.inspection import EnrollmentHistory, enrollment_history, history_csv
 from wayfare.store.journeys import (
     StoredJourney,
     add_state,
@@ -33,12 +34,9 @@ from wayfare.store.journeys import (
     update_journey,
 )
 from wayfare.store.stats import (
-    EnrollmentHistory,
     JourneyStats,
     PathStats,
     StateStats,
-    enrollment_history,
-    history_csv,
     journey_stats,
     rate,
     wilson,
