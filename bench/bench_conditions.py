@@ -24,7 +24,8 @@ from sqlalchemy import func, select, text
 from wayfare.model.conditions import Condition, parse_condition
 from wayfare.model.fields import FieldType, format_datetime
 from wayfare.store.applications import create_application
-from wayfare.store.conditions_sql import compile_condition, count_matching, load_field_types
+from wayfare.store.conditions_sql import compile_condition, count_matching
+from wayfare.store.customers import field_types as load_field_types
 from wayfare.store.database import Database
 from wayfare.store.schema import customer_fields, customers
 

@@ -28,7 +28,8 @@ from wayfare.model.states import (
     StateType,
 )
 from wayfare.store import enrollments as store
-from wayfare.store.conditions_sql import compile_condition, load_field_types, load_segments
+from wayfare.store.conditions_sql import compile_condition, load_segments
+from wayfare.store.customers import field_types as load_field_types
 from wayfare.store.database import dialect_of
 from wayfare.store.enrollments import CounterKey
 from wayfare.store.journeys import activate_journey, deactivate_journey

@@ -20,8 +20,9 @@ from wayfare.model.conditions import Condition, window_start
 from wayfare.model.journey import Journey
 from wayfare.model.states import StateType
 from wayfare.model.validation import validate_journey
-from wayfare.store.conditions_sql import load_field_types, load_segments
+from wayfare.store.conditions_sql import load_segments
 from wayfare.store.customers import customer_from_row
+from wayfare.store.customers import field_types as load_field_types
 from wayfare.store.enrollments import EnrollmentRow
 from wayfare.store.journeys import json_references
 from wayfare.store.schema import customers, events, journeys, outbox

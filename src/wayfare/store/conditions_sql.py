@@ -55,8 +55,9 @@ from wayfare.model.conditions import (
     window_start,
 )
 from wayfare.model.fields import FieldType
+from wayfare.store.customers import field_types
 from wayfare.store.database import Dialect, dialect_of
-from wayfare.store.schema import customer_fields, customers, events, segments
+from wayfare.store.schema import customers, events, segments
 
 _RESERVED_COLUMNS = {
     "customerId": customers.c.customer_id,
@@ -87,10 +88,10 @@ def compile_condition(
 
 def count_matching(conn: Connection, application_id: int, cond: Condition, now: datetime) -> int:
     """How many customers of the application match ``cond`` at ``now``."""
-    field_types = load_field_types(conn, application_id)
-    saved = load_segments(conn, application_id, referenced_segments(cond), field_types)
+    types = field_types(conn, application_id)
+    saved = load_segments(conn, application_id, referenced_segments(cond), types)
     test = compile_condition(
-        cond, dialect=dialect_of(conn), field_types=field_types, now=now, segments=saved
+        cond, dialect=dialect_of(conn), field_types=types, now=now, segments=saved
     )
     query = (
         select(func.count())
@@ -98,16 +99,6 @@ def count_matching(conn: Connection, application_id: int, cond: Condition, now: 
         .where(customers.c.application_id == application_id, test)
     )
     return int(conn.execute(query).scalar_one())
-
-
-def load_field_types(conn: Connection, application_id: int) -> dict[str, FieldType]:
-    """The application's customer fields and their types."""
-    rows = conn.execute(
-        select(customer_fields.c.name, customer_fields.c.type).where(
-            customer_fields.c.application_id == application_id
-        )
-    )
-    return {name: FieldType(kind) for name, kind in rows}
 
 
 def load_segments(
