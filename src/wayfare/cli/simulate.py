@@ -26,7 +26,14 @@ from wayfare.model.customers import (
     check_customer_id,
     parse_instant,
 )
-from wayfare.model.fields import FIELD_NAME, FieldType, ValueError_, canonical, infer_type
+from wayfare.model.fields import (
+    FIELD_NAME,
+    FieldType,
+    ValueError_,
+    canonical,
+    infer_type,
+    unify_types,
+)
 from wayfare.model.journey import read_journey_document
 
 
@@ -126,7 +133,7 @@ def read_customers(
         if name not in types:
             index = header.index(name)
             kinds = {infer_type(row[index]) for _, row in rows if len(row) > index and row[index]}
-            types[name] = _unify(kinds)
+            types[name] = unify_types(kinds)
     customers: list[Customer] = []
     seen: dict[str, int] = {}
     for line, row in rows:
@@ -171,14 +178,6 @@ def read_customers(
             )
         )
     return customers, types
-
-
-def _unify(kinds: set[FieldType]) -> FieldType:
-    if len(kinds) == 1:
-        return next(iter(kinds))
-    if kinds == {FieldType.DATE, FieldType.DATETIME}:
-        return FieldType.DATETIME
-    return FieldType.STRING
 
 
 EVENT_KEYS = frozenset({"eventId", "customerId", "eventCode", "date", "customData"})

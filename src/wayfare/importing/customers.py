@@ -48,6 +48,7 @@ from wayfare.model.fields import (
     ValueError_,
     canonical,
     infer_type,
+    unify_types,
 )
 from wayfare.store.customer_writer import CustomerWriter
 from wayfare.store.customers import define_field, field_types
@@ -205,15 +206,7 @@ def _infer(source: CsvSource, header: list[str], unknown: list[str]) -> dict[str
         for index, kinds in indexes:
             if row[index]:
                 kinds.add(infer_type(row[index]))
-    return {name: _unify(kinds) for name, kinds in seen.items()}
-
-
-def _unify(kinds: set[FieldType]) -> FieldType:
-    if len(kinds) == 1:
-        return next(iter(kinds))
-    if kinds == {FieldType.DATE, FieldType.DATETIME}:
-        return FieldType.DATETIME
-    return FieldType.STRING
+    return {name: unify_types(kinds) for name, kinds in seen.items()}
 
 
 # -- per-column converters: fast paths for CSV text, the model's canonical() the reference ----

@@ -187,3 +187,15 @@ def infer_type(text: str) -> FieldType:
             continue
         return field_type
     return FieldType.STRING
+
+
+def unify_types(kinds: set[FieldType]) -> FieldType:
+    """The type of a column whose cells were inferred as ``kinds``.
+
+    The one kind there is; a datetime for dates mixed with datetimes; else (or no kind) string.
+    """
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    if kinds == {FieldType.DATE, FieldType.DATETIME}:
+        return FieldType.DATETIME
+    return FieldType.STRING
