@@ -324,8 +324,16 @@ def test_a_state_that_is_gone_fails_the_enrollment_with_the_reason() -> None:
     assert (outcome.status, outcome.reason) == (Status.FAILED, "state 42 is not in the journey")
 
 
-@pytest.mark.parametrize("arriving", [True, False])
-def test_an_event_never_moves_an_enrollment_in_a_state_that_does_not_wait_for_it(arriving) -> None:
+@pytest.mark.parametrize("make", [click_journey, retargeting], ids=["push-click", "retargeting"])
+def test_an_event_a_waiting_state_does_not_wait_for_changes_nothing(make) -> None:
+    j = make()
+    waiting = started(j)
+    assert waiting.status is Status.WAITING
+    other = facts(Event("x", {}, T0))
+    assert run(JOURNEY_ID, j, waiting.enrollment, other, T0, arriving=False) is None
+
+
+def test_a_delay_ignores_events() -> None:
     j = journey({"id": 2, "type": "FLOW_DELAY", "params": {"time": "P1D", "forward": None}})
     waiting = started(j)
     assert (
