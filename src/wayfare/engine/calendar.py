@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from wayfare.model.durations import Duration
 from wayfare.model.states import Until
 
-_UTC_ZONE = ZoneInfo("UTC")
+UTC_ZONE = ZoneInfo("UTC")
+"""UTC, the zone of customers and journeys that name none."""
 _ISO_WEEKDAYS = frozenset(range(1, 8))
 _ONE_DAY = timedelta(days=1)
 _SEARCH_DAYS = 7
@@ -34,7 +35,7 @@ def customer_zone(customer_tz: str | None, journey_tz: str | None) -> ZoneInfo:
                 return ZoneInfo(name)
             except (ZoneInfoNotFoundError, ValueError, OSError):
                 continue
-    return _UTC_ZONE
+    return UTC_ZONE
 
 
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:

@@ -14,9 +14,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from wayfare.engine.calendar import UTC_ZONE
 from wayfare.model.conditions import Condition, CustomerFacts
-
-UTC_ZONE = ZoneInfo("UTC")
 
 
 class Status(StrEnum):
@@ -206,10 +205,3 @@ class Outcome:
     saves: Mapping[str, Any] = field(default_factory=dict)
     call: WebhookRequest | None = None
     reason: str | None = None
-
-    @property
-    def changed(self) -> bool:
-        """False when the run changed nothing (an event that concerned no state)."""
-        return bool(self.arrivals or self.departures or self.sends or self.call) or (
-            self.status not in (Status.WAITING, Status.READY)
-        )
