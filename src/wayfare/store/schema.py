@@ -317,6 +317,8 @@ outbox = Table(
     Column("next_attempt_at", UtcDateTime(), nullable=False),
     Column("reason", Text),
     Column("provider_message_id", String(200)),
+    # The message as it was handed to its channel (the campaign's content rendered).
+    Column("rendered", Json),
     _created(),
     Column("sent_at", UtcDateTime()),
     CheckConstraint("status IN ('pending', 'sent', 'skipped', 'failed')", name="status"),
@@ -339,4 +341,54 @@ stat_counters = Table(
     Column("bucket", UtcDateTime(), nullable=False),
     Column("value", BigInteger, nullable=False),
     PrimaryKeyConstraint("journey_id", "state_id", "metric", "test", "bucket"),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    # Keys this installation makes for itself once (e.g. the tracking links' signing key).
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    _created(),
+)
+
+inbox_messages = Table(
+    "inbox_messages",
+    metadata,
+    _id(),
+    _application(),
+    Column("customer_id", String(200), nullable=False),
+    Column("outbox_id", Id, ForeignKey("outbox.id", ondelete="SET NULL"), unique=True),
+    Column("campaign_id", Id, ForeignKey("campaigns.id", ondelete="SET NULL")),
+    Column("content", Json, nullable=False),
+    _created(),
+    Column("expires_at", UtcDateTime()),
+    Column("read_at", UtcDateTime()),
+    Column("clicked_at", UtcDateTime()),
+    Index(None, "application_id", "customer_id", "id"),
+)
+
+wallet_passes = Table(
+    "wallet_passes",
+    metadata,
+    _id(),
+    _application(),
+    Column("customer_id", String(200), nullable=False),
+    Column("pass_type_id", String(200), nullable=False),
+    Column("serial_number", String(200), nullable=False),
+    Column("authentication_token", String(200), nullable=False),
+    Column("fields", Json, nullable=False),
+    _updated(),
+    UniqueConstraint("pass_type_id", "serial_number"),
+    Index(None, "application_id", "customer_id"),
+)
+
+wallet_registrations = Table(
+    "wallet_registrations",
+    metadata,
+    Column("device_library_id", String(200), nullable=False),
+    Column("pass_id", Id, ForeignKey("wallet_passes.id", ondelete="CASCADE"), nullable=False),
+    Column("push_token", String(200), nullable=False),
+    _created(),
+    PrimaryKeyConstraint("device_library_id", "pass_id"),
 )
