@@ -9,13 +9,14 @@ sent, with the reason), ``RetryLater`` (timeouts, 429, 5xx: the dispatcher backs
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 import httpx
+from sqlalchemy import Connection
 
 from wayfare.model.customers import Customer
 
@@ -42,7 +43,8 @@ class Message:
     (the shape of each channel's content is in ``wayfare.templates``). ``key`` is the outbox
     idempotency key: adapters send it to providers that accept one. ``links`` holds the
     tracking URLs the dispatcher made for this message (``open``, ``unsubscribe``, and
-    ``click`` as a function of the target URL), empty when tracking is off.
+    ``click`` as a function of the target URL), empty when tracking is off. ``extra`` is what
+    an adapter's ``prepare`` added (wallet: the devices registered for the customer's pass).
     """
 
     id: int
@@ -53,6 +55,7 @@ class Message:
     content: Mapping[str, Any]
     campaign_id: int | None = None
     links: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +115,28 @@ Delivery = Sent | Skipped | RetryLater | Failed
 """The outcome of one ``send``."""
 
 
-class Adapter(Protocol):
-    """A channel adapter (one per channel; stateless, shared by every application)."""
+class Adapter:
+    """A channel adapter: one per channel, shared by every application, holding no state.
 
-    channel: str
+    ``prepare`` runs in the dispatcher's database transaction before any sending (the in-app
+    inbox writes its rows there; wallet adapters update stored passes and add the registered
+    devices to ``Message.extra``); ``send`` then makes the provider call, outside any
+    transaction, concurrently with other messages.
+    """
+
+    channel: ClassVar[str]
+
+    def prepare(
+        self, conn: Connection, messages: Sequence[Message], now: datetime
+    ) -> list[Message]:
+        """Database work for ``messages`` before they are sent; the messages to send."""
+        return list(messages)
 
     async def send(
         self, message: Message, config: ChannelConfig, client: httpx.AsyncClient
     ) -> Delivery:
         """Send one message with ``config``; the outcome as a value."""
-        ...
+        raise NotImplementedError
 
 
 def retry_after(response: httpx.Response) -> float | None:
