@@ -21,13 +21,14 @@ from wayfare.api import campaigns, keys, lists
 from wayfare.api import customers as customer_api
 from wayfare.api import events as event_api
 from wayfare.api import journeys as journey_api
+from wayfare.api import tracking as tracking_api
 from wayfare.api.errors import install_error_handlers
 from wayfare.api.limits import BodyLimit
 from wayfare.settings import Settings
 from wayfare.store.database import Database
 from wayfare.store.schema import applications, customers, events, journeys
 
-ROUTERS = (keys, customer_api, lists, event_api, journey_api, campaigns)
+ROUTERS = (keys, customer_api, lists, event_api, journey_api, campaigns, tracking_api)
 """The modules whose ``router`` makes up ``/v1``."""
 
 
