@@ -1,0 +1,410 @@
+"""The email channel: messages built as MIME and sent over SMTP (aiosmtplib), connections pooled.
+
+Settings (``ChannelConfig``): ``base_url`` ``smtp://host:port`` (plain, STARTTLS with
+``options.starttls``) or ``smtps://host:port`` (implicit TLS); ``credentials.username`` and
+``credentials.password`` (AUTH when given); ``options.from``, ``options.replyTo``,
+``options.timeout`` (seconds), ``options.validateCerts``, ``options.maxConnections`` and
+``options.messagesPerConnection``. ``docs/channels/email.md`` tells the whole story.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import re
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.generator import BytesGenerator
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from aiosmtplib import (
+    SMTP,
+    SMTPException,
+    SMTPNotSupported,
+    SMTPRecipientsRefused,
+    SMTPResponseException,
+)
+
+from wayfare.channels.base import (
+    Adapter,
+    ChannelConfig,
+    Delivery,
+    Failed,
+    Message,
+    RetryLater,
+    Sent,
+    Skipped,
+)
+from wayfare.channels.tracking import TrackingLinks, add_open_pixel, rewrite_links
+
+__all__ = ["DEFAULT_URL", "EmailAdapter", "SmtpSettings", "build_email", "message_id_for"]
+
+DEFAULT_URL = "smtp://localhost:25"
+"""Where mail goes when the channel has no ``base_url``: a local MTA."""
+
+IDLE_CHECK = 15.0
+"""Seconds after which an idle pooled connection is checked with ``NOOP`` before reuse."""
+
+_GENERATOR = policy.SMTP.clone(refold_source="none")  # keeps raw List-Unsubscribe unfolded
+_LINE_BREAKS = re.compile(r"[\r\n]+\s*")
+
+
+class _BadSettings(ValueError):
+    """A channel setting that cannot work (its message names the key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """The checked SMTP settings of one application's email channel.
+
+    The connection part (everything but ``sender`` and ``reply_to``) keys the pool: messages
+    of applications sharing a server and an account share its connections.
+    """
+
+    host: str
+    port: int
+    use_tls: bool
+    start_tls: bool
+    validate_certs: bool
+    username: str | None
+    password: str | None = field(repr=False)
+    timeout: float
+    max_connections: int
+    per_connection: int
+    sender: str | None = field(compare=False)
+    reply_to: str | None = field(compare=False)
+
+    @classmethod
+    def of(cls, config: ChannelConfig) -> SmtpSettings:
+        """The settings in ``config``; ``ValueError`` naming the key that is wrong."""
+        url = urlsplit(config.url(DEFAULT_URL))
+        if url.scheme not in ("smtp", "smtps"):
+            raise _BadSettings(
+                f"baseUrl must be smtp://host:port or smtps://host:port, not {url.scheme}://"
+            )
+        try:
+            port = url.port
+        except ValueError:
+            raise _BadSettings("baseUrl has a port that is not a number") from None
+        if not url.hostname:
+            raise _BadSettings("baseUrl has no host")
+        options = config.options
+        start_tls = _flag(options, "starttls", False)
+        if url.scheme == "smtps" and start_tls:
+            raise _BadSettings("options.starttls does not go with smtps:// (TLS from the start)")
+        username = config.credentials.get("username")
+        password = config.credentials.get("password")
+        if username is not None and not isinstance(username, str):
+            raise _BadSettings("credentials.username must be a string")
+        if password is not None and not isinstance(password, str):
+            raise _BadSettings("credentials.password must be a string")
+        if bool(username) != bool(password):
+            raise _BadSettings("credentials need both username and password (or neither)")
+        return cls(
+            host=url.hostname,
+            port=port or (465 if url.scheme == "smtps" else 587 if start_tls else 25),
+            use_tls=url.scheme == "smtps",
+            start_tls=start_tls,
+            validate_certs=_flag(options, "validateCerts", True),
+            username=username or None,
+            password=password or None,
+            timeout=_number(options, "timeout", 30.0),
+            max_connections=int(_number(options, "maxConnections", 10, whole=True)),
+            per_connection=int(_number(options, "messagesPerConnection", 100, whole=True)),
+            sender=_text(options, "from"),
+            reply_to=_text(options, "replyTo"),
+        )
+
+
+def _flag(options: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = options.get(key, default)
+    if not isinstance(value, bool):
+        raise _BadSettings(f"options.{key} must be true or false")
+    return value
+
+
+def _number(options: Mapping[str, Any], key: str, default: float, whole: bool = False) -> float:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise _BadSettings(f"options.{key} must be a positive number")
+    if whole and value != int(value):
+        raise _BadSettings(f"options.{key} must be a whole number")
+    return float(value)
+
+
+def _text(options: Mapping[str, Any], key: str) -> str | None:
+    value = options.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _BadSettings(f"options.{key} must be a string")
+    return value or None
+
+
+# -- the message ---------------------------------------------------------------------------------
+
+
+def message_id_for(key: str, sender: str) -> str:
+    """The ``Message-ID`` of the message with outbox key ``key``: the same on every attempt."""
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "wayfare.invalid"
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+def _one_line(value: str) -> str:
+    return _LINE_BREAKS.sub(" ", value).strip()
+
+
+def build_email(message: Message, sender: str, reply_to: str | None, now: datetime) -> EmailMessage:
+    """The MIME message for ``message`` (the customer has an email address).
+
+    Text and HTML parts are ``multipart/alternative`` when the campaign has both, else one
+    part. Tracking (``message.links["tracking"]``, a ``TrackingLinks``) rewrites the HTML's links
+    and adds the open pixel; ``message.links["unsubscribe"]`` (or the tracking links') becomes
+    ``List-Unsubscribe`` with one-click ``List-Unsubscribe-Post``. ``ValueError`` when the
+    content cannot make an email.
+    """
+    content = message.content
+    subject = content.get("subject")
+    text = content.get("text") or None
+    html = content.get("html") or None
+    if not isinstance(subject, str):
+        raise ValueError("the campaign has no subject")
+    if text is None and html is None:
+        raise ValueError("the campaign has neither html nor text")
+    tracking = message.links.get("tracking")
+    unsubscribe = message.links.get("unsubscribe")
+    if isinstance(tracking, TrackingLinks):
+        unsubscribe = unsubscribe or tracking.unsubscribe
+        if html is not None:
+            html = add_open_pixel(rewrite_links(str(html), tracking), tracking)
+
+    mail = EmailMessage()
+    mail["Subject"] = _one_line(subject)
+    mail["From"] = _one_line(sender)
+    mail["To"] = str(message.customer.email)
+    if reply_to:
+        mail["Reply-To"] = _one_line(reply_to)
+    mail["Date"] = format_datetime(now.astimezone(UTC))
+    mail["Message-ID"] = message_id_for(message.key, sender)
+    if unsubscribe:
+        # Raw, so that the generator never folds or encodes the URL (RFC 2369, RFC 8058).
+        mail.set_raw("List-Unsubscribe", f"<{_one_line(str(unsubscribe))}>")
+        mail.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+    if text is not None and html is not None:
+        mail.set_content(str(text))
+        mail.add_alternative(str(html), subtype="html")
+    elif html is not None:
+        mail.set_content(str(html), subtype="html")
+    else:
+        mail.set_content(str(text))
+    return mail
+
+
+def _flatten(mail: EmailMessage, utf8: bool, eight_bit: bool) -> bytes:
+    generation = _GENERATOR.clone(utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
+    with io.BytesIO() as out:
+        BytesGenerator(out, policy=generation).flatten(mail)
+        return out.getvalue()
+
+
+# -- the connections ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Connection:
+    smtp: SMTP
+    idle_since: float = 0.0
+    sent: int = 0
+
+
+class _Pool:
+    """Open connections to one server with one account: at most ``max_connections`` in use."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self.idle: list[_Connection] = []
+        self.slots = asyncio.Semaphore(settings.max_connections)
+
+    async def take(self) -> _Connection:
+        """A connection: an idle one that still answers, else a new one."""
+        while self.idle:
+            connection = self.idle.pop()
+            if not connection.smtp.is_connected:
+                continue
+            if time.monotonic() - connection.idle_since < IDLE_CHECK:
+                return connection
+            try:
+                await connection.smtp.noop()
+            except (SMTPException, OSError):
+                connection.smtp.close()
+                continue
+            return connection
+        settings = self.settings
+        smtp = SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            use_tls=settings.use_tls,
+            start_tls=settings.start_tls,
+            validate_certs=settings.validate_certs,
+            username=settings.username,
+            password=settings.password,
+            timeout=settings.timeout,
+        )
+        try:
+            await smtp.connect()
+            if smtp.last_ehlo_response is None:
+                await smtp.ehlo()
+        except BaseException:
+            smtp.close()
+            raise
+        return _Connection(smtp)
+
+    async def give_back(self, connection: _Connection, healthy: bool) -> None:
+        """Return ``connection`` to the pool, or close it (broken, or it has sent its share)."""
+        connection.sent += 1
+        if healthy and connection.smtp.is_connected:
+            if connection.sent < self.settings.per_connection:
+                connection.idle_since = time.monotonic()
+                self.idle.append(connection)
+                return
+            with contextlib.suppress(SMTPException, OSError):
+                await connection.smtp.quit()
+        connection.smtp.close()
+
+    async def close(self) -> None:
+        """Say goodbye on every idle connection."""
+        idle, self.idle = self.idle, []
+        for connection in idle:
+            with contextlib.suppress(SMTPException, OSError):
+                await connection.smtp.quit()
+            connection.smtp.close()
+
+
+def _reply(code: int, text: str) -> Delivery:
+    """An SMTP reply as an outcome: 4xx retry later, 5xx (and anything else) failed."""
+    reason = f"SMTP {code}: {_one_line(text)}" if text else f"SMTP {code}"
+    return RetryLater(reason) if 400 <= code < 500 else Failed(reason)
+
+
+def _broken(exc: BaseException) -> Delivery:
+    kind = "timeout" if isinstance(exc, TimeoutError) else "connection error"
+    detail = str(exc) or type(exc).__name__
+    return RetryLater(f"SMTP {kind}: {detail}")
+
+
+# -- the adapter -----------------------------------------------------------------------------------
+
+
+class EmailAdapter(Adapter):
+    """Sends email over SMTP, one message per ``send``, reusing connections between sends.
+
+    The adapter keeps a small pool of open SMTP connections per server and account (and per
+    event loop): ``options.maxConnections`` in use at once (default 10), each used for
+    ``options.messagesPerConnection`` messages (default 100). A pooled connection is checked
+    before reuse (closed by the server: replaced; idle a while: ``NOOP`` first).
+    ``aclose()`` closes the idle connections (on shutdown).
+    """
+
+    channel: ClassVar[str] = "email"
+
+    def __init__(self) -> None:
+        self._pools: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[SmtpSettings, _Pool]
+        ] = weakref.WeakKeyDictionary()
+
+    def _pool(self, settings: SmtpSettings) -> _Pool:
+        pools = self._pools.setdefault(asyncio.get_running_loop(), {})
+        pool = pools.get(settings)
+        if pool is None:
+            pool = pools[settings] = _Pool(settings)
+        return pool
+
+    async def aclose(self) -> None:
+        """Close the idle connections of the running event loop's pools."""
+        pools = self._pools.pop(asyncio.get_running_loop(), {})
+        for pool in pools.values():
+            await pool.close()
+
+    async def send(
+        self, message: Message, config: ChannelConfig, client: httpx.AsyncClient
+    ) -> Delivery:
+        """Send ``message`` to the customer's email address over SMTP; the outcome."""
+        recipient = message.customer.email
+        if not recipient:
+            return Skipped("no email address")
+        try:
+            settings = SmtpSettings.of(config)
+        except _BadSettings as exc:
+            return Failed(f"email channel settings: {exc}")
+        sender = message.content.get("from") or settings.sender
+        if not isinstance(sender, str) or "@" not in parseaddr(sender)[1]:
+            return Failed("no sender address: set the campaign's from or options.from")
+        reply_to = message.content.get("replyTo") or settings.reply_to
+        try:
+            mail = build_email(message, sender, reply_to, datetime.now(UTC))
+            envelope_from = parseaddr(_one_line(sender))[1]
+            data = _flatten(mail, utf8=False, eight_bit=True)
+        except (ValueError, TypeError, UnicodeError) as exc:
+            return Failed(f"cannot make the email: {exc}")
+
+        pool = self._pool(settings)
+        async with pool.slots:
+            try:
+                connection = await pool.take()
+            except SMTPResponseException as exc:  # greeting refused, authentication failed
+                return _reply(exc.code, exc.message)
+            except (TimeoutError, OSError) as exc:
+                return _broken(exc)
+            except SMTPException as exc:  # no AUTH method the server offers, no STARTTLS
+                return Failed(f"SMTP: {exc}")
+            healthy = True
+            try:
+                return await _transaction(connection.smtp, envelope_from, recipient, mail, data)
+            except BaseException:
+                healthy = False
+                raise
+            finally:
+                await pool.give_back(connection, healthy and connection.smtp.is_connected)
+
+
+async def _transaction(
+    smtp: SMTP, sender: str, recipient: str, mail: EmailMessage, data: bytes
+) -> Delivery:
+    """One SMTP mail transaction (MAIL, RCPT, DATA) on an open connection; the outcome."""
+    options: list[str] = []
+    utf8 = not (sender.isascii() and recipient.isascii())
+    if utf8:
+        if not smtp.supports_extension("smtputf8"):
+            return Failed(f"the SMTP server does not take non-ASCII addresses ({recipient})")
+        options.append("SMTPUTF8")
+    if smtp.supports_extension("8bitmime"):
+        options.append("BODY=8BITMIME")
+        if utf8:
+            data = _flatten(mail, utf8=True, eight_bit=True)
+    else:
+        data = _flatten(mail, utf8=utf8, eight_bit=False)
+    try:
+        await smtp.sendmail(sender, [recipient], data, mail_options=options)
+    except SMTPRecipientsRefused as exc:
+        refused = exc.recipients[0]
+        return _reply(refused.code, refused.message)
+    except SMTPResponseException as exc:
+        if exc.code == 421:  # the server is closing this connection
+            smtp.close()
+        return _reply(exc.code, exc.message)
+    except SMTPNotSupported as exc:
+        return Failed(f"SMTP: {exc}")
+    except (TimeoutError, OSError, SMTPException) as exc:
+        smtp.close()
+        return _broken(exc)
+    except ValueError as exc:  # an address aiosmtplib will not put in an envelope
+        return Failed(f"cannot send to {recipient!r}: {exc}")
+    return Sent(str(mail["Message-ID"]))
