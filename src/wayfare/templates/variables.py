@@ -1,0 +1,76 @@
+"""The variables a campaign template sees: the customer's fields, its addresses, context and event.
+
+::
+
+    {{ first_name }}              every customer field, by its name
+    {{ customer.email }}          customerId, email, phone, whatsapp, telegramChatId, language,
+                                  timezone, and every field again
+    {{ context.order_id }}        the enrollment's context values (a CSV row, an API call)
+    {{ event.customData.sku }}    the event that triggered the message: eventCode, date, customData
+
+``customer``, ``context`` and ``event`` win over customer fields of the same name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from wayfare.model.customers import Customer
+from wayfare.model.fields import format_datetime
+
+RESERVED = ("customer", "context", "event")
+"""The top-level names that are not customer fields."""
+
+
+def customer_variables(customer: Customer | None, customer_id: str) -> dict[str, Any]:
+    """``customer``: the customer's id, addresses, language and time zone, and every field."""
+    if customer is None:
+        return {"customerId": customer_id}
+    return {
+        **customer.fields,
+        "customerId": customer.customer_id,
+        "email": customer.email,
+        "phone": customer.phone,
+        "whatsapp": customer.whatsapp,
+        "telegramChatId": customer.telegram_chat_id,
+        "language": customer.language,
+        "timezone": customer.timezone,
+    }
+
+
+def event_variables(event: Mapping[str, Any]) -> dict[str, Any]:
+    """``event``: ``{eventCode, date, customData}`` of an event given as a mapping.
+
+    ``date`` is ISO 8601 text (a ``datetime`` is written in the canonical UTC form).
+    """
+    date = event.get("date")
+    if isinstance(date, datetime):
+        date = format_datetime(date)
+    return {
+        "eventCode": event.get("eventCode"),
+        "date": date,
+        "customData": dict(event.get("customData") or {}),
+    }
+
+
+def variables(
+    customer: Customer | None,
+    customer_id: str,
+    context: Mapping[str, Any] | None,
+    event: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The render variables of one message to ``customer`` (``None``: not stored, id only).
+
+    ``context``: the enrollment's context values; ``event``: the triggering event, if any, as
+    ``{eventCode, date, customData}`` (``date`` an ISO text or a ``datetime``).
+    """
+    found: dict[str, Any] = dict(customer.fields) if customer is not None else {}
+    found["customer"] = customer_variables(customer, customer_id)
+    found["context"] = dict(context) if context else {}
+    if event is not None:
+        found["event"] = event_variables(event)
+    else:
+        found.pop("event", None)
+    return found
