@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from wayfare.demo import CAMPAIGNS
 from wayfare.errors import Conflict, InvalidInput, NotFound
 from wayfare.store.applications import create_application
 from wayfare.store.campaigns import (
@@ -67,10 +68,12 @@ def test_a_campaign_is_stored_as_given(database: Database, app_id: int) -> None:
 @pytest.mark.parametrize(
     ("name", "channel", "content", "where"),
     [
-        ("", "push", {}, ["name"]),
+        ("", "push", {}, ["name", "content.title", "content.body"]),
         ("A", "pigeon", {}, ["channel"]),
         ("A", "log", {}, ["channel"]),
         ("A", "email", "<html>", ["content"]),
+        ("A", "sms", {"body": "hi"}, ["content.text", "content.body"]),
+        ("A", "email", {"subject": "{{ x", "txt": "x"}, ["content.txt", "content.subject"]),
         (None, "fax", [], ["name", "channel", "content"]),
     ],
 )
@@ -82,11 +85,22 @@ def test_campaign_mistakes_name_the_field(
     assert [p.where for p in raised.value.problems] == where
 
 
+CONTENT = {
+    "push": PUSH,
+    "inapp": {"html": "<p>Hi {{ first_name }}</p>"},
+    "wallet": {"fields": {"points": "{{ points }}"}},
+    "email": {"subject": "Hi", "html": "<p>x</p>"},
+    "sms": {"text": "Hi {{ first_name }}"},
+    "whatsapp": {"template": "order_update", "parameters": ["{{ first_name }}"]},
+    "telegram": {"text": "Hi"},
+}
+
+
 def test_every_message_channel_is_accepted(database: Database, app_id: int) -> None:
     channels = ["push", "inapp", "wallet", "email", "sms", "whatsapp", "telegram"]
     with database.write() as conn:
         for channel in channels:
-            create_campaign(conn, app_id, channel, channel, {"body": "x"}, NOW)
+            create_campaign(conn, app_id, channel, channel, CONTENT[channel], NOW)
         listed = list_campaigns(conn, app_id, limit=3)
         sms = list_campaigns(conn, app_id, channel="sms")
     assert listed.count == len(channels)
@@ -97,12 +111,9 @@ def test_every_message_channel_is_accepted(database: Database, app_id: int) -> N
 def test_update_changes_what_is_given(database: Database, app_id: int) -> None:
     with database.write() as conn:
         campaign_id = create_campaign(conn, app_id, "Cart push", "push", PUSH, NOW)
-        updated = update_campaign(conn, app_id, campaign_id, LATER, content={"title": "New"})
-    assert (updated.name, updated.channel, updated.content) == (
-        "Cart push",
-        "push",
-        {"title": "New"},
-    )
+        new = {"title": "New", "body": "{{ first_name }}"}
+        updated = update_campaign(conn, app_id, campaign_id, LATER, content=new)
+    assert (updated.name, updated.channel, updated.content) == ("Cart push", "push", new)
     assert updated.updated_at == LATER and updated.created_at == NOW
     with database.write() as conn, pytest.raises(InvalidInput, match="channel"):
         update_campaign(conn, app_id, campaign_id, LATER, channel="fax")
@@ -139,7 +150,7 @@ def test_a_campaign_an_active_journey_uses_cannot_be_deleted(
     with database.write() as conn, pytest.raises(Conflict, match="another channel"):
         update_campaign(conn, app_id, used, NOW, channel="sms")
     with database.write() as conn:
-        update_campaign(conn, app_id, used, LATER, content={"title": "Edited live"})
+        update_campaign(conn, app_id, used, LATER, content={"title": "Edited", "body": "live"})
         delete_campaign(conn, app_id, in_draft)  # only a draft uses it
     with database.write() as conn:
         deactivate_journey(conn, app_id, journey_id, LATER)
@@ -148,6 +159,49 @@ def test_a_campaign_an_active_journey_uses_cannot_be_deleted(
         for gone in (used, in_draft):
             with pytest.raises(NotFound):
                 get_campaign(conn, app_id, gone)
+
+
+def test_a_template_error_is_refused_at_save_with_its_field_and_line(
+    database: Database, app_id: int
+) -> None:
+    html = "<ul>\n<li>{{ first_name }}</li>\n{% endfor %}\n</ul>"
+    with database.write() as conn, pytest.raises(InvalidInput) as raised:
+        create_campaign(conn, app_id, "Mail", "email", {"subject": "Hi", "html": html}, NOW)
+    assert [str(p) for p in raised.value.problems] == [
+        "content.html: line 3: unexpected tag 'endfor'"
+    ]
+    with database.write() as conn:
+        campaign_id = create_campaign(
+            conn, app_id, "Mail", "email", {"subject": "Hi", "text": "x"}, NOW
+        )
+    buttons = [
+        {"label": "Go", "url": "https://x.test/{{ id }}"},
+        {"label": "Bad", "url": "{{ a | nope }}"},
+    ]
+    with database.write() as conn, pytest.raises(InvalidInput) as raised:
+        update_campaign(
+            conn,
+            app_id,
+            campaign_id,
+            LATER,
+            channel="telegram",
+            content={"text": "t", "buttons": buttons},
+        )
+    assert [str(p) for p in raised.value.problems] == [
+        "content.buttons[1].url: line 1: unknown filter 'nope'"
+    ]
+    with database.write() as conn, pytest.raises(InvalidInput) as raised:
+        update_campaign(conn, app_id, campaign_id, LATER, channel="sms")  # email content
+    assert [str(p) for p in raised.value.problems] == ["content.subject: unknown key"]
+    with database.read() as conn:
+        assert get_campaign(conn, app_id, campaign_id).content == {"subject": "Hi", "text": "x"}
+
+
+def test_the_demo_campaigns_are_accepted(database: Database, app_id: int) -> None:
+    with database.write() as conn:
+        for name, channel, content in CAMPAIGNS:
+            campaign_id = create_campaign(conn, app_id, name, channel, content, NOW)
+            assert get_campaign(conn, app_id, campaign_id).content == content
 
 
 # ------------------------------------------------------------------ segments

@@ -1,7 +1,8 @@
 """Stored campaigns: reusable message content for one channel, which journeys point at by id.
 
-The content is stored as given (JSON); its Liquid templates are checked by the channels. A
-campaign that an active journey uses can be edited but not deleted, nor moved to another channel.
+The content is checked for its channel when saved (``wayfare.templates.check_content``: its keys,
+and every Liquid string parsed) and stored normalized. A campaign that an active journey uses can
+be edited but not deleted, nor moved to another channel.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from wayfare.model.states import MESSAGE_CHANNELS
 from wayfare.store.common import NAME_MAX, Page, plain_json
 from wayfare.store.journeys import active_journeys_using
 from wayfare.store.schema import campaigns
+from wayfare.templates import check_content
 
 CHANNELS: tuple[str, ...] = tuple(channel.value for channel in MESSAGE_CHANNELS)
 """The channels a campaign can be for (DESIGN.md §2; ``webhook`` states carry their own body)."""
@@ -117,13 +119,13 @@ def update_campaign(
     active journey uses is a ``Conflict`` (its message states are for the old channel).
     """
     current = get_campaign(conn, application_id, campaign_id)
+    if channel is not None and channel != current.channel:
+        _refuse_if_used(conn, application_id, campaign_id, "moved to another channel")
     name, channel, plain = _checked(
         current.name if name is None else name,
         current.channel if channel is None else channel,
         current.content if content is None else content,
     )
-    if channel != current.channel:
-        _refuse_if_used(conn, application_id, campaign_id, "moved to another channel")
     conn.execute(
         campaigns.update()
         .where(campaigns.c.id == campaign_id, campaigns.c.application_id == application_id)
@@ -165,10 +167,14 @@ def _checked(name: object, channel: object, content: object) -> tuple[str, str, 
         )
     if not isinstance(content, Mapping):
         problems.append(Problem("content", "must be an object", "type"))
+    elif channel in CHANNELS:
+        assert isinstance(channel, str)
+        content, content_problems = check_content(channel, plain_json(content, "content"))
+        problems.extend(content_problems)
     if problems:
         raise InvalidInput(problems=problems)
     assert isinstance(name, str) and isinstance(channel, str) and isinstance(content, Mapping)
-    return name.strip(), channel, plain_json(content, "content")
+    return name.strip(), channel, dict(content)
 
 
 def _stored(row: RowMapping) -> StoredCampaign:
