@@ -6,6 +6,7 @@ import asyncio
 import base64
 from collections.abc import Coroutine, Mapping
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -142,6 +143,8 @@ def test_tracked_links_in_the_body(provider: ProviderServer) -> None:
     token = base64.urlsafe_b64encode(b"https://shop.example/sale?x=1").decode()
     assert body == f"See https://t.example/t/{token}. Bye"
     assert tracked_text("https://a.example", {}) == "https://a.example"
+    own = {"click": links["click"], "tracking": SimpleNamespace(base_url="https://t.example")}
+    assert tracked_text("Stop: https://t.example/u/abc", own) == "Stop: https://t.example/u/abc"
 
 
 def test_twilio_errors(provider: ProviderServer) -> None:

@@ -38,15 +38,20 @@ def tracked_text(text: str, links: Mapping[str, Any]) -> str:
     """``text`` with each http(s) URL replaced by its tracking link, when tracking is on.
 
     ``links["click"]`` (set by the dispatcher) maps a target URL to its tracking URL; without
-    it the text is returned as it is. Punctuation ending a sentence stays out of the URL.
+    it the text is returned as it is. Punctuation ending a sentence stays out of the URL, and
+    the message's own tracking links (an unsubscribe link in the text) are left alone.
     """
     click: Callable[[str], str] | None = links.get("click")
     if click is None:
         return text
+    tracking = links.get("tracking")
+    own = str(getattr(tracking, "base_url", "") or "\x00") + "/"
 
     def replace(match: re.Match[str]) -> str:
         url = match.group(0)
         target = url.rstrip(_TRAILING)
+        if target.startswith(own):
+            return url
         return click(target) + url[len(target) :]
 
     return _URL.sub(replace, text)
