@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from wayfare import __version__
-from wayfare.api import campaigns, keys, lists
+from wayfare.api import callbacks, campaigns, keys, lists
 from wayfare.api import customers as customer_api
 from wayfare.api import events as event_api
+from wayfare.api import inapp as inapp_api
 from wayfare.api import journeys as journey_api
 from wayfare.api import tracking as tracking_api
 from wayfare.api.errors import install_error_handlers
@@ -28,7 +29,17 @@ from wayfare.settings import Settings
 from wayfare.store.database import Database
 from wayfare.store.schema import applications, customers, events, journeys
 
-ROUTERS = (keys, customer_api, lists, event_api, journey_api, campaigns, tracking_api)
+ROUTERS = (
+    keys,
+    customer_api,
+    lists,
+    event_api,
+    journey_api,
+    campaigns,
+    tracking_api,
+    callbacks,
+    inapp_api,
+)
 """The modules whose ``router`` makes up ``/v1``."""
 
 
