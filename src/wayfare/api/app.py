@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from wayfare import __version__
-from wayfare.api import callbacks, campaigns, keys, lists
+from wayfare.api import callbacks, campaigns, keys, lists, passkit
 from wayfare.api import customers as customer_api
 from wayfare.api import events as event_api
 from wayfare.api import inapp as inapp_api
@@ -39,6 +39,7 @@ ROUTERS = (
     tracking_api,
     callbacks,
     inapp_api,
+    passkit,
 )
 """The modules whose ``router`` makes up ``/v1``."""
 
