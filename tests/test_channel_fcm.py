@@ -257,6 +257,21 @@ def test_a_401_after_the_refresh_fails(google: GoogleServer, account: dict[str, 
     assert len(fcm_calls(google)) == 2 and len(google.assertions) == 2
 
 
+def test_a_third_party_401_does_not_refresh_the_token(
+    google: GoogleServer, account: dict[str, Any]
+) -> None:
+    google.fcm_reply = lambda request: google_error(
+        401, "UNAUTHENTICATED", "Auth error from APNS or Web Push Service", "THIRD_PARTY_AUTH_ERROR"
+    )
+
+    outcome = send(google, account)
+
+    assert outcome == Failed(
+        "HTTP 401 THIRD_PARTY_AUTH_ERROR: Auth error from APNS or Web Push Service"
+    )
+    assert len(fcm_calls(google)) == 1 and len(google.assertions) == 1
+
+
 def test_unregistered_token_fails_with_its_code(
     google: GoogleServer, account: dict[str, Any]
 ) -> None:

@@ -227,8 +227,9 @@ async def authorized(
 ) -> httpx.Response | Failed | RetryLater:
     """One Google API call with a bearer token for ``scope`` (exchanged at ``url``).
 
-    A 401 answer gets one fresh token and one more try in the same call; the answer of that
-    try is returned whatever it is. Network errors and timeouts are ``RetryLater``.
+    A 401 answer about the token (status ``UNAUTHENTICATED``) gets one fresh token and one more
+    try in the same call; the answer of that try is returned whatever it is. Network errors
+    and timeouts are ``RetryLater``.
     """
     token = await tokens.token(account, scope, client, url)
     if not isinstance(token, str):
@@ -236,6 +237,8 @@ async def authorized(
     response = await _call(client, token, method, target, body)
     if not isinstance(response, httpx.Response) or response.status_code != 401:
         return response
+    if api_error(response)[0] not in ("", "UNAUTHENTICATED"):
+        return response  # e.g. FCM's THIRD_PARTY_AUTH_ERROR: APNs refused, not our token
     token = await tokens.refresh(account, scope, client, url, stale=token)
     if not isinstance(token, str):
         return token
