@@ -151,7 +151,10 @@ def _event(
 
 
 def _record(database: Database, application_id: int, events: list[dict[str, Any]]) -> Json:
-    unique = list({event["eventId"]: event for event in events}.values())
+    first: dict[str, dict[str, Any]] = {}
+    for event in events:
+        first.setdefault(event["eventId"], event)  # "delivered" before the one "read" implies
+    unique = list(first.values())
     recorded = 0
     if unique:
         with database.write() as conn:
