@@ -23,6 +23,8 @@ from wayfare.store.applications import create_application
 from wayfare.store.database import Database
 from wayfare.store.schema import metadata
 
+from .providers import provider  # noqa: F401 (a fixture every test module may use)
+
 POSTGRES_URL = os.environ.get(
     "WAYFARE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -23,11 +23,10 @@ from .conftest import NOW
         (lambda conn: store.claim_due(conn, NOW, 100), "ix_enrollments_due"),
         (lambda conn: store.claim_light(conn, NOW, 100), "ix_enrollments_due"),
         (store.next_wake, "ix_enrollments_due"),
-        (lambda conn: outbox.claim_outbox(conn, NOW, 100), "ix_outbox_due"),
-        (lambda conn: outbox.dispatch_log(conn, NOW, 100), "ix_outbox_due"),
+        (lambda conn: outbox.claim_due(conn, NOW, 100), "ix_outbox_due"),
         (outbox.next_attempt, "ix_outbox_due"),
     ],
-    ids=["claim_due", "claim_light", "next_wake", "claim_outbox", "dispatch_log", "next_attempt"],
+    ids=["claim_due", "claim_light", "next_wake", "claim_outbox", "next_attempt"],
 )
 def test_a_claim_searches_its_partial_index(
     tmp_path: Path, sqlite_template: Path, claim: Callable[[Any], Any], index: str

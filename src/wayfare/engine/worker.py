@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from wayfare.channels.dispatch import Dispatcher
 from wayfare.engine.decisions import WebhookResponse
 from wayfare.engine.entries import recheck_entries
 from wayfare.engine.runner import Pending, advance, call_timeout, run_due
@@ -117,22 +118,6 @@ def _private(url: str) -> bool:
     return False
 
 
-class Dispatcher:
-    """Hands due outbox rows to their channels; for now every channel is the ``log`` channel.
-
-    The ``log`` channel records a message as sent (``sent_at``); the real channels replace it
-    channel by channel (issue 4).
-    """
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    def tick(self, now: datetime, limit: int = 5000) -> int:
-        """Dispatch one batch of due outbox rows at ``now``; how many."""
-        with self.database.write() as conn:
-            return outbox.dispatch_log(conn, now, limit)
-
-
 def utc_now() -> datetime:
     """The current time, aware UTC (the worker's clock)."""
     return datetime.now(UTC)
@@ -193,6 +178,7 @@ class Worker:
                 if wait > 0:
                     self._sleep(stop, listener, wait)
         finally:
+            self.dispatcher.close()
             if listener is not None:
                 listener.close()
 

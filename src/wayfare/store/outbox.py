@@ -8,6 +8,7 @@ sent in batches. The caller owns the transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -44,58 +45,163 @@ def insert_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The outbox dispatch (the ``log`` channel for now)
+# The outbox dispatch (``wayfare.channels.dispatch``)
 
 
-def claim_outbox(conn: Connection, now: datetime, limit: int) -> list[tuple[int, str]]:
-    """Lock up to ``limit`` pending outbox rows due at ``now``: (id, channel) pairs."""
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A due outbox row, locked by the claiming transaction."""
+
+    id: int
+    key: str
+    application_id: int
+    customer_id: str
+    channel: str
+    campaign_id: int | None
+    payload: Mapping[str, Any]
+    attempts: int
+
+
+def claim_due(conn: Connection, now: datetime, limit: int) -> list[Claimed]:
+    """Lock up to ``limit`` pending outbox rows due at ``now``, oldest first."""
+    o = outbox
     query = (
-        select(outbox.c.id, outbox.c.channel)
-        .where(PENDING, outbox.c.next_attempt_at <= now)
-        .order_by(outbox.c.next_attempt_at)
+        select(
+            o.c.id,
+            o.c.idempotency_key,
+            o.c.application_id,
+            o.c.customer_id,
+            o.c.channel,
+            o.c.campaign_id,
+            o.c.payload,
+            o.c.attempts,
+        )
+        .where(PENDING, o.c.next_attempt_at <= now)
+        .order_by(o.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return [(int(row[0]), str(row[1])) for row in conn.execute(query)]
+    return [
+        Claimed(
+            int(r.id),
+            str(r.idempotency_key),
+            int(r.application_id),
+            str(r.customer_id),
+            str(r.channel),
+            r.campaign_id,
+            r.payload or {},
+            int(r.attempts),
+        )
+        for r in conn.execute(query)
+    ]
 
 
-def mark_sent(conn: Connection, ids: Sequence[int], now: datetime) -> None:
-    """Mark outbox rows sent at ``now``."""
-    if not ids:
+def postpone(conn: Connection, rows: Sequence[tuple[int, datetime]]) -> None:
+    """Move pending rows to a later ``next_attempt_at`` (over their rate limit for now)."""
+    if not rows:
+        return
+    statement = (
+        update(outbox)
+        .where(outbox.c.id == bindparam("b_id"), PENDING)
+        .values(next_attempt_at=bindparam("b_at", type_=outbox.c.next_attempt_at.type))
+    )
+    conn.execute(statement, [{"b_id": i, "b_at": at} for i, at in rows])
+
+
+def mark_logged(
+    conn: Connection, rows: Sequence[tuple[int, Mapping[str, Any]]], now: datetime
+) -> None:
+    """Mark rows delivered by the ``log`` channel: sent at ``now``, with their rendered content."""
+    if not rows:
         return
     statement = (
         update(outbox)
         .where(outbox.c.id == bindparam("b_id"))
         .values(
             status="sent",
+            rendered=bindparam("b_rendered", type_=outbox.c.rendered.type),
             sent_at=bindparam("b_now", type_=outbox.c.sent_at.type),
             attempts=outbox.c.attempts + 1,
+            reason=None,
         )
     )
-    conn.execute(statement, [{"b_id": i, "b_now": now} for i in ids])
+    conn.execute(statement, [{"b_id": i, "b_rendered": dict(r), "b_now": now} for i, r in rows])
+
+
+def lease_rows(
+    conn: Connection, rows: Sequence[tuple[int, int, datetime, Mapping[str, Any]]]
+) -> None:
+    """Lease rows (id, attempt, until, rendered content): not due again until the lease ends."""
+    if not rows:
+        return
+    statement = (
+        update(outbox)
+        .where(outbox.c.id == bindparam("b_id"))
+        .values(
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_until", type_=outbox.c.next_attempt_at.type),
+            rendered=bindparam("b_rendered", type_=outbox.c.rendered.type),
+        )
+    )
+    conn.execute(
+        statement,
+        [
+            {"b_id": i, "b_attempts": attempt, "b_until": until, "b_rendered": dict(content)}
+            for i, attempt, until, content in rows
+        ],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The outcome of a row's attempt: its new status, reason and when it is due (if pending)."""
+
+    id: int
+    attempts: int
+    status: str
+    reason: str | None
+    next_attempt_at: datetime
+    provider_message_id: str | None = None
+    sent_at: datetime | None = None
+
+
+def settle_rows(conn: Connection, rows: Sequence[Settled]) -> None:
+    """Write outcomes; a row no longer pending at that attempt (settled elsewhere) is left alone."""
+    if not rows:
+        return
+    o = outbox
+    statement = (
+        update(o)
+        .where(o.c.id == bindparam("b_id"), PENDING, o.c.attempts == bindparam("b_attempts"))
+        .values(
+            status=bindparam("b_status"),
+            reason=bindparam("b_reason"),
+            provider_message_id=bindparam("b_provider"),
+            sent_at=bindparam("b_sent", type_=o.c.sent_at.type),
+            next_attempt_at=bindparam("b_next", type_=o.c.next_attempt_at.type),
+        )
+    )
+    conn.execute(
+        statement,
+        [
+            {
+                "b_id": r.id,
+                "b_attempts": r.attempts,
+                "b_status": r.status,
+                "b_reason": r.reason,
+                "b_provider": r.provider_message_id,
+                "b_sent": r.sent_at,
+                "b_next": r.next_attempt_at,
+            }
+            for r in rows
+        ],
+    )
 
 
 def next_attempt(conn: Connection) -> datetime | None:
     """The earliest ``next_attempt_at`` of a pending outbox row, or None."""
     value = conn.execute(select(func.min(outbox.c.next_attempt_at)).where(PENDING)).scalar()
     return aware(value, outbox.c.next_attempt_at.type, conn)
-
-
-def dispatch_log(conn: Connection, now: datetime, limit: int) -> int:
-    """The ``log`` channel: mark up to ``limit`` due pending outbox rows sent, in one update."""
-    due = (
-        select(outbox.c.id)
-        .where(PENDING, outbox.c.next_attempt_at <= now)
-        .order_by(outbox.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    statement = (
-        update(outbox)
-        .where(outbox.c.id.in_(due.scalar_subquery()))
-        .values(status="sent", sent_at=now, attempts=outbox.c.attempts + 1)
-    )
-    return int(conn.execute(statement).rowcount)
 
 
 # ---------------------------------------------------------------------------------------------
