@@ -201,8 +201,9 @@ def register_device(
             created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["device_library_id", "pass_id"])
-    ).rowcount
-    if not inserted:
+        .returning(registrations.c.pass_id)
+    ).first()
+    if inserted is None:
         conn.execute(
             update(registrations)
             .where(
