@@ -262,6 +262,35 @@ def test_refusals_fail_with_googles_reason(google: GoogleServer, account: dict[s
     assert outcome == Failed("adding the message: HTTP 400 INVALID_ARGUMENT: Invalid message type")
 
 
+def test_past_the_notification_quota_the_message_is_added_without_one(
+    google: GoogleServer, account: dict[str, Any]
+) -> None:
+    stored = saved_pass(google)
+
+    def quota(request: Request) -> Reply | None:
+        notify = (
+            request.path.endswith("/addMessage")
+            and request.json()["message"]["messageType"] == "TEXT_AND_NOTIFY"
+        )
+        if notify:
+            text = (
+                f"Quota exceeded for issuer {ISSUER} when adding TEXT_AND_NOTIFY message "
+                f"to class {ISSUER}.loyalty."
+            )
+            error = {"message": text, "domain": "walletobjects", "reason": "quotaExceeded"}
+            return Reply(403, {"error": {"code": 403, "message": text, "errors": [error]}})
+        return None
+
+    google.wallet_reply = quota
+
+    outcome = deliver(message(), config(account, google.url))
+
+    assert isinstance(outcome, Sent)
+    adds = [r.json()["message"]["messageType"] for r in google.api_requests()[2:]]
+    assert adds == ["TEXT_AND_NOTIFY", "TEXT"]
+    assert stored["messages"][0]["messageType"] == "TEXT"
+
+
 def test_timeouts_retry_later(google: GoogleServer, account: dict[str, Any]) -> None:
     saved_pass(google)
     google.wallet_reply = lambda request: Reply(200, {}, delay=1.0)

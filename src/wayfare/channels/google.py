@@ -191,7 +191,8 @@ def api_error(response: httpx.Response) -> tuple[str, str]:
     """A Google API error answer as (code, reason).
 
     ``code`` is the most specific code given: an FCM ``errorCode`` from ``details``, else the
-    ``status`` (``NOT_FOUND``, ``INVALID_ARGUMENT``), else empty. ``reason`` reads
+    ``status`` (``NOT_FOUND``, ``INVALID_ARGUMENT``), else the first ``errors[].reason``
+    (``quotaExceeded``), else empty. ``reason`` reads
     ``HTTP 404 UNREGISTERED: Requested entity was not found.``.
     """
     error = _json(response).get("error")
@@ -205,6 +206,9 @@ def api_error(response: httpx.Response) -> tuple[str, str]:
             if isinstance(detail, Mapping) and isinstance(detail.get("errorCode"), str):
                 code = detail["errorCode"]
                 break
+        errors = error.get("errors")  # the older format some APIs (Wallet) still give
+        if not code and isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
+            code = str(errors[0].get("reason") or "")
     elif response.text and not response.text.lstrip().startswith("<"):
         message = response.text[:200]
     reason = f"HTTP {response.status_code}"

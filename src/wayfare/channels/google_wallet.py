@@ -128,6 +128,18 @@ def _outcome(response: httpx.Response, what: str) -> Delivery | None:
     return Failed(reason)
 
 
+def _notify_quota_spent(response: httpx.Response) -> bool:
+    """Whether Google refused a ``TEXT_AND_NOTIFY`` message for its notification quota.
+
+    Google allows three notifying messages per pass in 24 hours and answers the fourth with a
+    ``quotaExceeded`` error (403) naming ``TEXT_AND_NOTIFY``.
+    """
+    if response.status_code not in (403, 429):
+        return False
+    code, reason = api_error(response)
+    return code == "quotaExceeded" or "TEXT_AND_NOTIFY" in reason
+
+
 async def update_google_object(
     object_id: str,
     message: Message,
@@ -141,7 +153,8 @@ async def update_google_object(
     the key, body the value): the object is read, modules with those ids replaced, new ones
     appended, the rest kept, and the list written back with ``PATCH``. ``content.message``
     (a string, or ``{header, body}``) is then added with ``POST .../addMessage`` as
-    ``TEXT_AND_NOTIFY``, which shows a notification on the phone. A pass nobody saved (404) is
+    ``TEXT_AND_NOTIFY``, which shows a notification on the phone (past Google's quota of three
+    a day per pass, it is added again as ``TEXT``, without one). A pass nobody saved (404) is
     ``Skipped("no Google Wallet pass")``. ``config`` is Google's part of the settings
     (``google_wallet_config``).
     """
@@ -196,6 +209,9 @@ async def update_google_object(
             }
         }
         added = await call("POST", "/addMessage", note)
+        if isinstance(added, httpx.Response) and _notify_quota_spent(added):
+            note["message"]["messageType"] = "TEXT"  # Google's advice: add it without notifying
+            added = await call("POST", "/addMessage", note)
         if not isinstance(added, httpx.Response):
             return added
         if (outcome := _outcome(added, "adding the message")) is not None:
