@@ -177,6 +177,7 @@ _MESSAGES = {
     "model_type": "expected an object",
     "model_attributes_type": "expected an object",
     "string_too_short": "must not be empty",
+    "too_short": "must not be empty",
 }
 _CODES = {"missing": "missing", "extra_forbidden": "unknown_key"}
 
