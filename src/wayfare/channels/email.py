@@ -30,9 +30,8 @@ import httpx
 from aiosmtplib import (
     SMTP,
     SMTPException,
-    SMTPNotSupported,
-    SMTPRecipientsRefused,
     SMTPResponseException,
+    SMTPServerDisconnected,
 )
 
 from wayfare.channels.base import (
@@ -357,54 +356,91 @@ class EmailAdapter(Adapter):
 
         pool = self._pool(settings)
         async with pool.slots:
-            try:
-                connection = await pool.take()
-            except SMTPResponseException as exc:  # greeting refused, authentication failed
-                return _reply(exc.code, exc.message)
-            except (TimeoutError, OSError) as exc:
-                return _broken(exc)
-            except SMTPException as exc:  # no AUTH method the server offers, no STARTTLS
-                return Failed(f"SMTP: {exc}")
-            healthy = True
-            try:
-                return await _transaction(connection.smtp, envelope_from, recipient, mail, data)
-            except BaseException:
+            while True:  # a pooled connection found dropped at MAIL is replaced, not retried
+                try:
+                    connection = await pool.take()
+                except SMTPResponseException as exc:  # greeting refused, authentication failed
+                    return _reply(exc.code, exc.message)
+                except (TimeoutError, OSError) as exc:
+                    return _broken(exc)
+                except SMTPException as exc:  # no AUTH method the server offers, no STARTTLS
+                    return Failed(f"SMTP: {exc}")
                 healthy = False
-                raise
-            finally:
-                await pool.give_back(connection, healthy and connection.smtp.is_connected)
+                try:
+                    outcome = await _transaction(
+                        connection.smtp, envelope_from, recipient, mail, data, connection.sent > 0
+                    )
+                    healthy = True
+                    return outcome
+                except _Dropped:
+                    continue
+                finally:
+                    await pool.give_back(connection, healthy)
+
+
+class _Dropped(Exception):
+    """A pooled connection turned out closed before the transaction began: take another."""
+
+
+async def _reset(smtp: SMTP) -> None:
+    """End a refused transaction so the connection can carry the next one (else close it)."""
+    try:
+        await smtp.rset()
+    except (SMTPException, OSError):
+        smtp.close()
 
 
 async def _transaction(
-    smtp: SMTP, sender: str, recipient: str, mail: EmailMessage, data: bytes
+    smtp: SMTP, sender: str, recipient: str, mail: EmailMessage, data: bytes, reused: bool
 ) -> Delivery:
-    """One SMTP mail transaction (MAIL, RCPT, DATA) on an open connection; the outcome."""
+    """One SMTP mail transaction (MAIL, RCPT, DATA) on an open connection; the outcome.
+
+    ``_Dropped`` when a ``reused`` connection is found closed at MAIL (nothing was sent).
+    """
     options: list[str] = []
+    encoding = "ascii"
     utf8 = not (sender.isascii() and recipient.isascii())
     if utf8:
         if not smtp.supports_extension("smtputf8"):
             return Failed(f"the SMTP server does not take non-ASCII addresses ({recipient})")
         options.append("SMTPUTF8")
+        encoding = "utf-8"
     if smtp.supports_extension("8bitmime"):
         options.append("BODY=8BITMIME")
         if utf8:
             data = _flatten(mail, utf8=True, eight_bit=True)
     else:
         data = _flatten(mail, utf8=utf8, eight_bit=False)
+    if smtp.supports_extension("size"):
+        options.insert(0, f"SIZE={len(data)}")
     try:
-        await smtp.sendmail(sender, [recipient], data, mail_options=options)
-    except SMTPRecipientsRefused as exc:
-        refused = exc.recipients[0]
-        return _reply(refused.code, refused.message)
-    except SMTPResponseException as exc:
-        if exc.code == 421:  # the server is closing this connection
-            smtp.close()
-        return _reply(exc.code, exc.message)
-    except SMTPNotSupported as exc:
-        return Failed(f"SMTP: {exc}")
+        await smtp.mail(sender, options=options, encoding=encoding)
+    except SMTPServerDisconnected as exc:
+        smtp.close()
+        if reused:
+            raise _Dropped from exc
+        return _broken(exc)
+    except SMTPResponseException as exc:  # sender refused, or 421 closing
+        return await _refused(smtp, exc)
+    except ValueError as exc:  # an address aiosmtplib will not put in an envelope
+        return Failed(f"cannot send from {sender!r} to {recipient!r}: {exc}")
     except (TimeoutError, OSError, SMTPException) as exc:
         smtp.close()
         return _broken(exc)
-    except ValueError as exc:  # an address aiosmtplib will not put in an envelope
-        return Failed(f"cannot send to {recipient!r}: {exc}")
+    try:
+        await smtp.rcpt(recipient, encoding=encoding)
+        await smtp.data(data)
+    except SMTPResponseException as exc:  # recipient refused, message refused
+        return await _refused(smtp, exc)
+    except (TimeoutError, OSError, SMTPException) as exc:
+        smtp.close()
+        return _broken(exc)
     return Sent(str(mail["Message-ID"]))
+
+
+async def _refused(smtp: SMTP, exc: SMTPResponseException) -> Delivery:
+    if exc.code == 421:  # the server is closing this connection
+        smtp.close()
+    else:
+        await _reset(smtp)
+    return _reply(exc.code, exc.message)
