@@ -71,19 +71,20 @@ def object_id(issuer_id: str, suffix: str) -> str:
 def google_wallet_config(config: ChannelConfig) -> ChannelConfig:
     """The Google part of a ``wallet`` channel's settings.
 
-    When ``credentials.google`` is an object (the channel also serves Apple Wallet) the Google
-    settings are ``credentials.google`` and ``options.google`` (its ``baseUrl`` replaces
-    Google's URL); otherwise ``config`` itself is Google's.
+    When ``credentials.google`` or ``options.google`` is an object (the channel also serves
+    Apple Wallet, whose keys sit under ``apple``) the Google settings are those two, with
+    ``options.google.baseUrl`` replacing Google's URL (the top-level ``baseUrl`` is Apple's);
+    otherwise ``config`` itself is Google's.
     """
-    google = config.credentials.get("google")
-    if not isinstance(google, Mapping):
-        return config
+    credentials = config.credentials.get("google")
     options = config.options.get("google")
+    if not isinstance(credentials, Mapping) and not isinstance(options, Mapping):
+        return config
     options = options if isinstance(options, Mapping) else {}
     return ChannelConfig(
         enabled=config.enabled,
         base_url=options.get("baseUrl"),
-        credentials=google,
+        credentials=credentials if isinstance(credentials, Mapping) else {},
         options=options,
         rate_limit=config.rate_limit,
     )
