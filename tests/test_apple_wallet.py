@@ -422,6 +422,11 @@ def test_certificate_auth_presents_the_pass_type_certificate(
     assert request.header("authorization") is None
     assert request.header("apns-topic") == PASS_TYPE
 
+    # Without the certificate the server refuses the connection: nothing is delivered.
+    refused = push(AppleWalletAdapter(), prepared, token_config(h2_server), h2_server)
+    assert isinstance(refused, RetryLater)
+    assert len(h2_server.requests) == 1
+
 
 def test_apple_settings_may_sit_under_an_apple_key() -> None:
     both = ChannelConfig(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -230,6 +231,10 @@ async def send_apns(
             response = await client.post(url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return from_exception(exc)
+        except ssl.SSLError as exc:
+            # httpcore lets a TLS alert that arrives after the handshake through unwrapped
+            # (TLS 1.3: APNs refusing a client certificate is seen on the first read).
+            return RetryLater(f"TLS error: {exc}")
         reason = _reason(response)
         if (
             response.status_code == 403
