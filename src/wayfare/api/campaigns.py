@@ -1,10 +1,15 @@
-"""``/v1/campaign``: reusable message content for one channel, created, listed, edited, deleted."""
+"""``/v1/campaign``: reusable message content for one channel, created, listed, edited, deleted.
+
+``POST /v1/campaign/{id}/preview`` renders a campaign for one stored customer.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, Page, created, ok
@@ -16,6 +21,8 @@ from wayfare.store.campaigns import (
     list_campaigns,
     update_campaign,
 )
+from wayfare.store.customers import get_customer
+from wayfare.templates import compile_campaign, variables
 
 router = APIRouter(prefix="/v1/campaign", tags=["campaigns"])
 
@@ -34,6 +41,22 @@ class CampaignChanges(Body):
     name: str | None = None
     channel: str | None = None
     content: dict[str, Any] | None = None
+
+
+class PreviewEvent(Body):
+    """The event a preview pretends triggered the message."""
+
+    event_code: str = Field(alias="eventCode", min_length=1, max_length=200)
+    date: datetime | None = None
+    custom_data: dict[str, Any] = Field(default_factory=dict, alias="customData")
+
+
+class PreviewBody(Body):
+    """Whom to render a campaign for: a stored customer, context values, a triggering event."""
+
+    customer_id: str = Field(alias="customerId", min_length=1, max_length=200)
+    context: dict[str, Any] = Field(default_factory=dict)
+    event: PreviewEvent | None = None
 
 
 def campaign_json(campaign: StoredCampaign) -> dict[str, Any]:
@@ -101,3 +124,28 @@ def delete(campaign_id: int, caller: Auth, database: Db) -> Json:
     with database.write() as conn:
         delete_campaign(conn, caller.application_id, campaign_id)
     return ok({"id": campaign_id})
+
+
+@router.post("/{campaign_id}/preview")
+def preview(campaign_id: int, body: PreviewBody, caller: Auth, database: Db) -> Json:
+    """The campaign's content rendered for one stored customer (with context and event)."""
+    with database.read() as conn:
+        campaign = get_campaign(conn, caller.application_id, campaign_id)
+        customer = get_customer(conn, caller.application_id, body.customer_id)
+    event = None
+    if body.event is not None:
+        event = {
+            "eventCode": body.event.event_code,
+            "date": body.event.date or utcnow(),
+            "customData": body.event.custom_data,
+        }
+    values = variables(customer, customer.customer_id, body.context, event)
+    content = compile_campaign(campaign.channel, campaign.content).render(values)
+    return ok(
+        {
+            "campaignId": campaign.id,
+            "channel": campaign.channel,
+            "customerId": customer.customer_id,
+            "content": content,
+        }
+    )

@@ -66,12 +66,14 @@ def error_line(error: LiquidError, source: str) -> int:
     where = error.context()
     if where is not None:
         return where[0]
-    return source.count("\n") + 1
+    return max(1, len(source.splitlines()))
 
 
 def describe(error: LiquidError, source: str) -> str:
     """A one-line account of a Liquid error: ``line 3: unexpected tag 'endfor'``."""
     message = str(error.message if error.message is not None else type(error).__name__)
+    if error.context() is None:  # a block left open: python-liquid points at no token
+        message = message.replace("found end of expression", "found the end of the template")
     return f"line {error_line(error, source)}: {message}"
 
 

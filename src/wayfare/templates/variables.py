@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from wayfare.model.customers import Customer
@@ -43,11 +43,11 @@ def customer_variables(customer: Customer | None, customer_id: str) -> dict[str,
 def event_variables(event: Mapping[str, Any]) -> dict[str, Any]:
     """``event``: ``{eventCode, date, customData}`` of an event given as a mapping.
 
-    ``date`` is ISO 8601 text (a ``datetime`` is written in the canonical UTC form).
+    ``date`` is ISO 8601 text (a ``datetime`` is written in the canonical UTC form; naive is UTC).
     """
     date = event.get("date")
     if isinstance(date, datetime):
-        date = format_datetime(date)
+        date = format_datetime(date if date.tzinfo else date.replace(tzinfo=UTC))
     return {
         "eventCode": event.get("eventCode"),
         "date": date,
