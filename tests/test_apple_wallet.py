@@ -411,8 +411,9 @@ def test_certificate_auth_presents_the_pass_type_certificate(
         [prepared] = adapter.prepare(conn, [message(app_id)], NOW)
     key_pem = pem(certificate, key).split("-----END CERTIFICATE-----\n", 1)[1]
     settings = ChannelConfig(
-        base_url=h2_server.url,
+        base_url="https://walletobjects.invalid",  # Google's, in the shared wallet settings
         credentials={"apple": {"certificate": pem(certificate), "certificateKey": key_pem}},
+        options={"apple": {"baseUrl": h2_server.url}},
     )
 
     assert isinstance(push(adapter, prepared, settings, h2_server), Sent)
@@ -435,8 +436,10 @@ def test_apple_settings_may_sit_under_an_apple_key() -> None:
         options={"apple": {"sandbox": True}},
     )
     assert apple_config(both) == ChannelConfig(
-        base_url="https://gw", credentials={"keyId": "K"}, options={"sandbox": True}
+        credentials={"keyId": "K"}, options={"sandbox": True}
     )
+    routed = ChannelConfig(base_url="https://google", options={"apple": {"baseUrl": "https://a"}})
+    assert apple_config(routed) == ChannelConfig(base_url="https://a")
     plain = ChannelConfig(credentials={"keyId": "K"})
     assert apple_config(plain) is plain
 

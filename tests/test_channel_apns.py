@@ -23,6 +23,7 @@ from wayfare.channels.apns import (
     ApnsTokens,
     alert_payload,
     apns_base_url,
+    apns_config,
     apns_id_for,
     send_apns,
 )
@@ -332,3 +333,25 @@ def test_alert_payload_of_a_push_campaign() -> None:
     }
     plain = Message(41, "k", 1, "push", customer("c-1"), {"title": "T", "body": "B"})
     assert "mutable-content" not in alert_payload(plain)["aps"]
+
+
+def test_apns_settings_may_sit_in_a_section_of_the_push_channel(h2_server: H2Server) -> None:
+    push_channel = ChannelConfig(
+        base_url="https://fcm.invalid",
+        credentials={
+            "serviceAccount": {},
+            "apns": {"keyId": "ABC123DEFG", "teamId": "TEAM123456", "privateKey": KEY_PEM},
+        },
+        options={"apns": {"baseUrl": h2_server.url, "priority": 5}},
+    )
+    assert apns_config(push_channel) == ChannelConfig(
+        base_url=h2_server.url,
+        credentials=push_channel.credentials["apns"],
+        options={"priority": 5},
+    )
+    tokens = ApnsTokens.from_config(push_channel)
+    outcome = send(h2_server, tokens, {"aps": {}}, topic="com.example.app", settings=push_channel)
+    assert isinstance(outcome, Sent)
+    [request] = h2_server.requests
+    assert request.header("apns-priority") == "5"
+    assert claims_of(request)[1]["iss"] == "TEAM123456"

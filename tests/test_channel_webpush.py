@@ -228,3 +228,19 @@ def test_settings_are_checked_by_name(provider: ProviderServer) -> None:
 
 def test_a_vapid_key_loads_from_raw_base64url_or_pem() -> None:
     assert VapidKey(VAPID_RAW).public_key == VapidKey(VAPID_PEM).public_key == b64(VAPID_PUBLIC)
+
+
+def test_webpush_settings_may_sit_in_a_section_of_the_push_channel(
+    provider: ProviderServer,
+) -> None:
+    browser = Browser(f"{provider.url}/push/1")
+    provider.respond = lambda request: Reply(201, b"")
+    push_channel = ChannelConfig(
+        credentials={"serviceAccount": {}, "webpush": {"vapidPrivateKey": VAPID_PEM}},
+        options={"webpush": {"subject": "https://shop.example.com", "ttl": 60}},
+    )
+    assert isinstance(send(browser.subscription, {"n": 2}, push_channel), Sent)
+    [request] = provider.requests
+    assert request.headers["ttl"] == "60"
+    assert vapid_of(request)[0]["sub"] == "https://shop.example.com"
+    assert browser.decrypt(request.body) == {"n": 2}

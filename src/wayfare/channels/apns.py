@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -40,7 +41,9 @@ __all__ = [
     "ApnsTokens",
     "alert_payload",
     "apns_base_url",
+    "apns_config",
     "apns_id_for",
+    "config_section",
     "send_apns",
 ]
 
@@ -101,7 +104,7 @@ class ApnsTokens:
 
         ``ValueError`` naming the credential that is missing or wrong.
         """
-        credentials = config.credentials
+        credentials = apns_config(config).credentials
         for name in ("keyId", "teamId", "privateKey"):
             value = credentials.get(name)
             if not isinstance(value, str) or not value.strip():
@@ -147,6 +150,33 @@ class ApnsTokens:
             headers={"kid": self.key_id},
         )
         self._issued_at = now
+
+
+def config_section(config: ChannelConfig, name: str) -> ChannelConfig:
+    """The settings of one provider of a channel that several providers serve.
+
+    The push channel holds FCM, APNs and Web Push keys; the wallet channel Apple's and
+    Google's. When ``credentials[name]`` or ``options[name]`` is an object, the section is
+    those two objects, with ``options[name].baseUrl`` as its base URL (the channel's
+    ``baseUrl`` belongs to another provider then); otherwise it is ``config`` itself.
+    """
+    credentials = config.credentials.get(name)
+    options = config.options.get(name)
+    if not isinstance(credentials, Mapping) and not isinstance(options, Mapping):
+        return config
+    section_options = dict(options) if isinstance(options, Mapping) else {}
+    base_url = section_options.pop("baseUrl", None)
+    return replace(
+        config,
+        base_url=base_url if isinstance(base_url, str) and base_url else None,
+        credentials=dict(credentials) if isinstance(credentials, Mapping) else {},
+        options=section_options,
+    )
+
+
+def apns_config(config: ChannelConfig) -> ChannelConfig:
+    """The APNs settings of the push channel (``credentials.apns``, ``options.apns``)."""
+    return config_section(config, "apns")
 
 
 def apns_base_url(config: ChannelConfig) -> str:
@@ -206,9 +236,10 @@ async def send_apns(
 
     ``tokens`` signs the request (token-based auth); None sends no ``authorization`` header,
     for certificate-based auth where ``client`` carries the TLS client certificate. ``topic``
-    is the app's bundle id (or a Wallet pass type id). Options read from ``config.options``:
-    ``sandbox``, ``priority`` (default 10, and 5 for ``background`` pushes), ``ttl`` (seconds
-    APNs keeps the notification, default 24 h; 0 for "now or never").
+    is the app's bundle id (or a Wallet pass type id). ``config`` is the push channel's
+    settings, or their ``apns`` section (``apns_config``); options: ``sandbox``, ``priority``
+    (default 10, and 5 for ``background`` pushes), ``ttl`` (seconds APNs keeps the
+    notification, default 24 h; 0 for "now or never").
 
     200 is ``Sent`` with the ``apns-id``; ``BadDeviceToken`` / ``Unregistered`` and other
     refusals are ``Failed`` with Apple's reason; ``ExpiredProviderToken`` makes a new token
@@ -221,6 +252,7 @@ async def send_apns(
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     except (TypeError, ValueError) as exc:
         return Failed(f"payload: not JSON ({exc})")
+    config = apns_config(config)
     url = f"{apns_base_url(config)}/3/device/{token}"
     headers = _headers(config, topic, push_type, collapse_id, apns_id)
     bearer = tokens.token() if tokens is not None else None
@@ -320,7 +352,7 @@ class ApnsTokenCache:
 
     def get(self, config: ChannelConfig) -> ApnsTokens:
         """The tokens for ``config.credentials``; ``ValueError`` naming a bad credential."""
-        credentials = config.credentials
+        credentials = apns_config(config).credentials
         key = (
             str(credentials.get("keyId", "")),
             str(credentials.get("teamId", "")),

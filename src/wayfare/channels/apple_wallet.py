@@ -21,7 +21,13 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection
 
-from wayfare.channels.apns import ApnsTokenCache, ApnsTokens, apns_id_for, send_apns
+from wayfare.channels.apns import (
+    ApnsTokenCache,
+    ApnsTokens,
+    apns_id_for,
+    config_section,
+    send_apns,
+)
 from wayfare.channels.base import (
     Adapter,
     ChannelConfig,
@@ -46,20 +52,12 @@ The push carries no content (the payload is ``{}``; Wallet ignores ``aps``), hen
 
 
 def apple_config(config: ChannelConfig) -> ChannelConfig:
-    """The Apple part of the wallet channel's settings.
+    """The Apple part of the wallet channel's settings (which also holds Google's).
 
-    ``credentials.apple`` / ``options.apple`` when the settings hold both wallets' keys (the
-    wallet channel serves Apple and Google), else the settings themselves.
+    ``credentials.apple`` / ``options.apple`` (with ``options.apple.baseUrl``) when present,
+    else the settings themselves (see ``wayfare.channels.apns.config_section``).
     """
-    credentials = config.credentials.get("apple")
-    options = config.options.get("apple")
-    if not isinstance(credentials, Mapping) and not isinstance(options, Mapping):
-        return config
-    return replace(
-        config,
-        credentials=dict(credentials) if isinstance(credentials, Mapping) else {},
-        options=dict(options) if isinstance(options, Mapping) else {},
-    )
+    return config_section(config, "apple")
 
 
 async def pass_update_push(

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from wayfare.channels.apns import config_section
 from wayfare.channels.base import (
     ChannelConfig,
     Delivery,
@@ -39,7 +40,14 @@ from wayfare.channels.base import (
     from_response,
 )
 
-__all__ = ["Subscription", "VapidKey", "parse_subscription", "send_webpush", "vapid_headers"]
+__all__ = [
+    "Subscription",
+    "VapidKey",
+    "parse_subscription",
+    "send_webpush",
+    "vapid_headers",
+    "webpush_config",
+]
 
 DEFAULT_TTL = 24 * 3600
 """Seconds the push service keeps a message for an offline browser (the ``TTL`` header)."""
@@ -162,6 +170,11 @@ def _load_vapid_key(text: str) -> ec.EllipticCurvePrivateKey:
     return key
 
 
+def webpush_config(config: ChannelConfig) -> ChannelConfig:
+    """The Web Push settings of the push channel (``credentials.webpush``, ...)."""
+    return config_section(config, "webpush")
+
+
 def vapid_headers(
     key: VapidKey, endpoint: str, subject: str, now: float | None = None
 ) -> dict[str, str]:
@@ -182,10 +195,11 @@ async def send_webpush(
 ) -> Delivery:
     """Send ``payload`` (as JSON) to the browser whose subscription JSON is ``subscription``.
 
-    Settings: ``credentials.vapidPrivateKey`` (or an already loaded ``vapid`` key),
-    ``options.subject`` (``mailto:`` or ``https:`` contact for the push service, required),
-    ``options.ttl`` (seconds, default 24 h), ``options.urgency`` (``very-low`` ... ``high``),
-    ``options.topic`` (a message with the same topic replaces an undelivered one).
+    Settings (the push channel's, or their ``webpush`` section): ``credentials.vapidPrivateKey``
+    (or an already loaded ``vapid`` key), ``options.subject`` (a ``mailto:`` or ``https:``
+    contact for the push service, required), ``options.ttl`` (seconds, default 24 h),
+    ``options.urgency`` (``very-low`` ... ``high``), ``options.topic`` (a message with the
+    same topic replaces an undelivered one).
 
     201 is ``Sent`` with the ``Location`` of the message; 404 and 410 are ``Failed``
     ("subscription expired": drop the token); 413 and other 4xx are ``Failed``; 429 and 5xx
@@ -195,6 +209,7 @@ async def send_webpush(
         target = parse_subscription(subscription)
     except ValueError as exc:
         return Failed(str(exc))
+    config = webpush_config(config)
     options = config.options
     subject = options.get("subject")
     if not isinstance(subject, str) or not subject.startswith(("mailto:", "https:")):
