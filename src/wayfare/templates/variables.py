@@ -24,22 +24,6 @@ RESERVED = ("customer", "context", "event")
 """The top-level names that are not customer fields."""
 
 
-def customer_variables(customer: Customer | None, customer_id: str) -> dict[str, Any]:
-    """``customer``: the customer's id, addresses, language and time zone, and every field."""
-    if customer is None:
-        return {"customerId": customer_id}
-    return {
-        **customer.fields,
-        "customerId": customer.customer_id,
-        "email": customer.email,
-        "phone": customer.phone,
-        "whatsapp": customer.whatsapp,
-        "telegramChatId": customer.telegram_chat_id,
-        "language": customer.language,
-        "timezone": customer.timezone,
-    }
-
-
 def event_variables(event: Mapping[str, Any]) -> dict[str, Any]:
     """``event``: ``{eventCode, date, customData}`` of an event given as a mapping.
 
@@ -66,11 +50,24 @@ def variables(
     ``context``: the enrollment's context values; ``event``: the triggering event, if any, as
     ``{eventCode, date, customData}`` (``date`` an ISO text or a ``datetime``).
     """
-    found: dict[str, Any] = dict(customer.fields) if customer is not None else {}
-    found["customer"] = customer_variables(customer, customer_id)
+    if customer is None:
+        found: dict[str, Any] = {"customer": {"customerId": customer_id}}
+    else:
+        fields = customer.fields
+        found = dict(fields)
+        found["customer"] = {
+            **fields,
+            "customerId": customer.customer_id,
+            "email": customer.email,
+            "phone": customer.phone,
+            "whatsapp": customer.whatsapp,
+            "telegramChatId": customer.telegram_chat_id,
+            "language": customer.language,
+            "timezone": customer.timezone,
+        }
     found["context"] = dict(context) if context else {}
     if event is not None:
         found["event"] = event_variables(event)
-    else:
-        found.pop("event", None)
+    elif "event" in found:
+        del found["event"]
     return found
