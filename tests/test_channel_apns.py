@@ -355,3 +355,13 @@ def test_apns_settings_may_sit_in_a_section_of_the_push_channel(h2_server: H2Ser
     [request] = h2_server.requests
     assert request.header("apns-priority") == "5"
     assert claims_of(request)[1]["iss"] == "TEAM123456"
+
+
+def test_the_topic_comes_from_the_options_when_not_given(h2_server: H2Server) -> None:
+    tokens = ApnsTokens("ABC123DEFG", "TEAM123456", KEY_PEM)
+    with_topic = config(h2_server, topic="com.example.shop")
+    assert isinstance(send(h2_server, tokens, {"aps": {}}, settings=with_topic), Sent)
+    assert h2_server.requests[0].header("apns-topic") == "com.example.shop"
+    outcome = send(h2_server, tokens, {"aps": {}})
+    assert outcome == Failed("options.topic: the app's bundle id is required for APNs")
+    assert len(h2_server.requests) == 1

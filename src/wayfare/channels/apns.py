@@ -227,7 +227,7 @@ async def send_apns(
     client: httpx.AsyncClient,
     tokens: ApnsTokens | None,
     *,
-    topic: str,
+    topic: str | None = None,
     push_type: str = "alert",
     collapse_id: str | None = None,
     apns_id: str | None = None,
@@ -236,10 +236,10 @@ async def send_apns(
 
     ``tokens`` signs the request (token-based auth); None sends no ``authorization`` header,
     for certificate-based auth where ``client`` carries the TLS client certificate. ``topic``
-    is the app's bundle id (or a Wallet pass type id). ``config`` is the push channel's
-    settings, or their ``apns`` section (``apns_config``); options: ``sandbox``, ``priority``
-    (default 10, and 5 for ``background`` pushes), ``ttl`` (seconds APNs keeps the
-    notification, default 24 h; 0 for "now or never").
+    is the app's bundle id (or a Wallet pass type id), ``options.topic`` when None.
+    ``config`` is the push channel's settings, or their ``apns`` section (``apns_config``);
+    options: ``sandbox``, ``priority`` (default 10, and 5 for ``background`` pushes), ``ttl``
+    (seconds APNs keeps the notification, default 24 h; 0 for "now or never").
 
     200 is ``Sent`` with the ``apns-id``; ``BadDeviceToken`` / ``Unregistered`` and other
     refusals are ``Failed`` with Apple's reason; ``ExpiredProviderToken`` makes a new token
@@ -253,6 +253,9 @@ async def send_apns(
     except (TypeError, ValueError) as exc:
         return Failed(f"payload: not JSON ({exc})")
     config = apns_config(config)
+    topic = topic or config.options.get("topic")
+    if not isinstance(topic, str) or not topic:
+        return Failed("options.topic: the app's bundle id is required for APNs")
     url = f"{apns_base_url(config)}/3/device/{token}"
     headers = _headers(config, topic, push_type, collapse_id, apns_id)
     bearer = tokens.token() if tokens is not None else None
