@@ -253,6 +253,14 @@ def test_render_errors_name_the_field() -> None:
         render_string("{% endif %}", {})
 
 
+def test_the_json_filter_writes_json_for_webhook_bodies() -> None:
+    body = '{"name": {{ first_name | json }}, "tags": {{ tags | json }}, "x": {{ x | json }}}'
+    values = {"first_name": 'Ana "A"', "tags": ["a", 1, True, None]}
+    assert render_string(body, values) == (
+        '{"name": "Ana \\"A\\"", "tags": ["a", 1, true, null], "x": null}'
+    )
+
+
 # ------------------------------------------------------------------ the fast path is python-liquid
 
 NAMES = ["a", "b", "vip", "customer", "context", "first_name"]

@@ -11,7 +11,9 @@ from typing import ClassVar
 
 from liquid import Environment
 from liquid.exceptions import LiquidError
+from liquid.extra import JSON
 from liquid.template import BoundTemplate
+from liquid.undefined import Undefined
 
 from wayfare.errors import Problem, WayfareError
 
@@ -35,7 +37,9 @@ class CampaignEnvironment(Environment):
 
     Undefined variables render as nothing (Liquid's default); unknown filters are errors; nothing
     is escaped unless the template says ``| escape``. There is no ``{% render %}`` or
-    ``{% include %}``: a campaign is one template per field, with no partials to load.
+    ``{% include %}``: a campaign is one template per field, with no partials to load. One filter
+    beyond the standard ones: ``json`` (a value as JSON, ``null`` when undefined), for webhook
+    bodies.
     """
 
     loop_iteration_limit: ClassVar[int | None] = 10_000
@@ -47,6 +51,13 @@ class CampaignEnvironment(Environment):
         super().__init__(strict_filters=True, autoescape=False)
         for tag in ("render", "include"):
             self.tags.pop(tag, None)
+        self.add_filter("json", JSON(default=_json_default))
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Undefined):
+        return None
+    return str(value)
 
 
 ENVIRONMENT = CampaignEnvironment()
