@@ -210,7 +210,8 @@ def test_multipart_message_with_its_headers(recorder: Recorder, smtp: Controller
     assert re.fullmatch(r"<[0-9a-f]{32}@acme\.example>", expected_id)
     [got] = recorder.received
     assert got.mail_from == "shop@acme.example" and got.rcpt_tos == ["ana@example.com"]
-    assert "BODY=8BITMIME" in got.mail_options
+    assert got.mail_options == [f"SIZE={len(got.content)}"]
+    assert got.content.isascii()  # 7-bit clean: quoted-printable bodies
     mail = got.parsed()
     assert mail["Subject"] == "Your cart misses you, Ana"
     assert mail["From"] == "Acme Shop <shop@acme.example>"
@@ -224,7 +225,7 @@ def test_multipart_message_with_its_headers(recorder: Recorder, smtp: Controller
     parts = list(mail.iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
     assert parts[0].get_content() == CONTENT["text"]
-    assert parts[1].get_content() == CONTENT["html"] + "\n"  # untouched without tracking
+    assert parts[1].get_content() == CONTENT["html"]  # untouched without tracking
 
 
 def test_single_parts_and_campaign_sender(recorder: Recorder, smtp: Controller) -> None:
@@ -245,6 +246,35 @@ def test_single_parts_and_campaign_sender(recorder: Recorder, smtp: Controller) 
     assert second.get_content_type() == "text/plain"
     assert second.get_content() == "Olé, ñandú\n"
     assert first["Message-ID"] == second["Message-ID"]  # the same outbox key
+
+
+def test_headers_and_bodies_are_encoded_for_any_server(
+    recorder: Recorder, smtp: Controller
+) -> None:
+    subject = "¡Última oportunidad, José! " + "Tu carrito te espera con ofertas " * 4
+    long_line = "<p>" + "ñandú " * 400 + "</p>\n.starts with a dot\n"
+    content = {
+        "subject": subject,
+        "html": long_line,
+        "text": "Línea uno\r\nLínea dos = 2 \n",
+        "from": '"Tienda Acme, Madrid" <shop@acme.example>',
+        "replyTo": "Atención al cliente <care@acme.example>",
+    }
+    long_ascii = {**CONTENT, "subject": "Your weekly digest: " + "news and offers " * 8}
+    send_all(EmailAdapter(), config(smtp), [message(content=content), message(content=long_ascii)])
+    raw, ascii_raw = (r.content for r in recorder.received)
+    assert raw.isascii()
+    assert [line for line in raw.split(b"\r\n") if len(line) > 78] == []
+    assert all(len(line) <= 78 for line in ascii_raw.split(b"\r\n"))
+    mail, ascii_mail = (r.parsed() for r in recorder.received)
+    assert mail["Subject"] == subject.strip()
+    assert ascii_mail["Subject"] == long_ascii["subject"].strip()
+    assert mail["From"].addresses[0].display_name == "Tienda Acme, Madrid"
+    assert mail["From"].addresses[0].addr_spec == "shop@acme.example"
+    assert mail["Reply-To"].addresses[0].display_name == "Atención al cliente"
+    text, html = (part.get_content() for part in mail.iter_parts())
+    assert text == "Línea uno\nLínea dos = 2 \n"
+    assert html == long_line
 
 
 def test_a_retried_send_keeps_its_message_id(recorder: Recorder, smtp: Controller) -> None:

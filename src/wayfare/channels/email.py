@@ -10,18 +10,16 @@ Settings (``ChannelConfig``): ``base_url`` ``smtp://host:port`` (plain, STARTTLS
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
-import io
 import re
 import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import policy
-from email.generator import BytesGenerator
-from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -46,7 +44,14 @@ from wayfare.channels.base import (
 )
 from wayfare.channels.tracking import TrackingLinks, add_open_pixel, rewrite_links
 
-__all__ = ["DEFAULT_URL", "EmailAdapter", "SmtpSettings", "build_email", "message_id_for"]
+__all__ = [
+    "DEFAULT_URL",
+    "Email",
+    "EmailAdapter",
+    "SmtpSettings",
+    "build_email",
+    "message_id_for",
+]
 
 DEFAULT_URL = "smtp://localhost:25"
 """Where mail goes when the channel has no ``base_url``: a local MTA."""
@@ -54,7 +59,6 @@ DEFAULT_URL = "smtp://localhost:25"
 IDLE_CHECK = 15.0
 """Seconds after which an idle pooled connection is checked with ``NOOP`` before reuse."""
 
-_GENERATOR = policy.SMTP.clone(refold_source="none")  # keeps raw List-Unsubscribe unfolded
 _LINE_BREAKS = re.compile(r"[\r\n]+\s*")
 
 
@@ -161,12 +165,28 @@ def _one_line(value: str) -> str:
     return _LINE_BREAKS.sub(" ", value).strip()
 
 
-def build_email(message: Message, sender: str, reply_to: str | None, now: datetime) -> EmailMessage:
-    """The MIME message for ``message`` (the customer has an email address).
+@dataclass(frozen=True, slots=True)
+class Email:
+    """A message ready for SMTP: its envelope, its ``Message-ID`` and its bytes (CRLF lines)."""
+
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
+
+    @property
+    def needs_utf8(self) -> bool:
+        """Whether an address is not ASCII (the server must offer SMTPUTF8)."""
+        return not (self.sender.isascii() and self.recipient.isascii())
+
+
+def build_email(message: Message, sender: str, reply_to: str | None, now: datetime) -> Email:
+    """The email for ``message`` to the customer's address, from ``sender``.
 
     Text and HTML parts are ``multipart/alternative`` when the campaign has both, else one
-    part. Tracking (``message.links["tracking"]``, a ``TrackingLinks``) rewrites the HTML's links
-    and adds the open pixel; ``message.links["unsubscribe"]`` (or the tracking links') becomes
+    part; bodies are UTF-8, quoted-printable (7-bit clean for any server). Tracking
+    (``message.links["tracking"]``, a ``TrackingLinks``) rewrites the HTML's links and adds the
+    open pixel; ``message.links["unsubscribe"]`` (else the tracking links') becomes
     ``List-Unsubscribe`` with one-click ``List-Unsubscribe-Post``. ``ValueError`` when the
     content cannot make an email.
     """
@@ -184,34 +204,109 @@ def build_email(message: Message, sender: str, reply_to: str | None, now: dateti
         unsubscribe = unsubscribe or tracking.unsubscribe
         if html is not None:
             html = add_open_pixel(rewrite_links(str(html), tracking), tracking)
+    name, address = parseaddr(_one_line(sender))
+    if "@" not in address:
+        raise ValueError(f"{sender!r} is not a sender address")
+    recipient = str(message.customer.email)
+    message_id = message_id_for(message.key, address)
 
-    mail = EmailMessage()
-    mail["Subject"] = _one_line(subject)
-    mail["From"] = _one_line(sender)
-    mail["To"] = str(message.customer.email)
+    lines = [
+        f"From: {_address_header(name, address)}",
+        f"To: {recipient}",
+    ]
     if reply_to:
-        mail["Reply-To"] = _one_line(reply_to)
-    mail["Date"] = format_datetime(now.astimezone(UTC))
-    mail["Message-ID"] = message_id_for(message.key, sender)
-    if unsubscribe:
-        # Raw, so that the generator never folds or encodes the URL (RFC 2369, RFC 8058).
-        mail.set_raw("List-Unsubscribe", f"<{_one_line(str(unsubscribe))}>")
-        mail.set_raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
-    if text is not None and html is not None:
-        mail.set_content(str(text))
-        mail.add_alternative(str(html), subtype="html")
-    elif html is not None:
-        mail.set_content(str(html), subtype="html")
+        lines.append(f"Reply-To: {_address_header(*parseaddr(_one_line(reply_to)))}")
+    lines += [
+        _text_header("Subject", _one_line(subject)),
+        f"Date: {format_datetime(now.astimezone(UTC))}",
+        f"Message-ID: {message_id}",
+    ]
+    if unsubscribe:  # one line, never folded (RFC 2369, RFC 8058)
+        lines.append(f"List-Unsubscribe: <{_one_line(str(unsubscribe))}>")
+        lines.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    lines.append("MIME-Version: 1.0")
+    parts = [(kind, str(body)) for kind, body in (("plain", text), ("html", html)) if body]
+    if len(parts) == 1:
+        kind, body = parts[0]
+        lines += _part_headers(kind)
+        lines += ["", _quoted_printable(body)]
     else:
-        mail.set_content(str(text))
-    return mail
+        # "=_" never occurs in quoted-printable text, so the boundary cannot clash with a body.
+        boundary = f"=_wayfare_{message_id[1:17]}"
+        lines += [f'Content-Type: multipart/alternative; boundary="{boundary}"', ""]
+        for kind, body in parts:
+            lines += [f"--{boundary}", *_part_headers(kind), "", _quoted_printable(body)]
+        lines.append(f"--{boundary}--")
+    head = "\r\n".join(lines) + "\r\n"
+    return Email(address, recipient, message_id, head.encode("utf-8"))
 
 
-def _flatten(mail: EmailMessage, utf8: bool, eight_bit: bool) -> bytes:
-    generation = _GENERATOR.clone(utf8=utf8, cte_type="8bit" if eight_bit else "7bit")
-    with io.BytesIO() as out:
-        BytesGenerator(out, policy=generation).flatten(mail)
-        return out.getvalue()
+def _part_headers(kind: str) -> list[str]:
+    return [
+        f'Content-Type: text/{kind}; charset="utf-8"',
+        "Content-Transfer-Encoding: quoted-printable",
+    ]
+
+
+def _quoted_printable(body: str) -> str:
+    """``body`` as quoted-printable UTF-8 with CRLF line ends (lines of at most 76)."""
+    plain = body.replace("\r\n", "\n").replace("\r", "\n")
+    encoded: bytes = binascii.b2a_qp(plain.encode("utf-8"), istext=True)
+    return encoded.decode("ascii").replace("\n", "\r\n")
+
+
+def _encoded_words(value: str) -> str:
+    """RFC 2047 base64 words (64 long at most, whole characters), one per folded line."""
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for char in value:
+        width = len(char.encode("utf-8"))
+        if size + width > 39:
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += width
+    words.append("".join(chunk))
+    return "\r\n ".join(
+        f"=?utf-8?b?{base64.b64encode(word.encode('utf-8')).decode('ascii')}?=" for word in words
+    )
+
+
+def _text_header(name: str, value: str) -> str:
+    """An unstructured header: ASCII folded at spaces near 78 columns, else encoded words."""
+    if not value.isascii() or "=?" in value:
+        return f"{name}: {_encoded_words(value)}"
+    line, folded = f"{name}:", []
+    for word in value.split(" "):
+        if len(line) + 1 + len(word) > 78 and line.strip():
+            folded.append(line)
+            line = ""
+        line += " " + word
+    folded.append(line)
+    return "\r\n".join(folded)
+
+
+def _address_header(name: str, address: str) -> str:
+    """``Name <address>``, the name quoted or encoded as it needs.
+
+    A non-ASCII address is written as is: it goes only to servers that take SMTPUTF8.
+    """
+    if not name:
+        return address
+    if not name.isascii():
+        words = _encoded_words(name)
+        last = words.rpartition("\n")[2]
+        fold = "\r\n" if len(last) + len(address) > 60 else ""
+        return f"{words}{fold} <{address}>"
+    return f"{_quote_name(name)} <{address}>"
+
+
+def _quote_name(name: str) -> str:
+    """A display name, quoted when it holds characters RFC 5322 does not allow bare."""
+    if re.fullmatch(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+", name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # -- the connections ------------------------------------------------------------------------------
@@ -349,9 +444,7 @@ class EmailAdapter(Adapter):
         reply_to = message.content.get("replyTo") or settings.reply_to
         try:
             mail = build_email(message, sender, reply_to, datetime.now(UTC))
-            envelope_from = parseaddr(_one_line(sender))[1]
-            data = _flatten(mail, utf8=False, eight_bit=True)
-        except (ValueError, TypeError, UnicodeError) as exc:
+        except (ValueError, TypeError) as exc:
             return Failed(f"cannot make the email: {exc}")
 
         pool = self._pool(settings)
@@ -367,9 +460,7 @@ class EmailAdapter(Adapter):
                     return Failed(f"SMTP: {exc}")
                 healthy = False
                 try:
-                    outcome = await _transaction(
-                        connection.smtp, envelope_from, recipient, mail, data, connection.sent > 0
-                    )
+                    outcome = await _transaction(connection.smtp, mail, connection.sent > 0)
                     healthy = True
                     return outcome
                 except _Dropped:
@@ -390,29 +481,21 @@ async def _reset(smtp: SMTP) -> None:
         smtp.close()
 
 
-async def _transaction(
-    smtp: SMTP, sender: str, recipient: str, mail: EmailMessage, data: bytes, reused: bool
-) -> Delivery:
+async def _transaction(smtp: SMTP, mail: Email, reused: bool) -> Delivery:
     """One SMTP mail transaction (MAIL, RCPT, DATA) on an open connection; the outcome.
 
     ``_Dropped`` when a ``reused`` connection is found closed at MAIL (nothing was sent).
     """
+    sender, recipient = mail.sender, mail.recipient
     options: list[str] = []
     encoding = "ascii"
-    utf8 = not (sender.isascii() and recipient.isascii())
-    if utf8:
+    if mail.needs_utf8:
         if not smtp.supports_extension("smtputf8"):
             return Failed(f"the SMTP server does not take non-ASCII addresses ({recipient})")
         options.append("SMTPUTF8")
         encoding = "utf-8"
-    if smtp.supports_extension("8bitmime"):
-        options.append("BODY=8BITMIME")
-        if utf8:
-            data = _flatten(mail, utf8=True, eight_bit=True)
-    else:
-        data = _flatten(mail, utf8=utf8, eight_bit=False)
     if smtp.supports_extension("size"):
-        options.insert(0, f"SIZE={len(data)}")
+        options.insert(0, f"SIZE={len(mail.data)}")
     try:
         await smtp.mail(sender, options=options, encoding=encoding)
     except SMTPServerDisconnected as exc:
@@ -429,13 +512,13 @@ async def _transaction(
         return _broken(exc)
     try:
         await smtp.rcpt(recipient, encoding=encoding)
-        await smtp.data(data)
+        await smtp.data(mail.data)
     except SMTPResponseException as exc:  # recipient refused, message refused
         return await _refused(smtp, exc)
     except (TimeoutError, OSError, SMTPException) as exc:
         smtp.close()
         return _broken(exc)
-    return Sent(str(mail["Message-ID"]))
+    return Sent(mail.message_id)
 
 
 async def _refused(smtp: SMTP, exc: SMTPResponseException) -> Delivery:
