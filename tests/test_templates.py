@@ -212,6 +212,20 @@ def test_a_campaign_renders_every_liquid_string_and_keeps_the_rest() -> None:
     assert compile_campaign("sms", {"text": "{{ a }}{% if b %}!{% endif %}"}).fast
 
 
+def test_each_render_builds_new_containers() -> None:
+    compiled = compile_campaign("push", {"title": "t", "body": "b", "data": {"k": "v"}})
+    first = compiled.render({})
+    first["data"]["k"] = "changed"
+    assert compiled.render({}) == {"title": "t", "body": "b", "data": {"k": "v"}}
+
+
+def test_an_event_date_is_canonical_utc_text() -> None:
+    naive = variables(None, "c-1", None, {"eventCode": "x", "date": datetime(2026, 3, 15, 12)})
+    assert naive["event"] == {"eventCode": "x", "date": "2026-03-15T12:00:00Z", "customData": {}}
+    text = variables(None, "c-1", None, {"eventCode": "x", "date": "2026-03-15T12:00:00Z"})
+    assert text["event"]["date"] == "2026-03-15T12:00:00Z"
+
+
 def test_strings_without_liquid_are_returned_as_they_are() -> None:
     text = "50% off {not liquid} }} %}"
     assert compile_template(text).render({}) is text
