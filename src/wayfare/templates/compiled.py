@@ -230,6 +230,8 @@ def fast_render(template: BoundTemplate) -> Render | None:
         body = compiler.sequence(template.nodes)
     except _Unsupported:
         return None
+    # The code holds only helper and constant names: every text, key and literal of the
+    # template is a constant in the namespace, never spliced into the source.
     namespace: dict[str, Any] = {**_HELPERS, **compiler.constants}
     code = f"def render(variables):\n    _get = variables.get\n    return {body}\n"
     exec(compile(code, "<wayfare template>", "exec"), namespace)
@@ -287,13 +289,16 @@ def compile_template(source: str) -> CompiledTemplate:
     return CompiledTemplate(source, _liquid_render(template), False)
 
 
-def render_string(source: str, variables: Mapping[str, Any]) -> str:
-    """Render one Liquid string (a webhook's URL or body); ``TemplateError`` if it cannot."""
+def render_string(source: str, variables: Mapping[str, Any], where: str = "template") -> str:
+    """Render one Liquid string (a webhook's URL or body).
+
+    ``TemplateError`` naming ``where`` if it does not parse or cannot render.
+    """
     try:
         compiled = compile_template(source)
     except TemplateError as exc:
-        raise TemplateError("template", exc.reason) from exc
-    return compiled.render(variables, "template")
+        raise TemplateError(where, exc.reason) from exc
+    return compiled.render(variables, where)
 
 
 Builder = Callable[[Mapping[str, Any]], Any]
