@@ -58,7 +58,7 @@ RESOURCES = {
         ],
     ),
     "campaign": Resource(
-        ("/v1/campaign", {"name": "Hello", "channel": "sms", "content": {"body": "hi"}}),
+        ("/v1/campaign", {"name": "Hello", "channel": "sms", "content": {"text": "hi"}}),
         lambda d: f"/v1/campaign/{d['id']}",
         "/v1/campaign",
         changes=[("PUT", "", {"name": "Mine"})],

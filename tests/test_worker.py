@@ -35,7 +35,7 @@ def test_run_once_runs_and_dispatches_everything_due(database: Database, app_id:
     with database.write() as conn:
         start_journey(conn, app_id, jid, NOW)
     worker = Worker(Settings(), database, clock=lambda: NOW)
-    assert worker.run_once(NOW) == 50 + 100
+    assert worker.run_once(NOW) == 50  # the log channel delivers as the messages are written
     assert sent_count(database) == (100, 0)
     assert worker.next_due() is None
     with database.read() as conn:
@@ -58,7 +58,7 @@ def test_the_worker_knows_when_the_next_delay_falls_due(database: Database, app_
     worker.run_once(NOW)
     assert worker.next_due() == NOW + timedelta(hours=2)
     assert Dispatcher(database).tick(NOW + timedelta(hours=3)) == 0  # nothing in the outbox yet
-    assert worker.run_once(NOW + timedelta(hours=2)) == 3 + 3
+    assert worker.run_once(NOW + timedelta(hours=2)) == 3
     assert sent_count(database) == (3, 0)
 
 

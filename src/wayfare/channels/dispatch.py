@@ -37,7 +37,7 @@ from wayfare.channels.base import (
     from_exception,
 )
 from wayfare.channels.log import LogAdapter
-from wayfare.channels.rendering import Renderer
+from wayfare.channels.rendering import new_claimed, render_messages
 from wayfare.store import outbox
 from wayfare.store.channels import StoredChannel, channel_settings_for
 from wayfare.store.database import Database
@@ -104,7 +104,6 @@ class Dispatcher:
     ) -> None:
         self.database = database
         self.adapters = dict(default_adapters() if adapters is None else adapters)
-        self.renderer = Renderer()
         self.rng = rng or random.Random()
         self.monotonic = monotonic
         self._buckets: dict[tuple[int, str], tuple[float, float]] = {}
@@ -139,7 +138,7 @@ class Dispatcher:
         stored = channel_settings_for(conn, {(r.application_id, r.channel) for r in rows})
         rows, later = self._within_rate(rows, stored, now)
         outbox.postpone(conn, later)
-        built = self.renderer.messages(conn, rows)
+        built = render_messages(conn, rows)
         settled = Outcomes()
         logged: list[tuple[int, dict[str, Any]]] = []
         leases: list[Lease] = []
@@ -284,3 +283,29 @@ def settle(conn: Connection, outcomes: Outcomes, now: datetime, rng: random.Rand
                 retry_at = now + timedelta(seconds=wait)
                 settled.append(outbox.Settled(row_id, attempts, "pending", reason, retry_at))
     outbox.settle_rows(conn, settled)
+
+
+def deliver_in_place(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Deliver the new outbox rows (about to be inserted) that the ``log`` channel delivers now.
+
+    The ``log`` channel's delivery is a database write, so each such message is rendered and
+    written as sent in the transaction that creates it, with no second pass over the outbox.
+    Rows that cannot go (an erased customer, a template error) stay pending: the dispatcher
+    settles them with their reason.
+    """
+    due = [r for r in rows if r.get("status") == "pending" and r["next_attempt_at"] <= now]
+    if not due:
+        return
+    stored = channel_settings_for(conn, {(r["application_id"], r["channel"]) for r in due})
+    logged = []
+    for row in due:
+        settings = stored.get((row["application_id"], row["channel"]))
+        if settings is None or settings.provider == "log":
+            logged.append(row)
+    built = render_messages(conn, [new_claimed(row) for row in logged])
+    for row, message in zip(logged, built, strict=True):
+        if isinstance(message, Message):
+            row["status"] = "sent"
+            row["rendered"] = message.content
+            row["sent_at"] = now
+            row["attempts"] = 1

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, select
 
+from wayfare.channels.dispatch import deliver_in_place
 from wayfare.engine.advance import run
 from wayfare.engine.decisions import Enrollment as EngineEnrollment
 from wayfare.engine.decisions import Event, Facts, Outcome, Status, WebhookResponse
@@ -151,17 +153,17 @@ def run_due(conn: Connection, now: datetime, limit: int) -> tuple[int, list[Pend
     claimed = store.claim_light(conn, now, limit)
     if not claimed:
         return 0, []
-    loaded = load_journeys(conn, {int(row[2]) for row in claimed})
-    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    loaded = load_journeys(conn, {int(row[5]) for row in claimed})
+    groups: dict[tuple[Any, ...], list[Member]] = defaultdict(list)
     single: list[int] = []
     for row in claimed:
-        journey = loaded.get(int(row[2]))
+        journey = loaded.get(int(row[5]))
         if journey is not None and journey.bulk:
-            groups[tuple(row[1:])].append(int(row[0]))
+            groups[tuple(row[4:])].append(Member(int(row[0]), str(row[1]), int(row[2]), row[3]))
         else:
             single.append(int(row[0]))
-    for key in [k for k, ids in groups.items() if len(ids) < BULK_MIN]:
-        single.extend(groups.pop(key))
+    for key in [k for k, members in groups.items() if len(members) < BULK_MIN]:
+        single.extend(member.id for member in groups.pop(key))
     calls: list[Pending] = []
     if single:
         rows = store.lock_by_ids(conn, sorted(single))
@@ -171,30 +173,56 @@ def run_due(conn: Connection, now: datetime, limit: int) -> tuple[int, list[Pend
     return len(claimed), calls
 
 
-def _run_groups(conn: Connection, groups: list[list[int]], now: datetime) -> None:
-    found = {row.id: row for row in store.lock_by_ids(conn, sorted(ids[0] for ids in groups))}
-    groups = [ids for ids in groups if ids[0] in found]
-    leaders = [found[ids[0]] for ids in groups]
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An enrollment of a group that runs alike: what its own outbox rows need."""
+
+    id: int
+    customer_id: str
+    entry_number: int
+    context: str
+    """The context as JSON text."""
+
+
+def _run_groups(conn: Connection, groups: list[list[Member]], now: datetime) -> None:
+    found = {row.id: row for row in store.lock_by_ids(conn, sorted(g[0].id for g in groups))}
+    groups = [members for members in groups if members[0].id in found]
+    leaders = [found[members[0].id] for members in groups]
     batches = [Batch() for _ in groups]
     _decide(conn, [(row, None, None) for row in leaders], now, batches)
     counts: Counter[CounterKey] = Counter()
-    outboxed = False
-    for ids, leader, batch in zip(groups, leaders, batches, strict=True):
+    rows: list[dict[str, Any]] = []
+    contexts: dict[str, Any] = {}
+    for members, leader, batch in zip(groups, leaders, batches, strict=True):
         assert not batch.calls and not batch.saves and len(batch.changes) == 1
         change = batch.changes[0]
-        store.update_group(conn, ids, change.expected, change.values)
+        store.update_group(conn, [m.id for m in members], change.expected, change.values)
         prefix = f"{leader.journey_id}:{leader.customer_id}:{leader.entry_number}:"
         for item in batch.outbox:
             key = item["idempotency_key"]
             assert key.startswith(prefix)
-            _existing_campaigns(conn, [item])
-            outbox.outbox_for_group(conn, ids, item, key[len(prefix) :], test=leader.test)
-            outboxed = True
+            suffix = key[len(prefix) :]
+            journey_id = leader.journey_id
+            for m in members:
+                context = contexts.get(m.context)
+                if context is None:
+                    context = contexts[m.context] = orjson.loads(m.context)
+                payload = item["payload"] | {"entryNumber": m.entry_number, "context": context}
+                own_key = f"{journey_id}:{m.customer_id}:{m.entry_number}:{suffix}"
+                rows.append(
+                    item
+                    | {
+                        "idempotency_key": own_key,
+                        "enrollment_id": m.id,
+                        "customer_id": m.customer_id,
+                        "payload": payload,
+                    }
+                )
         for counter, value in batch.counts.items():
-            counts[counter] += value * len(ids)
+            counts[counter] += value * len(members)
     store.add_counters(conn, counts)
-    if outboxed:
-        notify(conn)
+    if rows:
+        _write_outbox(conn, rows, now)
 
 
 def _runnable(journey: LoadedJourney, row: EnrollmentRow) -> bool:
@@ -342,12 +370,20 @@ def write(conn: Connection, batch: Batch, now: datetime) -> None:
     """Write a batch: enrollments (guarded), outbox rows, counters, saved fields."""
     store.update_enrollments(conn, batch.changes)
     if batch.outbox:
-        _existing_campaigns(conn, batch.outbox)
-        outbox.insert_outbox(conn, batch.outbox)
+        _write_outbox(conn, batch.outbox, now)
     store.add_counters(conn, batch.counts)
     for application_id, saves in batch.saves.items():
         store.save_fields(conn, application_id, saves, now)
-    if batch.outbox or any(c.values["status"] == "ready" for c in batch.changes):
+    if any(c.values["status"] == "ready" for c in batch.changes):
+        notify(conn)
+
+
+def _write_outbox(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Insert new outbox rows, the ``log`` channel's delivered at once; wake the dispatch."""
+    _existing_campaigns(conn, rows)
+    deliver_in_place(conn, rows, now)
+    outbox.insert_outbox(conn, rows)
+    if any(row["status"] == "pending" for row in rows):
         notify(conn)
 
 

@@ -6,13 +6,30 @@ time (write transactions ``BEGIN IMMEDIATE``). PostgreSQL runs through psycopg 3
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, collate, create_engine, event, func, literal, text
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    String,
+    any_,
+    bindparam,
+    collate,
+    create_engine,
+    event,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -21,6 +38,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from wayfare.errors import ConfigurationError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def json_dumps(value: Any) -> str:
+    """JSON text of ``value`` (orjson: several times faster than the standard library's)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+JSON_CODEC: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}
+"""How the engine writes and reads JSON columns."""
 MIGRATION_LOCK = 0x57A7_FA2E
 """The PostgreSQL advisory lock key held while migrating."""
 
@@ -66,6 +92,30 @@ class Dialect:
         """Whether ``part`` occurs in ``text``, case-sensitively (no LIKE wildcards)."""
         return (func.strpos(text, part) if self.is_postgres else func.instr(text, part)) > 0
 
+    def among(self, column: Any, values: Sequence[int] | Sequence[str]) -> ColumnElement[bool]:
+        """``column IN values`` with the values bound as one parameter, however many there are.
+
+        A JSON array read by ``json_each`` on SQLite, an array with ``= ANY`` on PostgreSQL:
+        the statement stays short and cached, where an ``IN`` list of 20,000 bound values
+        costs more to build than to run.
+        """
+        items = list(values)
+        if self.is_postgres:
+            kind = String() if items and isinstance(items[0], str) else BigInteger()
+            return column == any_(bindparam(None, items, type_=postgresql.ARRAY(kind)))  # type: ignore[no-any-return]
+        values_of = func.json_each(bindparam(None, json_dumps(items), type_=String()))
+        return column.in_(select(literal_column("value")).select_from(values_of))  # type: ignore[no-any-return]
+
+    def marks(self, count: int) -> str:
+        """``count`` positional parameter marks for a driver-level statement (``?`` or ``%s``)."""
+        return ", ".join(["%s" if self.is_postgres else "?"] * count)
+
+    def raw_datetime(self, value: datetime | None) -> Any:
+        """An aware datetime as a driver-level parameter, stored as ``UtcDateTime`` stores it."""
+        if value is None or self.is_postgres:
+            return value
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
 
 def _json_path_key(key: str) -> str:
     """A JSON path member, quoted so that any field name is taken literally."""
@@ -98,7 +148,7 @@ class Database:
         if backend == "sqlite":
             self.engine = _sqlite_engine(self.url, busy_timeout_ms, echo)
         else:
-            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True)
+            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, **JSON_CODEC)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -133,7 +183,7 @@ class Database:
 
 
 def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
-    engine = create_engine(url, echo=echo)
+    engine = create_engine(url, echo=echo, **JSON_CODEC)
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:

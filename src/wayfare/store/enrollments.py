@@ -500,7 +500,8 @@ def save_fields(
 def claim_light(conn: Connection, now: datetime, limit: int) -> list[Any]:
     """Lock up to ``limit`` due enrollments, with what makes their runs alike, unprocessed.
 
-    Each row: id, application id, journey id, then the signature: state id, status,
+    Each row: id, customer id, entry number, context (as text), then application id, journey
+    id, then the signature: state id, status,
     transitions, wake_at, state_since, test, memo (as text), and of the customer: whether they
     exist, have an email, phone, WhatsApp, Telegram chat, push token, their consent (as text)
     and time zone. Two enrollments of a journey with equal signatures decide alike.
@@ -515,6 +516,9 @@ def claim_light(conn: Connection, now: datetime, limit: int) -> list[Any]:
     query = (
         select(
             e.c.id,
+            e.c.customer_id,
+            e.c.entry_number,
+            as_text(e.c.context),
             e.c.application_id,
             e.c.journey_id,
             e.c.state_id,
@@ -551,14 +555,12 @@ def update_group(
     conn: Connection, ids: Sequence[int], expected: int, values: Mapping[str, Any]
 ) -> None:
     """Give every enrollment ``ids`` the same ``values``; ``Conflict`` if any moved meanwhile."""
-    written = 0
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        written += conn.execute(
-            update(enrollments)
-            .where(enrollments.c.id.in_(chunk), enrollments.c.transitions == expected)
-            .values(**values)
-        ).rowcount
+    among = dialect_of(conn).among
+    written = conn.execute(
+        update(enrollments)
+        .where(among(enrollments.c.id, ids), enrollments.c.transitions == expected)
+        .values(**values)
+    ).rowcount
     if written != len(ids):
         raise Conflict(f"{len(ids) - written} enrollment(s) moved on while being run; try again")
 

@@ -14,34 +14,79 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    String,
-    Text,
     bindparam,
-    cast,
     func,
-    literal,
     literal_column,
     select,
-    true,
     update,
 )
 
-from wayfare.store.database import dialect_of
+from wayfare.store.database import dialect_of, json_dumps
 from wayfare.store.enrollments import aware
-from wayfare.store.schema import enrollments, outbox
+from wayfare.store.schema import outbox
 
 PENDING = outbox.c.status == literal_column("'pending'")
 """``status = 'pending'`` as the partial index ``ix_outbox_due`` has it (as ``enrollments.DUE``)."""
 
 
+OUTBOX_COLUMNS = (
+    "application_id",
+    "idempotency_key",
+    "enrollment_id",
+    "journey_id",
+    "state_id",
+    "customer_id",
+    "channel",
+    "campaign_id",
+    "payload",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "reason",
+    "created_at",
+    "rendered",
+    "sent_at",
+)
+"""The columns ``insert_outbox`` writes (a row may leave out the last five's defaults)."""
+
+
 def insert_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert outbox rows; a row whose idempotency key exists already is left out."""
+    """Insert outbox rows; a row whose idempotency key exists already is left out.
+
+    One driver-level ``executemany`` (the hot path of every send): JSON and datetimes are
+    converted here as the column types would.
+    """
     if not rows:
         return
+    dialect = dialect_of(conn)
+    when = dialect.raw_datetime
+    params = [
+        (
+            row["application_id"],
+            row["idempotency_key"],
+            row.get("enrollment_id"),
+            row.get("journey_id"),
+            row.get("state_id"),
+            row["customer_id"],
+            row["channel"],
+            row.get("campaign_id"),
+            json_dumps(row["payload"]),
+            row.get("status", "pending"),
+            row.get("attempts", 0),
+            when(row["next_attempt_at"]),
+            row.get("reason"),
+            when(row["created_at"]),
+            None if row.get("rendered") is None else json_dumps(row["rendered"]),
+            when(row.get("sent_at")),
+        )
+        for row in rows
+    ]
     statement = (
-        dialect_of(conn).insert(outbox).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) "
+        f"VALUES ({dialect.marks(len(OUTBOX_COLUMNS))}) "
+        "ON CONFLICT (idempotency_key) DO NOTHING"
     )
-    conn.execute(statement, list(rows))
+    conn.exec_driver_sql(statement, params)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,85 +247,3 @@ def next_attempt(conn: Connection) -> datetime | None:
     """The earliest ``next_attempt_at`` of a pending outbox row, or None."""
     value = conn.execute(select(func.min(outbox.c.next_attempt_at)).where(PENDING)).scalar()
     return aware(value, outbox.c.next_attempt_at.type, conn)
-
-
-# ---------------------------------------------------------------------------------------------
-# Whole groups at once (see ``enrollments.claim_light``)
-
-
-def outbox_for_group(
-    conn: Connection,
-    ids: Sequence[int],
-    template: Mapping[str, Any],
-    key_suffix: str,
-    *,
-    test: bool,
-) -> None:
-    """Insert one outbox row per enrollment ``ids`` from ``template`` (one ``INSERT ... SELECT``).
-
-    The idempotency key is ``journey:customer:entry:`` + ``key_suffix``, the payload
-    ``{entryNumber, context, campaignId}`` (and ``test``) from each enrollment.
-    """
-    e = enrollments
-    postgres = dialect_of(conn).is_postgres
-    colon = literal(":")
-    key = (
-        cast(e.c.journey_id, String)
-        .op("||")(colon)
-        .op("||")(e.c.customer_id)
-        .op("||")(colon)
-        .op("||")(cast(e.c.entry_number, String))
-        .op("||")(colon)
-        .op("||")(literal(key_suffix))
-    )
-    parts: list[Any] = [
-        literal("entryNumber"),
-        e.c.entry_number,
-        literal("context"),
-        e.c.context if postgres else func.json(e.c.context),
-        literal("campaignId"),
-        literal(template["campaign_id"] or template["payload"]["campaignId"]),
-    ]
-    if test:
-        parts += [literal("test"), true() if postgres else func.json(literal("true"))]
-    payload = (func.jsonb_build_object if postgres else func.json_object)(*parts)
-    names = [
-        "application_id",
-        "idempotency_key",
-        "enrollment_id",
-        "journey_id",
-        "state_id",
-        "customer_id",
-        "channel",
-        "campaign_id",
-        "payload",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "reason",
-        "created_at",
-    ]
-    for start in range(0, len(ids), 5000):
-        query = select(
-            e.c.application_id,
-            key,
-            e.c.id,
-            e.c.journey_id,
-            literal(template["state_id"]),
-            e.c.customer_id,
-            literal(template["channel"]),
-            literal(template["campaign_id"], type_=outbox.c.campaign_id.type),
-            payload,
-            literal(template["status"]),
-            literal(0),
-            bindparam("next", template["next_attempt_at"], type_=outbox.c.next_attempt_at.type),
-            literal(template["reason"], type_=Text),
-            bindparam("created", template["created_at"], type_=outbox.c.created_at.type),
-        ).where(e.c.id.in_(ids[start : start + 5000]))
-        statement = (
-            dialect_of(conn)
-            .insert(outbox)
-            .from_select(names, query)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        )
-        conn.execute(statement)
