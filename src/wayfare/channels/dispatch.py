@@ -37,7 +37,7 @@ from wayfare.channels.base import (
     from_exception,
 )
 from wayfare.channels.log import LogAdapter
-from wayfare.channels.rendering import new_claimed, render_messages
+from wayfare.channels.rendering import ToRender, render_contents, render_messages
 from wayfare.store import outbox
 from wayfare.store.channels import StoredChannel, channel_settings_for
 from wayfare.store.database import Database
@@ -302,10 +302,15 @@ def deliver_in_place(conn: Connection, rows: Sequence[dict[str, Any]], now: date
         settings = stored.get((row["application_id"], row["channel"]))
         if settings is None or settings.provider == "log":
             logged.append(row)
-    built = render_messages(conn, [new_claimed(row) for row in logged])
-    for row, message in zip(logged, built, strict=True):
-        if isinstance(message, Message):
+    items = [
+        ToRender(
+            r["application_id"], r["customer_id"], r["channel"], r["campaign_id"], r["payload"]
+        )
+        for r in logged
+    ]
+    for row, result in zip(logged, render_contents(conn, items), strict=True):
+        if isinstance(result, tuple):
             row["status"] = "sent"
-            row["rendered"] = message.content
+            row["rendered"] = result[1]
             row["sent_at"] = now
             row["attempts"] = 1

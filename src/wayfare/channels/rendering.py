@@ -8,7 +8,7 @@ an erased customer or a refused consent is skipped, a deleted campaign or a temp
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
@@ -27,22 +27,34 @@ COMPILED_MAX = 10_000
 """The most compiled campaigns kept (the cache starts over past it)."""
 
 
-def render_messages(conn: Connection, rows: Sequence[Claimed]) -> list[Message | Skipped | Failed]:
-    """A message for each row, or why it cannot go."""
-    compiled = compiled_campaigns(conn, {r.campaign_id for r in rows if r.campaign_id})
-    people = load_customers(conn, {(r.application_id, r.customer_id) for r in rows})
-    found: list[Message | Skipped | Failed] = []
-    for row in rows:
-        customer = people.get((row.application_id, row.customer_id))
-        campaign = compiled.get(row.campaign_id) if row.campaign_id else None
+class ToRender(NamedTuple):
+    """What rendering one outbox row needs (a tuple: made for every message)."""
+
+    application_id: int
+    customer_id: str
+    channel: str
+    campaign_id: int | None
+    payload: Mapping[str, Any]
+
+
+def render_contents(
+    conn: Connection, items: Sequence[ToRender]
+) -> list[tuple[Customer, dict[str, Any]] | Skipped | Failed]:
+    """Each item's customer and rendered content, or why it cannot go."""
+    compiled = compiled_campaigns(conn, {r.campaign_id for r in items if r.campaign_id})
+    people = load_customers(conn, {(r.application_id, r.customer_id) for r in items})
+    found: list[tuple[Customer, dict[str, Any]] | Skipped | Failed] = []
+    for item in items:
+        customer = people.get((item.application_id, item.customer_id))
+        campaign = compiled.get(item.campaign_id) if item.campaign_id else None
         if customer is None:
             found.append(Skipped("customer erased"))
-        elif not customer.allows(row.channel):
+        elif not customer.allows(item.channel):
             found.append(Skipped("no consent"))
         elif campaign is None:
             found.append(Failed("campaign deleted"))
         else:
-            payload = row.payload
+            payload = item.payload
             try:
                 content = campaign.render(
                     variables(
@@ -52,17 +64,32 @@ def render_messages(conn: Connection, rows: Sequence[Claimed]) -> list[Message |
             except TemplateError as exc:
                 found.append(Failed(f"template error: {exc}"))
                 continue
-            found.append(
-                Message(
-                    id=row.id,
-                    key=row.key,
-                    application_id=row.application_id,
-                    channel=row.channel,
-                    customer=customer,
-                    content=content,
-                    campaign_id=row.campaign_id,
-                )
+            found.append((customer, content))
+    return found
+
+
+def render_messages(conn: Connection, rows: Sequence[Claimed]) -> list[Message | Skipped | Failed]:
+    """A message for each claimed row, or why it cannot go."""
+    items = [
+        ToRender(r.application_id, r.customer_id, r.channel, r.campaign_id, r.payload) for r in rows
+    ]
+    found: list[Message | Skipped | Failed] = []
+    for row, result in zip(rows, render_contents(conn, items), strict=True):
+        if isinstance(result, Skipped | Failed):
+            found.append(result)
+            continue
+        customer, content = result
+        found.append(
+            Message(
+                id=row.id,
+                key=row.key,
+                application_id=row.application_id,
+                channel=row.channel,
+                customer=customer,
+                content=content,
+                campaign_id=row.campaign_id,
             )
+        )
     return found
 
 
@@ -97,17 +124,3 @@ def load_customers(conn: Connection, keys: set[tuple[int, str]]) -> dict[tuple[i
         for row in conn.execute(query):
             found[(app, str(row.customer_id))] = customer_from_row(row)
     return found
-
-
-def new_claimed(row: Mapping[str, Any]) -> Claimed:
-    """An outbox row about to be written, as the dispatcher would claim it."""
-    return Claimed(
-        0,
-        row["idempotency_key"],
-        row["application_id"],
-        row["customer_id"],
-        row["channel"],
-        row.get("campaign_id"),
-        row["payload"],
-        0,
-    )

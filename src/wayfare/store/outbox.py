@@ -59,7 +59,14 @@ def insert_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
     dialect = dialect_of(conn)
-    when = dialect.raw_datetime
+    moments: dict[datetime | None, Any] = {}  # a batch's rows share a few datetimes
+
+    def when(value: datetime | None) -> Any:
+        found = moments.get(value, moments)
+        if found is moments:
+            found = moments[value] = dialect.raw_datetime(value)
+        return found
+
     params = [
         (
             row["application_id"],
