@@ -17,7 +17,6 @@ from wayfare.store.applications import ensure_application
 from wayfare.store.customers import upsert_customers
 from wayfare.store.database import Database
 from wayfare.store.inbox import add_messages
-from wayfare.store.outbox import insert_outbox
 from wayfare.store.schema import channel_settings, events, outbox
 
 from .conftest import NOW
@@ -71,8 +70,8 @@ def setup(database: Database, *, app_secret: str | None = APP_SECRET) -> tuple[i
             "created_at": NOW,
             "sent_at": NOW,
         }
-        insert_outbox(
-            conn,
+        conn.execute(
+            outbox.insert(),
             [
                 base | {"idempotency_key": "k-sms", "channel": "sms", "provider_message_id": SID},
                 base

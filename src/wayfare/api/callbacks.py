@@ -28,9 +28,10 @@ from wayfare.api.envelope import Json, ok
 from wayfare.api.errors import Refused
 from wayfare.channels.base import ChannelConfig
 from wayfare.errors import InvalidInput, Problem
+from wayfare.store.channels import channel_config
 from wayfare.store.database import Database
 from wayfare.store.events import record_events
-from wayfare.store.schema import channel_settings, customers, outbox
+from wayfare.store.schema import customers, outbox
 
 router = APIRouter(prefix="/v1/callback", tags=["callbacks"])
 
@@ -50,29 +51,9 @@ WHATSAPP_EVENTS: Mapping[str, tuple[str, ...]] = {
 """WhatsApp statuses and their events (``sent`` is acknowledged, not recorded)."""
 
 
-def _channel(conn: Connection, application_id: int, channel: str) -> ChannelConfig | None:
-    # To be replaced by wayfare.store.channels.channel_config once that module is committed.
-    row = conn.execute(
-        select(channel_settings).where(
-            channel_settings.c.application_id == application_id,
-            channel_settings.c.channel == channel,
-        )
-    ).first()
-    if row is None:
-        return None
-    settings = row.settings or {}
-    return ChannelConfig(
-        enabled=bool(row.enabled),
-        base_url=settings.get("baseUrl"),
-        credentials=settings.get("credentials") or {},
-        options=settings.get("options") or {},
-        rate_limit=row.rate_limit,
-    )
-
-
 def _config(database: Database, application_id: int, channel: str) -> ChannelConfig:
     with database.read() as conn:
-        config = _channel(conn, application_id, channel)
+        config = channel_config(conn, application_id, channel)
     if config is None:
         raise Refused(
             403, "not_configured", f"{channel} is not configured for application {application_id}"
