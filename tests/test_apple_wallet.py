@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from tests.h2_server import H2Reply, H2Server, h2_server, make_certificate, pem
 from wayfare.api.passkit import since_tag, update_tag
-from wayfare.channels.apple_wallet import AppleWalletAdapter, apple_config, combined
+from wayfare.channels.apple_wallet import AppleWalletAdapter, apple_config
 from wayfare.channels.base import ChannelConfig, Failed, Message, RetryLater, Sent, Skipped
+from wayfare.channels.base import combine as combined
 from wayfare.errors import Conflict, InvalidInput
 from wayfare.model.customers import Customer
 from wayfare.store.database import Database

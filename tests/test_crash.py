@@ -28,6 +28,7 @@ from sqlalchemy import func, select, text
 
 from wayfare.engine.runner import start_journey
 from wayfare.store.applications import create_application
+from wayfare.store.channels import put_channel
 from wayfare.store.database import Database
 from wayfare.store.journeys import create_journey
 from wayfare.store.schema import campaigns, customers, enrollments, metadata, outbox, stat_counters
@@ -317,6 +318,17 @@ def test_a_dispatcher_killed_at_random_moments_sends_each_message_once(
 ) -> None:
     url, database = sqlite_file
     journey_id = r1_over_customers(database)
+    with database.write() as conn:  # through the dispatcher (an unconfigured channel is not)
+        app_id = conn.execute(text("SELECT application_id FROM journeys")).scalar_one()
+        put_channel(
+            conn,
+            app_id,
+            "push",
+            enabled=True,
+            settings={"provider": "log"},
+            rate_limit=None,
+            now=NOW,
+        )
     activate(database, journey_id)
     rng = random.Random(4 + SEED)
     runner = start_worker(url, "--mode", "run", "--batch", "500")

@@ -27,3 +27,8 @@ class Settings(BaseSettings):
 
     allow_private_webhooks: bool = False
     """Whether ``FLOW_WEBHOOK`` may call loopback and private-network addresses."""
+
+    public_url: str | None = None
+    """The address customers' devices reach this server at (``https://wayfare.example.com``):
+    tracking links (clicks, email opens, unsubscribe) are made under it. Without it messages
+    are sent untracked; ``wayfare serve`` uses its own ``http://HOST:PORT`` then."""

@@ -34,14 +34,13 @@ from wayfare.channels.base import (
     Delivery,
     Failed,
     Message,
-    RetryLater,
-    Sent,
     Skipped,
+    combine,
 )
 from wayfare.errors import InvalidInput
 from wayfare.store.wallet import update_fields
 
-__all__ = ["AppleWalletAdapter", "apple_config", "combined", "pass_update_push"]
+__all__ = ["AppleWalletAdapter", "apple_config", "pass_update_push"]
 
 PUSH_TYPE = "background"
 """The ``apns-push-type`` of a pass update (``options.pushType`` overrides it).
@@ -156,7 +155,7 @@ class AppleWalletAdapter(Adapter):
         outcomes = await asyncio.gather(
             *(pass_update_push(device, message.key, config, client, tokens) for device in devices)
         )
-        return combined(outcomes)
+        return combine(outcomes)
 
     def _certificate_client(self, config: ChannelConfig) -> httpx.AsyncClient:
         """An HTTP/2 client presenting the pass type certificate (one per certificate)."""
@@ -190,20 +189,3 @@ def _with_certificate(trusted: str | None, certificate: str, key: str) -> ssl.SS
             file.write(certificate.strip() + "\n" + key.strip() + "\n")
         context.load_cert_chain(path)
     return context
-
-
-def combined(outcomes: Sequence[Delivery]) -> Delivery:
-    """One outcome for the pushes to several devices.
-
-    Sent if any went, else RetryLater if any may go later, else Failed with each reason.
-    """
-    sent = [o for o in outcomes if isinstance(o, Sent)]
-    if sent:
-        ids = [o.provider_message_id for o in sent if o.provider_message_id]
-        return Sent(ids[0] if ids else None)
-    later = [o for o in outcomes if isinstance(o, RetryLater)]
-    if later:
-        afters = [o.after for o in later if o.after is not None]
-        return RetryLater("; ".join(o.reason for o in later), max(afters) if afters else None)
-    reasons = [o.reason for o in outcomes if isinstance(o, Failed | Skipped)]
-    return Failed("; ".join(reasons) or "no device accepted the update")

@@ -29,6 +29,7 @@ __all__ = [
     "RetryLater",
     "Sent",
     "Skipped",
+    "combine",
     "from_exception",
     "from_response",
     "retry_after",
@@ -137,6 +138,27 @@ class Adapter:
     ) -> Delivery:
         """Send one message with ``config``; the outcome as a value."""
         raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Close what the adapter keeps open between sends (connection pools); none by default."""
+
+
+def combine(outcomes: Sequence[Delivery]) -> Delivery:
+    """One outcome for a message sent to several devices (a push fan-out, wallet passes).
+
+    Sent if any device got it (the first provider id), so a retry sends no duplicate; else
+    RetryLater if any may go later (the longest Retry-After); else Failed with every reason.
+    """
+    sent = [o for o in outcomes if isinstance(o, Sent)]
+    if sent:
+        ids = [o.provider_message_id for o in sent if o.provider_message_id]
+        return Sent(ids[0] if ids else None)
+    later = [o for o in outcomes if isinstance(o, RetryLater)]
+    if later:
+        afters = [o.after for o in later if o.after is not None]
+        return RetryLater("; ".join(o.reason for o in later), max(afters) if afters else None)
+    reasons = [o.reason for o in outcomes if isinstance(o, Failed | Skipped)]
+    return Failed("; ".join(reasons) or "no device accepted the message")
 
 
 def retry_after(response: httpx.Response) -> float | None:

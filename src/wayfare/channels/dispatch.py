@@ -18,7 +18,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,8 +36,16 @@ from wayfare.channels.base import (
     Skipped,
     from_exception,
 )
+from wayfare.channels.email import EmailAdapter
+from wayfare.channels.inapp import InAppAdapter
 from wayfare.channels.log import LogAdapter
+from wayfare.channels.push import PushAdapter
 from wayfare.channels.rendering import ToRender, render_contents, render_messages
+from wayfare.channels.sms import SmsAdapter
+from wayfare.channels.telegram import TelegramAdapter
+from wayfare.channels.tracking import links_for, message_links, signing_key
+from wayfare.channels.wallet import WalletAdapter
+from wayfare.channels.whatsapp import WhatsAppAdapter
 from wayfare.store import outbox
 from wayfare.store.channels import StoredChannel, channel_settings_for
 from wayfare.store.database import Database
@@ -62,10 +70,22 @@ DEFAULT_TIMEOUT = 10.0
 
 LOG = LogAdapter()
 
+TRACKED = frozenset({"email", "sms", "whatsapp", "telegram"})
+"""Channels whose links become tracking links (and emails get an open pixel and unsubscribe)."""
+
 
 def default_adapters() -> dict[str, Adapter]:
     """One adapter per channel (the provider's protocol), by channel name."""
-    return {}
+    adapters: list[Adapter] = [
+        PushAdapter(),
+        InAppAdapter(),
+        WalletAdapter(),
+        EmailAdapter(),
+        SmsAdapter(),
+        WhatsAppAdapter(),
+        TelegramAdapter(),
+    ]
+    return {adapter.channel: adapter for adapter in adapters}
 
 
 def backoff(attempts: int, rng: random.Random) -> float:
@@ -99,14 +119,17 @@ class Dispatcher:
         database: Database,
         *,
         adapters: Mapping[str, Adapter] | None = None,
+        public_url: str | None = None,
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.database = database
+        self.public_url = public_url
         self.adapters = dict(default_adapters() if adapters is None else adapters)
         self.rng = rng or random.Random()
         self.monotonic = monotonic
         self._buckets: dict[tuple[int, str], tuple[float, float]] = {}
+        self._signing_key: bytes | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
 
@@ -123,8 +146,10 @@ class Dispatcher:
         return count
 
     def close(self) -> None:
-        """Close the HTTP client and the event loop."""
+        """Close the adapters' connections, the HTTP client and the event loop."""
         if self._loop is not None:
+            for adapter in self.adapters.values():
+                self._loop.run_until_complete(adapter.aclose())
             if self._client is not None:
                 self._loop.run_until_complete(self._client.aclose())
             self._loop.close()
@@ -154,6 +179,7 @@ class Dispatcher:
                 logged.append((row.id, dict(message.content)))
             else:
                 assert settings is not None
+                message = self._tracked(conn, message, now)
                 leases.append(Lease(message, settings.config, adapter, row.attempts + 1))
         outbox.mark_logged(conn, logged, now)
         settle(conn, settled, now, self.rng)
@@ -169,6 +195,23 @@ class Dispatcher:
                 prepared.append(Lease(message, old.config, old.adapter, old.attempts))
         hold(conn, prepared, now)
         return len(rows) + len(later), prepared
+
+    def _tracked(self, conn: Connection, message: Message, now: datetime) -> Message:
+        """``message`` with its tracking links, when there is a public URL to serve them."""
+        if self.public_url is None or message.channel not in TRACKED:
+            return message
+        if self._signing_key is None:
+            self._signing_key = signing_key(conn, now)
+        links = links_for(
+            self._signing_key,
+            self.public_url,
+            message.id,
+            message.application_id,
+            message.customer.customer_id,
+            message.campaign_id,
+            channel=message.channel,
+        )
+        return replace(message, links=message_links(links))
 
     def _adapter(self, channel: str, settings: StoredChannel | None) -> Adapter:
         if settings is None or settings.provider == "log":
@@ -286,10 +329,12 @@ def settle(conn: Connection, outcomes: Outcomes, now: datetime, rng: random.Rand
 
 
 def deliver_in_place(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> None:
-    """Deliver the new outbox rows (about to be inserted) that the ``log`` channel delivers now.
+    """Deliver the new outbox rows (about to be inserted) of channels that have no settings.
 
-    The ``log`` channel's delivery is a database write, so each such message is rendered and
-    written as sent in the transaction that creates it, with no second pass over the outbox.
+    Those go to the ``log`` channel, whose delivery is a database write: each such message is
+    rendered and written as sent in the transaction that creates it, with no second pass over
+    the outbox. (A channel set to ``provider: "log"`` goes through the dispatcher instead, as a
+    configured channel does.)
     Rows that cannot go (an erased customer, a template error) stay pending: the dispatcher
     settles them with their reason.
     """
@@ -297,11 +342,7 @@ def deliver_in_place(conn: Connection, rows: Sequence[dict[str, Any]], now: date
     if not due:
         return
     stored = channel_settings_for(conn, {(r["application_id"], r["channel"]) for r in due})
-    logged = []
-    for row in due:
-        settings = stored.get((row["application_id"], row["channel"]))
-        if settings is None or settings.provider == "log":
-            logged.append(row)
+    logged = [row for row in due if (row["application_id"], row["channel"]) not in stored]
     items = [
         ToRender(
             r["application_id"], r["customer_id"], r["channel"], r["campaign_id"], r["payload"]

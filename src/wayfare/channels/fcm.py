@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -22,6 +22,7 @@ from wayfare.channels.base import (
     RetryLater,
     Sent,
     Skipped,
+    combine,
     retry_after,
 )
 from wayfare.channels.google import (
@@ -162,19 +163,6 @@ async def send_fcm(
     return Failed(reason)
 
 
-def _combine(outcomes: Sequence[Delivery]) -> Delivery:
-    """One outcome for a fan-out: sent when any device got it (so a retry sends no duplicate)."""
-    sent = [o for o in outcomes if isinstance(o, Sent)]
-    if sent:
-        ids = [o.provider_message_id for o in sent if o.provider_message_id]
-        return Sent(" ".join(ids) or None)
-    retry = [o for o in outcomes if isinstance(o, RetryLater)]
-    if retry:
-        afters = [o.after for o in retry if o.after is not None]
-        return RetryLater("; ".join(o.reason for o in retry), max(afters) if afters else None)
-    return Failed("; ".join(o.reason for o in outcomes if isinstance(o, Failed | Skipped)))
-
-
 class FcmAdapter(Adapter):
     """The ``push`` channel over FCM: one send per FCM token of the customer, concurrently.
 
@@ -208,4 +196,4 @@ class FcmAdapter(Adapter):
         outcomes = await asyncio.gather(
             *(send_fcm(token, message, config, client, self.tokens) for token in targets)
         )
-        return _combine(outcomes)
+        return combine(outcomes)

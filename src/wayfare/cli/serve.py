@@ -24,6 +24,8 @@ def serve(host: str, port: int, no_demo: bool) -> None:
     from wayfare.engine.worker import Worker, run_in_thread
 
     settings = load_settings()
+    if settings.public_url is None:
+        settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
     database = open_database(settings)
     if settings.demo and not no_demo and load_demo_if_empty(database):
         click.echo("created the demo application 'demo'")

@@ -143,7 +143,7 @@ class Worker:
         self.clock = clock
         self.batch = batch
         self.runner = Runner(database, allow_private_webhooks=allow)
-        self.dispatcher = Dispatcher(database)
+        self.dispatcher = Dispatcher(database, public_url=settings.public_url)
 
     def run_once(self, now: datetime) -> int:
         """Run and dispatch everything due at ``now``; how many enrollments and messages."""
