@@ -54,18 +54,24 @@ def render_contents(
         elif campaign is None:
             found.append(Failed("campaign deleted"))
         else:
-            payload = item.payload
+            context = item.payload.get("context") or {}
             try:
                 content = campaign.render(
-                    variables(
-                        customer, customer.customer_id, payload.get("context"), payload.get("event")
-                    )
+                    variables(customer, customer.customer_id, context, _event_of(context))
                 )
             except TemplateError as exc:
                 found.append(Failed(f"template error: {exc}"))
                 continue
             found.append((customer, content))
     return found
+
+
+def _event_of(context: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The event that enrolled the customer (``IN_CUSTOM_EVENT`` keeps it in the context)."""
+    entry = context.get("event")
+    if not isinstance(entry, Mapping):
+        return None
+    return {"eventCode": entry.get("code"), "customData": entry.get("data") or {}}
 
 
 def render_messages(conn: Connection, rows: Sequence[Claimed]) -> list[Message | Skipped | Failed]:
