@@ -18,10 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from wayfare import __version__
 from wayfare.api import callbacks, campaigns, keys, lists, passkit
+from wayfare.api import channels as channel_api
 from wayfare.api import customers as customer_api
 from wayfare.api import events as event_api
 from wayfare.api import inapp as inapp_api
 from wayfare.api import journeys as journey_api
+from wayfare.api import messages as message_api
 from wayfare.api import tracking as tracking_api
 from wayfare.api.errors import install_error_handlers
 from wayfare.api.limits import BodyLimit
@@ -40,6 +42,8 @@ ROUTERS = (
     callbacks,
     inapp_api,
     passkit,
+    channel_api,
+    message_api,
 )
 """The modules whose ``router`` makes up ``/v1``."""
 

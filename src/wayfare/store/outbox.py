@@ -21,6 +21,7 @@ from sqlalchemy import (
     update,
 )
 
+from wayfare.store.common import Page, checked_page
 from wayfare.store.database import dialect_of, json_dumps
 from wayfare.store.enrollments import aware
 from wayfare.store.schema import outbox
@@ -254,3 +255,49 @@ def next_attempt(conn: Connection) -> datetime | None:
     """The earliest ``next_attempt_at`` of a pending outbox row, or None."""
     value = conn.execute(select(func.min(outbox.c.next_attempt_at)).where(PENDING)).scalar()
     return aware(value, outbox.c.next_attempt_at.type, conn)
+
+
+def list_messages(
+    conn: Connection,
+    application_id: int,
+    *,
+    customer_id: str | None = None,
+    journey_id: int | None = None,
+    channel: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page[dict[str, Any]]:
+    """An application's messages, newest first, as the API shows them."""
+    checked_page(limit, offset)
+    o = outbox
+    scope = [o.c.application_id == application_id]
+    if customer_id is not None:
+        scope.append(o.c.customer_id == customer_id)
+    if journey_id is not None:
+        scope.append(o.c.journey_id == journey_id)
+    if channel is not None:
+        scope.append(o.c.channel == channel)
+    count = conn.execute(select(func.count()).select_from(o).where(*scope)).scalar_one()
+    rows = conn.execute(
+        select(o).where(*scope).order_by(o.c.id.desc()).limit(limit).offset(offset)
+    ).mappings()
+    items = [
+        {
+            "id": row["id"],
+            "customerId": row["customer_id"],
+            "journeyId": row["journey_id"],
+            "stateId": row["state_id"],
+            "channel": row["channel"],
+            "campaignId": row["campaign_id"],
+            "status": row["status"],
+            "reason": row["reason"],
+            "attempts": row["attempts"],
+            "providerMessageId": row["provider_message_id"],
+            "content": row["rendered"],
+            "createdAt": row["created_at"],
+            "nextAttemptAt": row["next_attempt_at"] if row["status"] == "pending" else None,
+            "sentAt": row["sent_at"],
+        }
+        for row in rows
+    ]
+    return Page(items, int(count))
