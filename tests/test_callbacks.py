@@ -13,14 +13,21 @@ import pytest
 from sqlalchemy import select
 
 from wayfare.api.callbacks import twilio_signature
+from wayfare.channels.dispatch import Dispatcher
 from wayfare.store.applications import ensure_application
+from wayfare.store.campaigns import create_campaign
+from wayfare.store.channels import put_channel
 from wayfare.store.customers import upsert_customers
 from wayfare.store.database import Database
 from wayfare.store.inbox import add_messages
+from wayfare.store.outbox import insert_outbox
 from wayfare.store.schema import channel_settings, events, outbox
 
 from .conftest import NOW
+from .providers import ProviderServer, Reply, provider
 from .test_api_client import TestClient, client_for, key_for
+
+__all__ = ["provider"]
 
 AUTH_TOKEN = "twilio-auth-token"
 APP_SECRET = "meta-app-secret"
@@ -403,3 +410,88 @@ def test_inapp_is_per_application(database: Database, inbox: tuple[TestClient, i
     assert other.get("/v1/inapp/c-1").json()["count"] == 0
     assert other.post(f"/v1/inapp/{message_id}/read").status_code == 404
     assert stored(database) == []
+
+
+def test_dispatched_sms_and_inapp_come_back(database: Database, provider: ProviderServer) -> None:
+    """The real dispatcher sends through the SMS and in-app channels; the outcomes come back."""
+    key = key_for(database)
+    public = "https://wayfare.example.com/v1/callback/sms/1"
+    provider.respond = lambda request: Reply(201, {"sid": SID, "status": "queued"})
+    with database.write() as conn:
+        app_id = ensure_application(conn, "acme", NOW)
+        upsert_customers(conn, app_id, [{"customerId": "c-1", "phone": "+34600111222"}], NOW)
+        put_channel(
+            conn,
+            app_id,
+            "sms",
+            enabled=True,
+            settings={
+                "baseUrl": provider.url,
+                "credentials": {"accountSid": "AC1", "authToken": AUTH_TOKEN},
+                "options": {"from": "+1500", "statusCallback": public},
+            },
+            rate_limit=None,
+            now=NOW,
+        )
+        put_channel(conn, app_id, "inapp", enabled=True, settings={}, rate_limit=None, now=NOW)
+        sms_campaign = create_campaign(conn, app_id, "s", "sms", {"text": "Hi"}, NOW)
+        card = {"card": {"title": "Hi", "body": "Sale"}}  # (no expiresIn: the API uses real time)
+        inapp_campaign = create_campaign(conn, app_id, "i", "inapp", card, NOW)
+        insert_outbox(
+            conn,
+            [
+                {
+                    "application_id": app_id,
+                    "idempotency_key": f"e2e:{channel}",
+                    "customer_id": "c-1",
+                    "channel": channel,
+                    "campaign_id": campaign,
+                    "payload": {"campaignId": campaign},
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": NOW,
+                    "created_at": NOW,
+                }
+                for channel, campaign in (("sms", sms_campaign), ("inapp", inapp_campaign))
+            ],
+        )
+    dispatcher = Dispatcher(database)
+    try:
+        dispatcher.tick(NOW)
+    finally:
+        dispatcher.close()
+    [request] = provider.requests
+    assert request.path == "/2010-04-01/Accounts/AC1/Messages.json"
+    assert request.form()["StatusCallback"] == [public]
+    with database.read() as conn:
+        sent = {
+            row.channel: row
+            for row in conn.execute(
+                select(outbox.c.id, outbox.c.channel, outbox.c.status, outbox.c.provider_message_id)
+            )
+        }
+    assert sent["sms"].status == "sent" and sent["sms"].provider_message_id == SID
+    assert sent["inapp"].status == "sent"
+    assert sent["inapp"].provider_message_id == str(sent["inapp"].id)
+
+    client = client_for(database, key)
+    form = {"MessageSid": SID, "MessageStatus": "delivered"}
+    signature = twilio_signature(AUTH_TOKEN, public, list(form.items()))
+    answer = client.post(
+        f"/v1/callback/sms/{app_id}",
+        content=urlencode(form),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+        },
+    )
+    assert answer.json()["data"] == {"recorded": 1}
+    [item] = client.get("/v1/inapp/c-1").json()["data"]
+    assert item["content"] == {"card": {"title": "Hi", "body": "Sale"}}
+    assert item["campaignId"] == inapp_campaign
+    assert client.post(f"/v1/inapp/{item['id']}/click", json={}).status_code == 200
+    assert [(code, data["campaignId"]) for _, code, data in stored(database)] == [
+        ("inapp.click", inapp_campaign),
+        ("inapp.read", inapp_campaign),
+        ("sms.delivered", sms_campaign),
+    ]
