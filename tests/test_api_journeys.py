@@ -42,7 +42,10 @@ def email_campaign(api: TestClient) -> int:
 
 def test_campaigns(api: TestClient) -> None:
     campaign_id = email_campaign(api)
-    api.post("/v1/campaign", json={"name": "Push", "channel": "push", "content": {"title": "t", "body": "b"}})
+    api.post(
+        "/v1/campaign",
+        json={"name": "Push", "channel": "push", "content": {"title": "t", "body": "b"}},
+    )
     assert api.get("/v1/campaign").json()["count"] == 2
     assert [c["name"] for c in api.get("/v1/campaign?channel=email").json()["data"]] == ["Hello"]
     assert api.get(f"/v1/campaign/{campaign_id}").json()["data"]["content"]["subject"] == "Hi"
