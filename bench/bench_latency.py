@@ -50,6 +50,7 @@ class Sent:
     answered: dict[str, float] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     failed_customers: set[str] = field(default_factory=set)
+    dropped: int = 0
 
 
 def free_port() -> int:
@@ -134,9 +135,19 @@ def iso(moment: float) -> str:
 
 
 async def send_all(
-    base_url: str, key: str, count: int, rate: float, batch: int, connections: int
+    base_url: str,
+    key: str,
+    count: int,
+    rate: float,
+    batch: int,
+    connections: int,
+    max_behind: float,
 ) -> Sent:
-    """Send ``count`` events at ``rate``/s, ``batch`` a request (0: one per ``POST /v1/event``)."""
+    """Send ``count`` events at ``rate``/s, ``batch`` a request (0: one per ``POST /v1/event``).
+
+    A request that could not leave within ``max_behind`` seconds of its scheduled time (all
+    connections busy) is not sent: its events are counted as dropped.
+    """
     sent = Sent()
     per_request = max(1, batch)
     interval = per_request / rate
@@ -153,6 +164,9 @@ async def send_all(
 
         async def one(number: int, scheduled: float) -> None:
             async with gate:
+                if time.time() - scheduled > max_behind:  # the server cannot keep up: give up
+                    sent.dropped += min(count, (number + 1) * per_request) - number * per_request
+                    return
                 await post(number, scheduled)
 
         async def post(number: int, scheduled: float) -> None:
@@ -271,7 +285,8 @@ def report(sent: Sent, rows: list[tuple[str, str, str | None, str]], seconds: fl
     span = max(times[-1] - times[0], 1e-9) if times else 1e-9
     print(
         f"events sent {len(sent.at):,} in {span:.1f} s ({len(sent.at) / span:,.0f}/s; "
-        f"asked for {len(sent.at) / seconds:,.0f}/s); failed requests {sent.errors or 'none'}; "
+        f"asked for {len(sent.at) / seconds:,.0f}/s); not sent (sender too far behind) "
+        f"{sent.dropped:,}; failed requests {sent.errors or 'none'}; "
         f"outbox rows by status {statuses}; accepted events with no outbox row: {len(missing):,}"
         + (f" (e.g. {sorted(missing)[:5]})" if missing else "")
     )
@@ -293,6 +308,12 @@ def main() -> None:
         type=float,
         default=30,
         help="after sending, wait this long without progress for the outbox (default 30 s)",
+    )
+    parser.add_argument(
+        "--max-behind",
+        type=float,
+        default=10,
+        help="drop a request that cannot leave this long after its time (default 10 s)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the folder (database, log)")
     args = parser.parse_args()
@@ -326,7 +347,9 @@ def main() -> None:
             f"set-up through the API: {count:,} customers in {time.perf_counter() - started:.1f} s"
         )
         server_cpu, cpu = process_cpu(server.pid), time.process_time()
-        sent = asyncio.run(send_all(base_url, key, count, args.rate, args.batch, args.connections))
+        sent = asyncio.run(
+            send_all(base_url, key, count, args.rate, args.batch, args.connections, args.max_behind)
+        )
         print(
             f"while sending: server CPU {process_cpu(server.pid) - server_cpu:.1f} s, "
             f"this sender's CPU {time.process_time() - cpu:.1f} s"
