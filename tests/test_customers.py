@@ -19,6 +19,7 @@ from wayfare.store.schema import (
     customers,
     enrollments,
     events,
+    inbox_messages,
     journeys,
     list_members,
     outbox,
@@ -231,11 +232,42 @@ def test_erasure_removes_everything_about_the_customer(database: Database, app_i
                     created_at=NOW,
                 )
             )
+            sent_id = conn.execute(
+                outbox.insert().values(
+                    application_id=app_id,
+                    idempotency_key=f"sent-{who}",
+                    customer_id=who,
+                    channel="inapp",
+                    payload={},
+                    status="sent",
+                    attempts=1,
+                    next_attempt_at=NOW,
+                    created_at=NOW,
+                    rendered={"html": f"<p>Hello {who}</p>"},
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                inbox_messages.insert().values(
+                    application_id=app_id,
+                    customer_id=who,
+                    outbox_id=sent_id,
+                    content={"html": f"<p>Hello {who}</p>"},
+                    created_at=NOW,
+                )
+            )
     with database.write() as conn:
         delete_customer(conn, app_id, "gone")
         with pytest.raises(NotFound):
             delete_customer(conn, app_id, "gone")
     with database.read() as conn:
-        for table in (customers, list_members, events, enrollments, outbox):
+        for table in (customers, list_members, events, enrollments, inbox_messages):
             ids = conn.execute(select(table.c.customer_id)).scalars().all()
             assert ids == ["kept"], table.name
+        messages = conn.execute(
+            select(outbox.c.customer_id, outbox.c.status, outbox.c.rendered).order_by(outbox.c.id)
+        ).all()
+    assert [tuple(m) for m in messages] == [  # sent stays counted, without its content
+        ("gone", "sent", None),
+        ("kept", "pending", None),
+        ("kept", "sent", {"html": "<p>Hello kept</p>"}),
+    ]

@@ -322,3 +322,55 @@ def test_a_worker_dying_mid_send_leaves_the_message_to_be_sent_again_with_its_ke
     assert (found["status"], found["attempts"]) == ("sent", 2)
     assert [r.headers["idempotency-key"] for r in provider.requests] == ["test:c0"]
     d.close()
+
+
+def test_the_in_app_inbox_needs_no_settings(database: Database, app_id: int) -> None:
+    from wayfare.channels.dispatch import default_adapters
+    from wayfare.store.schema import inbox_messages
+
+    with database.write() as conn:
+        conn.execute(
+            customers.insert().values(
+                application_id=app_id,
+                customer_id="c0",
+                push_tokens=[],
+                consent={},
+                fields={"name": "Ana"},
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        result = conn.execute(
+            campaigns.insert().values(
+                application_id=app_id,
+                name="inbox",
+                channel="inapp",
+                content={"html": "<p>Hi {{ name }}</p>"},
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        assert result.inserted_primary_key is not None
+        cid = int(result.inserted_primary_key[0])
+        insert_outbox(
+            conn,
+            [
+                {
+                    "application_id": app_id,
+                    "idempotency_key": "test:inbox",
+                    "customer_id": "c0",
+                    "channel": "inapp",
+                    "campaign_id": cid,
+                    "payload": {"campaignId": cid},
+                    "next_attempt_at": NOW,
+                    "created_at": NOW,
+                }
+            ],
+        )
+    d = Dispatcher(database, adapters=default_adapters())
+    drain(d, NOW)
+    d.close()
+    with database.read() as conn:
+        (content,) = conn.execute(select(inbox_messages.c.content)).scalars()
+    assert content == {"html": "<p>Hi Ana</p>"}
+    assert rows(database)["c0"]["status"] == "sent"

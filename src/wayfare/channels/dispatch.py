@@ -70,6 +70,9 @@ DEFAULT_TIMEOUT = 10.0
 
 LOG = LogAdapter()
 
+BUILT_IN = frozenset({"inapp"})
+"""Channels Wayfare delivers itself (the in-app inbox): their adapter needs no settings."""
+
 TRACKED = frozenset({"email", "sms", "whatsapp", "telegram"})
 """Channels whose links become tracking links (and emails get an open pixel and unsubscribe)."""
 
@@ -178,9 +181,9 @@ class Dispatcher:
             elif adapter is LOG:
                 logged.append((row.id, dict(message.content)))
             else:
-                assert settings is not None
+                config = settings.config if settings is not None else ChannelConfig()
                 message = self._tracked(conn, message, now)
-                leases.append(Lease(message, settings.config, adapter, row.attempts + 1))
+                leases.append(Lease(message, config, adapter, row.attempts + 1))
         outbox.mark_logged(conn, logged, now)
         settle(conn, settled, now, self.rng)
         groups: dict[str, list[Lease]] = defaultdict(list)
@@ -214,7 +217,9 @@ class Dispatcher:
         return replace(message, links=message_links(links))
 
     def _adapter(self, channel: str, settings: StoredChannel | None) -> Adapter:
-        if settings is None or settings.provider == "log":
+        if settings is not None and settings.provider == "log":
+            return LOG
+        if settings is None and channel not in BUILT_IN:
             return LOG
         return self.adapters.get(channel, LOG)
 
@@ -331,6 +336,8 @@ def settle(conn: Connection, outcomes: Outcomes, now: datetime, rng: random.Rand
 def deliver_in_place(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> None:
     """Deliver the new outbox rows (about to be inserted) of channels that have no settings.
 
+    (The in-app inbox, which needs none, is written by the dispatcher.)
+
     Those go to the ``log`` channel, whose delivery is a database write: each such message is
     rendered and written as sent in the transaction that creates it, with no second pass over
     the outbox. (A channel set to ``provider: "log"`` goes through the dispatcher instead, as a
@@ -342,7 +349,11 @@ def deliver_in_place(conn: Connection, rows: Sequence[dict[str, Any]], now: date
     if not due:
         return
     stored = channel_settings_for(conn, {(r["application_id"], r["channel"]) for r in due})
-    logged = [row for row in due if (row["application_id"], row["channel"]) not in stored]
+    logged = [
+        row
+        for row in due
+        if (row["application_id"], row["channel"]) not in stored and row["channel"] not in BUILT_IN
+    ]
     items = [
         ToRender(
             r["application_id"], r["customer_id"], r["channel"], r["campaign_id"], r["payload"]

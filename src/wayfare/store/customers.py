@@ -35,10 +35,12 @@ from wayfare.store.schema import (
     customers,
     enrollments,
     events,
+    inbox_messages,
     journeys,
     list_members,
     outbox,
     segments,
+    wallet_passes,
 )
 
 _CLEAR_CONSENT = orjson.dumps(dict.fromkeys(CHANNELS)).decode()
@@ -381,8 +383,9 @@ def field_users(conn: Connection, application_id: int, name: str) -> list[str]:
 def delete_customer(conn: Connection, application_id: int, customer_id: str) -> None:
     """Erase a customer (right to erasure); ``NotFound`` if there is no such customer.
 
-    Removes their row and field values, list memberships, events, enrollments and pending
-    outbox rows (the caller's transaction makes it all or nothing).
+    Removes their row and field values, list memberships, events, enrollments, in-app inbox,
+    wallet passes and pending outbox rows, and the content of the messages they were sent (the
+    caller's transaction makes it all or nothing).
     """
     deleted = conn.execute(
         customers.delete().where(
@@ -398,7 +401,12 @@ def delete_customer(conn: Connection, application_id: int, customer_id: str) -> 
             outbox.c.status == "pending",
         )
     )
-    for table in (enrollments, events):
+    conn.execute(  # what was sent stays counted, without the personal data it carried
+        outbox.update()
+        .where(outbox.c.application_id == application_id, outbox.c.customer_id == customer_id)
+        .values(rendered=None)
+    )
+    for table in (enrollments, events, inbox_messages, wallet_passes):
         conn.execute(
             table.delete().where(
                 table.c.application_id == application_id, table.c.customer_id == customer_id
