@@ -299,6 +299,24 @@ enrollments = Table(
     Index(None, "application_id", "customer_id"),
 )
 
+sendings = Table(
+    "sendings",
+    metadata,
+    # A one-off delivery of a campaign outside any journey; its messages are outbox rows.
+    _id(),
+    _application(),
+    Column("campaign_id", Id, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("audience", String(20), nullable=False),
+    Column("list_id", Id, ForeignKey("contact_lists.id", ondelete="SET NULL")),
+    Column("total", Integer, nullable=False),
+    Column("send_at", UtcDateTime(), nullable=False),
+    _created(),
+    Column("cancelled_at", UtcDateTime()),
+    CheckConstraint("audience IN ('all', 'list', 'customers', 'csv')", name="audience"),
+    Index(None, "application_id", "campaign_id"),
+)
+
 outbox = Table(
     "outbox",
     metadata,
@@ -321,6 +339,8 @@ outbox = Table(
     Column("rendered", Json),
     _created(),
     Column("sent_at", UtcDateTime()),
+    # The one-off sending a message belongs to (journey messages have none).
+    Column("sending_id", Id, ForeignKey("sendings.id", ondelete="SET NULL")),
     CheckConstraint("status IN ('pending', 'sent', 'skipped', 'failed')", name="status"),
     Index(
         "ix_outbox_due",
@@ -329,6 +349,7 @@ outbox = Table(
         postgresql_where=text("status = 'pending'"),
     ),
     Index(None, "application_id", "customer_id"),
+    Index(None, "sending_id"),
 )
 
 stat_counters = Table(
