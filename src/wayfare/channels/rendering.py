@@ -14,10 +14,10 @@ from sqlalchemy import Connection, select
 
 from wayfare.channels.base import Failed, Message, Skipped
 from wayfare.model.customers import Customer
-from wayfare.store.customers import customer_from_row
-from wayfare.store.database import dialect_of, json_dumps
+from wayfare.store.customers import customers_by_id
+from wayfare.store.database import json_dumps
 from wayfare.store.outbox import Claimed
-from wayfare.store.schema import campaigns, customers
+from wayfare.store.schema import campaigns
 from wayfare.templates import CompiledCampaign, TemplateError, compile_campaign, variables
 
 _COMPILED: dict[tuple[str, str], CompiledCampaign] = {}
@@ -123,10 +123,7 @@ def load_customers(conn: Connection, keys: set[tuple[int, str]]) -> dict[tuple[i
     for app, customer_id in keys:
         by_app.setdefault(app, []).append(customer_id)
     found: dict[tuple[int, str], Customer] = {}
-    c = customers
-    among = dialect_of(conn).among
     for app, ids in by_app.items():
-        query = select(c).where(c.c.application_id == app, among(c.c.customer_id, sorted(ids)))
-        for row in conn.execute(query):
-            found[(app, str(row.customer_id))] = customer_from_row(row)
+        for customer_id, customer in customers_by_id(conn, app, sorted(ids)).items():
+            found[(app, customer_id)] = customer
     return found
