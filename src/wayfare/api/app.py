@@ -24,6 +24,8 @@ from wayfare.api import events as event_api
 from wayfare.api import inapp as inapp_api
 from wayfare.api import journeys as journey_api
 from wayfare.api import messages as message_api
+from wayfare.api import sdk as sdk_api
+from wayfare.api import sendings as sending_api
 from wayfare.api import tracking as tracking_api
 from wayfare.api.errors import install_error_handlers
 from wayfare.api.limits import BodyLimit
@@ -44,6 +46,8 @@ ROUTERS = (
     passkit,
     channel_api,
     message_api,
+    sending_api,
+    sdk_api,
 )
 """The modules whose ``router`` makes up ``/v1``."""
 
