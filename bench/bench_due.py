@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import queue
 import sys
 import tempfile
 import time
@@ -154,8 +155,16 @@ def run_workers(url: str, workers: int, batch: int, profile: str | None) -> dict
     ]
     for process in processes:
         process.start()
-    barrier.wait()
-    found = [results.get() for _ in processes]
+    barrier.wait(timeout=300)  # broken (an error) if a worker dies before it is ready
+    found: list[dict[str, Any]] = []
+    while len(found) < workers:
+        try:
+            found.append(results.get(timeout=1))
+        except queue.Empty:
+            if any(p.exitcode not in (None, 0) for p in processes):
+                for process in processes:
+                    process.kill()
+                raise SystemExit("a worker failed (see its traceback above)") from None
     for process in processes:
         process.join()
         if process.exitcode != 0:
