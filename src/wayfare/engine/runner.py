@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from wayfare.channels.dispatch import deliver_in_place
+from wayfare.channels.webhook import call_timeout
 from wayfare.engine.advance import run
 from wayfare.engine.decisions import Enrollment as EngineEnrollment
 from wayfare.engine.decisions import Event, Facts, Outcome, Status, WebhookResponse
@@ -39,7 +40,6 @@ __all__ = [
     "Pending",
     "PutResult",
     "advance",
-    "call_timeout",
     "load_journeys",
     "notify",
     "on_events",
@@ -53,7 +53,6 @@ __all__ = [
 TERMINAL = (Status.COMPLETED, Status.EXITED, Status.FAILED)
 CALL_LEASE = timedelta(seconds=30)
 """How long a claimed webhook call is reserved for its worker beyond its own timeout."""
-DEFAULT_CALL_TIMEOUT = 10.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,6 +67,9 @@ class Pending:
     expected: int
     key: str
     params: WebhookParams
+    application_id: int
+    customer_id: str
+    context: Mapping[str, Any]
 
 
 @dataclass(slots=True)
@@ -301,7 +303,17 @@ def _lease(batch: Batch, row: EnrollmentRow, journey: Journey, key: str, now: da
             values | {"updated_at": now, "ended_at": None, "end_reason": None},
         )
     )
-    batch.calls.append(Pending(row.id, row.transitions, key, params))
+    batch.calls.append(
+        Pending(
+            row.id,
+            row.transitions,
+            key,
+            params,
+            row.application_id,
+            row.customer_id,
+            row.context,
+        )
+    )
 
 
 def _collect(
@@ -394,10 +406,3 @@ def _existing_campaigns(conn: Connection, rows: Sequence[dict[str, Any]]) -> Non
     for row in rows:
         if row["campaign_id"] not in existing:
             row["campaign_id"] = None
-
-
-def call_timeout(params: WebhookParams) -> float:
-    """A webhook's timeout in seconds (``timeout`` param, 10 s by default)."""
-    if params.timeout is None:
-        return DEFAULT_CALL_TIMEOUT
-    return max(0.1, float(params.timeout.seconds + 86400 * params.timeout.days))

@@ -7,20 +7,18 @@ wakes at once on ``NOTIFY wayfare``, which writers send when they create ready w
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import select as selectors
-import socket
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from wayfare.channels import webhook
 from wayfare.channels.dispatch import Dispatcher
-from wayfare.engine.decisions import WebhookResponse
+from wayfare.channels.rendering import load_customers
 from wayfare.engine.entries import recheck_entries
-from wayfare.engine.runner import Pending, advance, call_timeout, run_due
+from wayfare.engine.runner import Pending, advance, run_due
 from wayfare.engine.wake import LOCAL_WAKE
 from wayfare.settings import Settings
 from wayfare.store import enrollments as store
@@ -56,7 +54,19 @@ class Runner:
 
     def make_calls(self, calls: Sequence[Pending], now: datetime) -> None:
         """Make the webhook calls (outside any transaction), then apply their responses."""
-        responses = {call.row_id: self.call(call) for call in calls}
+        with self.database.read() as conn:
+            people = load_customers(conn, {(c.application_id, c.customer_id) for c in calls})
+        responses = {
+            c.row_id: webhook.call(
+                c.params,
+                c.key,
+                people.get((c.application_id, c.customer_id)),
+                c.customer_id,
+                c.context,
+                allow_private=self.allow_private_webhooks,
+            )
+            for c in calls
+        }
         expected = {call.row_id: call for call in calls}
         with self.database.write() as conn:
             rows = store.lock_by_ids(conn, sorted(responses))
@@ -69,53 +79,6 @@ class Runner:
             more = advance(conn, items, now)
         if more:
             self.make_calls(more, now)
-
-    def call(self, pending: Pending) -> WebhookResponse:
-        """One webhook call; a refused address, a timeout or a network error has no status."""
-        import httpx
-
-        params = pending.params
-        if not self.allow_private_webhooks and _private(params.url):
-            return WebhookResponse(None, {"error": "private network address refused"})
-        headers = {"Idempotency-Key": pending.key, **params.headers}
-        try:
-            response = httpx.request(
-                params.method,
-                params.url,
-                headers=headers,
-                json=params.body if params.body is not None else None,
-                timeout=call_timeout(params),
-            )
-        except httpx.HTTPError as exc:
-            return WebhookResponse(None, {"error": str(exc)})
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = response.text
-        return WebhookResponse(response.status_code, body)
-
-
-def _private(url: str) -> bool:
-    """True when the URL's host resolves to a loopback, private, link-local or reserved address."""
-    host = urlsplit(url).hostname
-    if not host:
-        return True
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False  # let the call fail on its own
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_reserved
-            or address.is_multicast
-            or address.is_unspecified
-        ):
-            return True
-    return False
 
 
 def utc_now() -> datetime:
