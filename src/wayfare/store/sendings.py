@@ -22,14 +22,18 @@ from sqlalchemy import (
     RowMapping,
     String,
     and_,
+    bindparam,
     case,
     cast,
+    column,
     func,
     literal,
     literal_column,
     select,
+    type_coerce,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import InvalidInput, NotFound, Problem
@@ -37,7 +41,7 @@ from wayfare.importing.source import BATCH, CsvSource, Problems, where
 from wayfare.model.customers import CUSTOMER_ID, AttributeError_, check_customer_id
 from wayfare.store.campaigns import StoredCampaign, get_campaign
 from wayfare.store.common import Page, checked_page, plain_json
-from wayfare.store.database import Dialect, dialect_of, json_dumps
+from wayfare.store.database import dialect_of, json_dumps
 from wayfare.store.lists import get_list
 from wayfare.store.outbox import PENDING
 from wayfare.store.schema import customers, events, list_members, outbox, sendings
@@ -298,6 +302,23 @@ def _number(value: int) -> ColumnElement[Any]:
     return literal_column(str(int(value)), BigInteger)
 
 
+def _given(conn: Connection, recipients: Sequence[Recipient]) -> Any:
+    """``recipients`` as a table (``customer_id``, ``context``) read from one bound JSON array."""
+    document = bindparam("b_recipients", json_dumps(recipients), type_=String)
+    customer_id: Any
+    context: Any
+    if dialect_of(conn).is_postgres:
+        rows = func.jsonb_array_elements(cast(document, JSONB)).table_valued(column("value", JSONB))
+        customer_id, context = rows.c.value.op("->>")(literal_column("0")), rows.c.value[1]
+    else:
+        rows = func.json_each(document).table_valued("value")
+        customer_id = func.json_extract(rows.c.value, literal_column("'$[0]'"))
+        context = func.json_extract(rows.c.value, literal_column("'$[1]'"))
+    return select(
+        type_coerce(customer_id, String).label("customer_id"), context.label("context")
+    ).subquery("recipients")
+
+
 def _insert_from(
     conn: Connection,
     campaign: StoredCampaign,
@@ -306,8 +327,12 @@ def _insert_from(
     send_at: datetime,
     now: datetime,
 ) -> None:
-    """One outbox row per row of ``recipients`` (``customer_id``, ``context`` as JSON)."""
-    if dialect_of(conn).is_postgres:
+    """One outbox row per row of ``recipients`` (``customer_id``, ``context`` as JSON).
+
+    A customer already sent to by this sending (given twice) keeps its first message.
+    """
+    dialect = dialect_of(conn)
+    if dialect.is_postgres:
         build, context = func.jsonb_build_object, recipients.c.context
     else:  # json(): the context as JSON inside json_object, not as a string
         build, context = func.json_object, func.json(recipients.c.context)
@@ -332,7 +357,7 @@ def _insert_from(
         literal(send_at, outbox.c.next_attempt_at.type),
         literal(now, outbox.c.created_at.type),
         _number(sending_id),
-    )
+    ).where(recipients.c.customer_id.is_not(None))  # (SQLite reads ON CONFLICT after a WHERE)
     columns = [
         "application_id",
         "idempotency_key",
@@ -346,25 +371,12 @@ def _insert_from(
         "created_at",
         "sending_id",
     ]
-    conn.execute(outbox.insert().from_select(columns, source))
+    statement = dialect.insert(outbox).from_select(columns, source)
+    conn.execute(statement.on_conflict_do_nothing(index_elements=["idempotency_key"]))
 
 
 class _Writer:
     """Writes a sending's given recipients batch by batch: known customers only, each once."""
-
-    COLUMNS = (
-        "application_id",
-        "idempotency_key",
-        "customer_id",
-        "channel",
-        "campaign_id",
-        "payload",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "created_at",
-        "sending_id",
-    )
 
     def __init__(
         self,
@@ -376,21 +388,15 @@ class _Writer:
     ) -> None:
         self.conn = conn
         self.campaign = campaign
-        self.dialect: Dialect = dialect_of(conn)
+        self.send_at = send_at
+        self.now = now
         self.sending_id = _create(conn, campaign, audience, None, send_at, now)
-        self.due = self.dialect.raw_datetime(send_at)
-        self.now = self.dialect.raw_datetime(now)
         self.given = 0
         self.unknown = 0
         self.unknown_ids: list[str] = []
-        self.statement = (
-            f"INSERT INTO outbox ({', '.join(self.COLUMNS)}) "
-            f"VALUES ({self.dialect.marks(len(self.COLUMNS))}) "
-            "ON CONFLICT (idempotency_key) DO NOTHING"
-        )
 
     def write(self, batch: Sequence[Recipient]) -> None:
-        """Write one batch (a customer given again keeps its first message)."""
+        """Write one batch: one query for which ids are customers, one ``INSERT ... SELECT``."""
         if not batch:
             return
         self.given += len(batch)
@@ -399,36 +405,23 @@ class _Writer:
             self.conn.execute(
                 select(customers.c.customer_id).where(
                     customers.c.application_id == self.campaign.application_id,
-                    self.dialect.among(customers.c.customer_id, ids),
+                    dialect_of(self.conn).among(customers.c.customer_id, ids),
                 )
             ).scalars()
         )
-        campaign, sending_id = self.campaign, self.sending_id
-        params = []
+        chosen: list[Recipient] = []
         for customer_id, context in batch:
-            if customer_id not in known:
-                self.unknown += 1
-                if len(self.unknown_ids) < UNKNOWN_LISTED:
-                    self.unknown_ids.append(customer_id)
+            if customer_id in known:
+                chosen.append((customer_id, context))
                 continue
-            payload = {"context": context, "campaignId": campaign.id, "sendingId": sending_id}
-            params.append(
-                (
-                    campaign.application_id,
-                    f"send:{sending_id}:{customer_id}",
-                    customer_id,
-                    campaign.channel,
-                    campaign.id,
-                    json_dumps(payload),
-                    "pending",
-                    0,
-                    self.due,
-                    self.now,
-                    sending_id,
-                )
+            self.unknown += 1
+            if len(self.unknown_ids) < UNKNOWN_LISTED:
+                self.unknown_ids.append(customer_id)
+        if chosen:
+            recipients = _given(self.conn, chosen)
+            _insert_from(
+                self.conn, self.campaign, self.sending_id, recipients, self.send_at, self.now
             )
-        if params:
-            self.conn.exec_driver_sql(self.statement, params)
 
     def report(self) -> SendReport:
         """The sending, with its total, and what was left out."""
