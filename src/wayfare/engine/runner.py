@@ -205,11 +205,15 @@ def _run_groups(conn: Connection, groups: list[list[Member]], now: datetime) -> 
             assert key.startswith(prefix)
             suffix = key[len(prefix) :]
             journey_id = leader.journey_id
+            payloads: dict[tuple[int, str], dict[str, Any]] = {}  # alike members share one
             for m in members:
-                context = contexts.get(m.context)
-                if context is None:
-                    context = contexts[m.context] = orjson.loads(m.context)
-                payload = item["payload"] | {"entryNumber": m.entry_number, "context": context}
+                payload = payloads.get((m.entry_number, m.context))
+                if payload is None:
+                    context = contexts.get(m.context)
+                    if context is None:
+                        context = contexts[m.context] = orjson.loads(m.context)
+                    payload = item["payload"] | {"entryNumber": m.entry_number, "context": context}
+                    payloads[(m.entry_number, m.context)] = payload
                 own_key = f"{journey_id}:{m.customer_id}:{m.entry_number}:{suffix}"
                 rows.append(
                     item

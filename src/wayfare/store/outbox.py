@@ -68,6 +68,14 @@ def insert_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
             found = moments[value] = dialect.raw_datetime(value)
         return found
 
+    texts: dict[int, str] = {}  # rows of a group share their payload object
+
+    def payload_text(value: Any) -> str:
+        found = texts.get(id(value))
+        if found is None:
+            found = texts[id(value)] = json_dumps(value)
+        return found
+
     params = [
         (
             row["application_id"],
@@ -78,7 +86,7 @@ def insert_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
             row["customer_id"],
             row["channel"],
             row.get("campaign_id"),
-            json_dumps(row["payload"]),
+            payload_text(row["payload"]),
             row.get("status", "pending"),
             row.get("attempts", 0),
             when(row["next_attempt_at"]),
