@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from wayfare.channels.base import Adapter, ChannelConfig, Delivery, Message, from_response
@@ -374,3 +375,28 @@ def test_the_in_app_inbox_needs_no_settings(database: Database, app_id: int) -> 
         (content,) = conn.execute(select(inbox_messages.c.content)).scalars()
     assert content == {"html": "<p>Hi Ana</p>"}
     assert rows(database)["c0"]["status"] == "sent"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi {{ name | upcase }}{% if vip %}, VIP{% endif %}",  # fields only: the light path
+        "Hi {{ customer.customerId }} {{ name }} {{ context.coupon }}",  # the full path
+    ],
+)
+def test_rendering_in_place_gives_what_the_dispatcher_renders(
+    database: Database, app_id: int, text: str
+) -> None:
+    from wayfare.channels.rendering import ToRender, render_in_place, render_messages
+    from wayfare.store.outbox import Claimed
+
+    cid = setup(database, app_id, 100, text)
+    payload = {"context": {"coupon": "X1"}, "campaignId": cid}
+    ids = [0, 5, 98, 99, 1000]  # 98 refused consent; 1000 does not exist
+    with database.read() as conn:
+        light = render_in_place(conn, [ToRender(app_id, f"c{i}", "sms", cid, payload) for i in ids])
+        full = render_messages(
+            conn, [Claimed(i, f"k{i}", app_id, f"c{i}", "sms", cid, payload, 0) for i in ids]
+        )
+    assert light == [m.content if isinstance(m, Message) else None for m in full]
+    assert light[0] is not None and light[2] is None and light[4] is None

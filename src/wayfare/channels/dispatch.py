@@ -40,7 +40,7 @@ from wayfare.channels.email import EmailAdapter
 from wayfare.channels.inapp import InAppAdapter
 from wayfare.channels.log import LogAdapter
 from wayfare.channels.push import PushAdapter
-from wayfare.channels.rendering import ToRender, render_contents, render_messages
+from wayfare.channels.rendering import ToRender, render_in_place, render_messages
 from wayfare.channels.sms import SmsAdapter
 from wayfare.channels.telegram import TelegramAdapter
 from wayfare.channels.tracking import links_for, message_links, signing_key
@@ -360,9 +360,9 @@ def deliver_in_place(conn: Connection, rows: Sequence[dict[str, Any]], now: date
         )
         for r in logged
     ]
-    for row, result in zip(logged, render_contents(conn, items), strict=True):
-        if isinstance(result, tuple):
+    for row, content in zip(logged, render_in_place(conn, items), strict=True):
+        if content is not None:
             row["status"] = "sent"
-            row["rendered"] = result[1]
+            row["rendered"] = content
             row["sent_at"] = now
             row["attempts"] = 1

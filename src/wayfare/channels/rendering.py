@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 
 from wayfare.channels.base import Failed, Message, Skipped
 from wayfare.model.customers import Customer
-from wayfare.store.customers import customers_by_id
+from wayfare.store.customers import customers_by_id, fields_by_id
 from wayfare.store.database import json_dumps
 from wayfare.store.outbox import Claimed
 from wayfare.store.schema import campaigns
@@ -72,6 +72,40 @@ def _event_of(context: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if not isinstance(entry, Mapping):
         return None
     return {"eventCode": entry.get("code"), "customData": entry.get("data") or {}}
+
+
+def render_in_place(conn: Connection, items: Sequence[ToRender]) -> list[dict[str, Any] | None]:
+    """Each item's rendered content, or None when it cannot go now (the dispatcher says why).
+
+    When every campaign reads only customer fields, the customers' consent and fields are all
+    that is loaded (one light query) and the fields are the variables; otherwise this is
+    ``render_contents``. Both give the same content (tests check it).
+    """
+    compiled = compiled_campaigns(conn, {r.campaign_id for r in items if r.campaign_id})
+    if not all(campaign.fields_only for campaign in compiled.values()):
+        return [
+            found[1] if isinstance(found, tuple) else None for found in render_contents(conn, items)
+        ]
+    by_app: dict[int, set[str]] = {}
+    for item in items:
+        by_app.setdefault(item.application_id, set()).add(item.customer_id)
+    people = {
+        (app, customer_id): found
+        for app, ids in by_app.items()
+        for customer_id, found in fields_by_id(conn, app, sorted(ids)).items()
+    }
+    rendered: list[dict[str, Any] | None] = []
+    for item in items:
+        found = people.get((item.application_id, item.customer_id))
+        campaign = compiled.get(item.campaign_id) if item.campaign_id else None
+        if found is None or campaign is None or not found[0].get(item.channel, True):
+            rendered.append(None)
+            continue
+        try:
+            rendered.append(campaign.render(found[1]))
+        except TemplateError:
+            rendered.append(None)
+    return rendered
 
 
 def render_messages(conn: Connection, rows: Sequence[Claimed]) -> list[Message | Skipped | Failed]:

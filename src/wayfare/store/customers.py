@@ -326,13 +326,7 @@ def customers_by_id(
     """The stored customers among ``ids`` (one driver-level query: the dispatch's hot path)."""
     if not ids:
         return {}
-    dialect = dialect_of(conn)
-    mark = dialect.marks(1)
-    values: list[str] | str
-    if dialect.is_postgres:
-        among, values = f"customer_id = ANY({mark})", list(ids)
-    else:
-        among, values = f"customer_id IN (SELECT value FROM json_each({mark}))", json_dumps(ids)
+    mark, among, values = _among_ids(conn, ids)
     rows = conn.exec_driver_sql(
         f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customers "
         f"WHERE application_id = {mark} AND {among}",
@@ -355,6 +349,33 @@ def customers_by_id(
         )
         for row in rows
     }
+
+
+def _among_ids(conn: Connection, ids: Sequence[str]) -> tuple[str, str, Any]:
+    """A parameter mark, ``customer_id`` among ``ids`` as driver-level SQL, and its value."""
+    dialect = dialect_of(conn)
+    mark = dialect.marks(1)
+    if dialect.is_postgres:
+        return mark, f"customer_id = ANY({mark})", list(ids)
+    return mark, f"customer_id IN (SELECT value FROM json_each({mark}))", json_dumps(ids)
+
+
+def fields_by_id(
+    conn: Connection, application_id: int, ids: Sequence[str]
+) -> dict[str, tuple[dict[str, bool], dict[str, Any]]]:
+    """The consent and field values of the stored customers among ``ids``.
+
+    Rendering's light path: templates that read only fields need nothing else.
+    """
+    if not ids:
+        return {}
+    mark, among, values = _among_ids(conn, ids)
+    rows = conn.exec_driver_sql(
+        f"SELECT customer_id, consent, fields FROM customers "
+        f"WHERE application_id = {mark} AND {among}",
+        (application_id, values),
+    )
+    return {row[0]: (_json(row[1]) or {}, _json(row[2]) or {}) for row in rows}
 
 
 def get_customer(conn: Connection, application_id: int, customer_id: str) -> Customer:

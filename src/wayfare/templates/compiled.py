@@ -47,6 +47,7 @@ from wayfare.templates.environment import (
     has_liquid,
     parse,
 )
+from wayfare.templates.variables import RESERVED
 
 Render = Callable[[Mapping[str, Any]], str]
 """A compiled template: the render variables to the text."""
@@ -253,6 +254,8 @@ class CompiledTemplate:
     source: str
     render_text: Render
     fast: bool
+    roots: frozenset[str] = frozenset()
+    """The top-level variables the template reads (``first_name``, ``customer``, ...)."""
 
     def render(self, variables: Mapping[str, Any], where: str = "") -> str:
         """The text for ``variables``; ``TemplateError`` naming ``where`` if it cannot render."""
@@ -284,9 +287,10 @@ def compile_template(source: str) -> CompiledTemplate:
     except LiquidError as exc:
         raise TemplateError("", describe(exc, source)) from exc
     fast = fast_render(template)
+    roots = frozenset(template.global_variables())
     if fast is not None:
-        return CompiledTemplate(source, fast, True)
-    return CompiledTemplate(source, _liquid_render(template), False)
+        return CompiledTemplate(source, fast, True, roots)
+    return CompiledTemplate(source, _liquid_render(template), False, roots)
 
 
 def render_string(source: str, variables: Mapping[str, Any], where: str = "template") -> str:
@@ -333,6 +337,13 @@ class CompiledCampaign:
     build: Builder
     fast: bool
     """Whether every Liquid string of the content is on the fast path."""
+    roots: frozenset[str] = frozenset()
+    """The top-level variables its templates read."""
+
+    @property
+    def fields_only(self) -> bool:
+        """Whether it reads nothing but customer fields (then ``render(fields)`` is enough)."""
+        return self.fast and not self.roots & set(RESERVED)
 
     def render(self, variables: Mapping[str, Any]) -> dict[str, Any]:
         """The content with every Liquid string rendered (other values as they are).
@@ -347,5 +358,7 @@ class CompiledCampaign:
 def compile_campaign(channel: str, content: Mapping[str, Any]) -> CompiledCampaign:
     """Compile a (stored) campaign's content; ``TemplateError`` if a string does not parse."""
     build = _builder(dict(content), "content")
-    fast = all(compile_template(source).fast for _where, source in strings(content, "content"))
-    return CompiledCampaign(channel, content, build, fast)
+    templates = [compile_template(source) for _where, source in strings(content, "content")]
+    fast = all(template.fast for template in templates)
+    roots = frozenset().union(*(template.roots for template in templates))
+    return CompiledCampaign(channel, content, build, fast, roots)
