@@ -354,7 +354,18 @@ outbox = Table(
         postgresql_where=text("status = 'pending'"),
     ),
     Index(None, "application_id", "customer_id"),
-    Index(None, "sending_id"),
+    Index(  # provider callbacks find their message (the log channel's have no id)
+        None,
+        "provider_message_id",
+        sqlite_where=text("provider_message_id IS NOT NULL"),
+        postgresql_where=text("provider_message_id IS NOT NULL"),
+    ),
+    Index(  # journey messages (most) have none: they stay out of it
+        None,
+        "sending_id",
+        sqlite_where=text("sending_id IS NOT NULL"),
+        postgresql_where=text("sending_id IS NOT NULL"),
+    ),
 )
 
 stat_counters = Table(

@@ -1,7 +1,8 @@
 """Sendings: one-off deliveries of a campaign, their messages marked in the outbox.
 
 ``sendings`` holds each sending (its campaign, audience, size and when it goes);
-``outbox.sending_id`` ties its messages to it. On SQLite adding a foreign key rebuilds the
+``outbox.sending_id`` ties its messages to it (and provider callbacks find a message by its
+``provider_message_id``, both partial indexes). On SQLite adding a foreign key rebuilds the
 outbox (batch mode), keeping the in-app inbox's links to it.
 
 Revision ID: 0004
@@ -77,7 +78,22 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
-    op.create_index(op.f("ix_outbox_sending_id"), "outbox", ["sending_id"], unique=False)
+    op.create_index(
+        op.f("ix_outbox_provider_message_id"),
+        "outbox",
+        ["provider_message_id"],
+        unique=False,
+        sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+        postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+    )
+    op.create_index(
+        op.f("ix_outbox_sending_id"),
+        "outbox",
+        ["sending_id"],
+        unique=False,
+        sqlite_where=sa.text("sending_id IS NOT NULL"),
+        postgresql_where=sa.text("sending_id IS NOT NULL"),
+    )
 
 
 def _rebuild_outbox_keeping_inbox_links() -> None:
@@ -115,6 +131,7 @@ def _inbox_links_kept() -> Iterator[None]:
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_outbox_sending_id"), table_name="outbox")
+    op.drop_index(op.f("ix_outbox_provider_message_id"), table_name="outbox")
     if op.get_bind().dialect.name == "sqlite":
         # SQLite drops a column that has a foreign key only by rebuilding the table.
         with _inbox_links_kept(), op.batch_alter_table("outbox", schema=None) as batch_op:
