@@ -28,7 +28,7 @@ from wayfare.model.customers import (
 from wayfare.model.fields import FIELD_NAME, FieldType
 from wayfare.store.common import checked_page
 from wayfare.store.customer_writer import ATTRIBUTE_COLUMNS, CustomerWriter
-from wayfare.store.database import dialect_of, json_dumps
+from wayfare.store.database import dialect_of, fetch_rows, json_dumps
 from wayfare.store.schema import (
     contact_lists,
     customer_fields,
@@ -327,7 +327,8 @@ def customers_by_id(
     if not ids:
         return {}
     mark, among, values = _among_ids(conn, ids)
-    rows = conn.exec_driver_sql(
+    rows = fetch_rows(
+        conn,
         f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customers "
         f"WHERE application_id = {mark} AND {among}",
         (application_id, values),
@@ -370,7 +371,8 @@ def fields_by_id(
     if not ids:
         return {}
     mark, among, values = _among_ids(conn, ids)
-    rows = conn.exec_driver_sql(
+    rows = fetch_rows(
+        conn,
         f"SELECT customer_id, consent, fields FROM customers "
         f"WHERE application_id = {mark} AND {among}",
         (application_id, values),

@@ -220,6 +220,20 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, echo: bool) -> Engine:
     return engine
 
 
+def fetch_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a driver-level query as plain tuples, in the connection's transaction.
+
+    For hot paths only: no SQLAlchemy row objects and no type processing (the caller converts
+    JSON and datetimes; ``Dialect.marks`` gives the parameter marks).
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 def dialect_of(conn: Connection) -> Dialect:
     """The ``Dialect`` of a connection."""
     return Dialect(conn.dialect.name)
