@@ -220,11 +220,12 @@ def test_where_a_customer_is_and_how_they_got_there(setup: Setup) -> None:
     assert [(m.state_id, m.status, m.channel) for m in found.messages] == [
         (message_state, "sent", "push")  # the log channel delivers as the message is written
     ]
-    assert [state_id for state_id, _ in found.path] == [1, message_state, 5]
+    assert found.path == ((1, NOW), (2, NOW), (message_state, NOW), (5, NOW))  # 2: the draw
     drain(setup.runner, NOW + 24 * HOUR)
     with setup.database.read() as conn:
         (done,) = enrollment_history(conn, setup.app_id, setup.jid, customer)
     assert (done.status, done.ended_at) == ("completed", NOW + 24 * HOUR)
+    assert done.path[-1][0] == 5 and done.path[:4] == found.path  # the path only grows
 
 
 def test_history_csv(setup: Setup) -> None:

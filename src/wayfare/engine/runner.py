@@ -333,6 +333,7 @@ def _collect(
     else:
         values = _values(e.state_id, outcome.status, None, None, {}, e.step, e.since)
     terminal = outcome.status in TERMINAL
+    values["path"] = store.path_text((a.state_id, a.at) for a in outcome.arrivals)
     values["updated_at"] = now
     values["ended_at"] = now if terminal else None
     values["end_reason"] = outcome.reason if terminal else None

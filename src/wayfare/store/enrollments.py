@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import Conflict
+from wayfare.model.fields import format_datetime, parse_datetime
 from wayfare.store.database import dialect_of
 from wayfare.store.schema import customers, enrollments, list_members, stat_counters
 
@@ -407,19 +408,53 @@ class Change:
     values: Mapping[str, Any]
 
 
+def path_text(steps: Iterable[tuple[int, datetime]]) -> str:
+    """States passed, as ``enrollments.path`` appends them: ``"3@2026-03-15T12:00:00Z;"``."""
+    return "".join(f"{state_id}@{format_datetime(at)};" for state_id, at in steps)
+
+
+def path_steps(text: str | None) -> list[tuple[int, datetime]]:
+    """The (state id, arrival) steps of an ``enrollments.path``."""
+    steps = []
+    for item in (text or "").split(";"):
+        if item:
+            state_id, at = item.split("@", 1)
+            steps.append((int(state_id), parse_datetime(at)))
+    return steps
+
+
+def _appended(suffix: Any) -> Any:
+    """``path`` with ``suffix`` appended (the change's ``path`` value is what to append)."""
+    return func.coalesce(enrollments.c.path, "").op("||")(suffix)
+
+
 def update_enrollments(conn: Connection, changes: Sequence[Change]) -> None:
     """Apply ``changes`` with one ``executemany``; ``Conflict`` if any row moved meanwhile.
+
+    A change's ``path`` value is appended to the stored path (``path_text``), not set.
 
     The rows are locked by the caller's transaction, so a lost guard means a bug or a race the
     locks did not cover: the whole transaction must roll back rather than write half of it.
     """
     if not changes:
         return
-    statement = update(enrollments).where(
-        enrollments.c.id == bindparam("b_id"),
-        enrollments.c.transitions == bindparam("b_expected"),
+    statement = (
+        update(enrollments)
+        .where(
+            enrollments.c.id == bindparam("b_id"),
+            enrollments.c.transitions == bindparam("b_expected"),
+        )
+        .values(path=_appended(bindparam("b_path", type_=Text())))
     )
-    params = [{"b_id": c.id, "b_expected": c.expected, **c.values} for c in changes]
+    params = [
+        {
+            "b_id": c.id,
+            "b_expected": c.expected,
+            "b_path": c.values.get("path", ""),
+            **{k: v for k, v in c.values.items() if k != "path"},
+        }
+        for c in changes
+    ]
     written = conn.execute(statement, params).rowcount
     if written != len(changes) and written >= 0:
         raise Conflict(
@@ -556,10 +591,11 @@ def update_group(
 ) -> None:
     """Give every enrollment ``ids`` the same ``values``; ``Conflict`` if any moved meanwhile."""
     among = dialect_of(conn).among
+    own = {k: v for k, v in values.items() if k != "path"}
     written = conn.execute(
         update(enrollments)
         .where(among(enrollments.c.id, ids), enrollments.c.transitions == expected)
-        .values(**values)
+        .values(**own, path=_appended(literal(values.get("path", ""), type_=Text())))
     ).rowcount
     if written != len(ids):
         raise Conflict(f"{len(ids) - written} enrollment(s) moved on while being run; try again")

@@ -9,7 +9,7 @@ import csv
 import io
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from wayfare.model.journey import parse_journey
+from wayfare.store.enrollments import path_steps
 from wayfare.store.journeys import get_journey
 from wayfare.store.schema import enrollments, outbox
 from wayfare.store.stats import HANDED
@@ -50,9 +51,8 @@ class SentMessage:
 class EnrollmentHistory:
     """One enrollment of a customer: where it is, since when, and the known part of its path.
 
-    ``path`` holds the arrivals that are recorded: the entry state at entry, each message
-    state when its message was created, and the current state since ``state_since``. States
-    passed without a message (filters, random draws, delays already over) are not recorded.
+    ``path`` holds every arrival: the entry state at entry, each state passed since (filters,
+    draws, delays, messages: recorded by each run), and the current state.
     """
 
     id: int
@@ -89,6 +89,7 @@ def enrollment_history(
             enrollments.c.wake_at,
             enrollments.c.ended_at,
             enrollments.c.end_reason,
+            enrollments.c.path,
         )
         .where(
             enrollments.c.application_id == application_id,
@@ -146,28 +147,22 @@ def enrollment_history(
                 ended_at=row[8],
                 end_reason=row[9],
                 messages=sent,
-                path=_path(entry_id, row[5], sent, int(row[3]), row[6] or row[5]),
+                path=_path(entry_id, row[5], row[10], int(row[3]), row[6] or row[5]),
             )
         )
     return found
 
 
 def _path(
-    entry_id: int | None,
-    entered_at: datetime,
-    messages: Iterable[SentMessage],
-    state_id: int,
-    since: datetime,
+    entry_id: int | None, entered_at: datetime, recorded: str | None, state_id: int, since: datetime
 ) -> tuple[tuple[int, datetime], ...]:
     steps: list[tuple[int, datetime]] = []
     if entry_id is not None:
         steps.append((entry_id, entered_at))
-    for message in messages:
-        if message.state_id is not None and (message.state_id, message.created_at) not in steps:
-            steps.append((message.state_id, message.created_at))
+    steps.extend(path_steps(recorded))
     if not steps or steps[-1][0] != state_id:
         steps.append((state_id, since))
-    return tuple(sorted(steps, key=lambda step: step[1]))
+    return tuple(steps)
 
 
 def history_rows(

@@ -278,6 +278,9 @@ enrollments = Table(
     Column("transitions", Integer, nullable=False),
     Column("entered_at", UtcDateTime(), nullable=False),
     Column("state_since", UtcDateTime()),
+    # The states passed after the entry state, as "stateId@2026-03-15T12:00:00Z;" appended
+    # by each run (store.enrollments.path_steps reads it).
+    Column("path", Text),
     _updated(),
     Column("ended_at", UtcDateTime()),
     Column("end_reason", String(100)),
