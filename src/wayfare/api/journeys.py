@@ -341,7 +341,6 @@ def enrollment_json(enrollment: EnrollmentHistory) -> dict[str, Any]:
             for m in enrollment.messages
         ],
         "path": [{"stateId": s, "at": at} for s, at in enrollment.path],
-        "pathComplete": False,
     }
 
 
