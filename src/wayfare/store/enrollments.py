@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import Conflict
 from wayfare.model.fields import format_datetime, parse_datetime
-from wayfare.store.database import dialect_of
+from wayfare.store.database import Dialect, dialect_of
 from wayfare.store.schema import customers, enrollments, list_members, stat_counters
 
 ACTIVE = ("ready", "waiting")
@@ -428,6 +429,17 @@ def _appended(suffix: Any) -> Any:
     return func.coalesce(enrollments.c.path, "").op("||")(suffix)
 
 
+_GUARDED_UPDATE = (
+    update(enrollments)
+    .where(
+        enrollments.c.id == bindparam("b_id"),
+        enrollments.c.transitions == bindparam("b_expected"),
+    )
+    .values(path=_appended(bindparam("b_path", type_=Text())))
+)
+"""An enrollment's update, guarded by its transition counter (the values come as parameters)."""
+
+
 def update_enrollments(conn: Connection, changes: Sequence[Change]) -> None:
     """Apply ``changes`` with one ``executemany``; ``Conflict`` if any row moved meanwhile.
 
@@ -438,14 +450,6 @@ def update_enrollments(conn: Connection, changes: Sequence[Change]) -> None:
     """
     if not changes:
         return
-    statement = (
-        update(enrollments)
-        .where(
-            enrollments.c.id == bindparam("b_id"),
-            enrollments.c.transitions == bindparam("b_expected"),
-        )
-        .values(path=_appended(bindparam("b_path", type_=Text())))
-    )
     params = [
         {
             "b_id": c.id,
@@ -455,7 +459,7 @@ def update_enrollments(conn: Connection, changes: Sequence[Change]) -> None:
         }
         for c in changes
     ]
-    written = conn.execute(statement, params).rowcount
+    written = conn.execute(_GUARDED_UPDATE, params).rowcount
     if written != len(changes) and written >= 0:
         raise Conflict(
             f"{len(changes) - written} enrollment(s) moved on while being run; try again"
@@ -475,11 +479,6 @@ def add_counters(conn: Connection, counts: Mapping[CounterKey, int]) -> None:
     """Add ``counts`` to the statistics counters (one upsert per counter)."""
     if not counts:
         return
-    insert = dialect_of(conn).insert(stat_counters)
-    statement = insert.on_conflict_do_update(
-        index_elements=["journey_id", "state_id", "metric", "test", "bucket"],
-        set_={"value": stat_counters.c.value + insert.excluded.value},
-    )
     rows = [
         {
             "journey_id": journey_id,
@@ -493,7 +492,17 @@ def add_counters(conn: Connection, counts: Mapping[CounterKey, int]) -> None:
             counts.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][4])
         )
     ]
-    conn.execute(statement, rows)
+    conn.execute(_counter_upsert(dialect_of(conn).name), rows)
+
+
+@cache
+def _counter_upsert(dialect: str) -> Any:
+    """The counters' upsert statement (built once: building it costs more than running it)."""
+    insert = Dialect(dialect).insert(stat_counters)
+    return insert.on_conflict_do_update(
+        index_elements=["journey_id", "state_id", "metric", "test", "bucket"],
+        set_={"value": stat_counters.c.value + insert.excluded.value},
+    )
 
 
 def save_fields(
