@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import process_cpu
 from servers import ACCOUNT, MESSAGES_PATH, TOKEN, Provider
 
+from wayfare.channels import dispatch
 from wayfare.channels.base import Adapter, ChannelConfig, Delivery, Message, Sent
 from wayfare.channels.dispatch import Dispatcher
 from wayfare.store.applications import create_application
@@ -434,6 +435,7 @@ def flaky(
         spread = Counter(r["attempts"] for r in rows)
         print(
             f"  flaky sms ({count:,} messages, {fail_rate:.0%} answered 503, seed {seed}): "
+            f"max attempts {dispatch.MAX_ATTEMPTS}: "
             f"{got['requests']:,} calls, {got['failed']:,} retries (503s), "
             f"{rounds} rounds of the virtual clock ({ticks} ticks), last round at "
             f"+{(now - NOW).total_seconds():,.0f} s virtual; {wall:.2f} s wall"
@@ -465,10 +467,18 @@ def main() -> None:
     parser.add_argument(
         "--connections", type=int, default=None, help="the email channel's options.maxConnections"
     )
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=None,
+        help="what if: the dispatcher's MAX_ATTEMPTS for this run (flaky)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="the flaky server's seed")
     parser.add_argument("--profile", action="store_true", help="cProfile the timed loop")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the server-alone run")
     args = parser.parse_args()
+    if args.max_attempts:
+        dispatch.MAX_ATTEMPTS = args.max_attempts
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min); 2 cores")
     for what in ["sms", "smtp", "flaky"] if args.what == "all" else [args.what]:
         limits = [int(x) for x in args.limit.split(",")] if args.limit else [DEFAULT_LIMIT[what]]
