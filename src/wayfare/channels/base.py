@@ -126,6 +126,8 @@ class Adapter:
     """
 
     channel: ClassVar[str]
+    http2: ClassVar[bool] = False
+    """Whether ``send`` needs an HTTP/2 client (APNs); others get the faster HTTP/1.1 one."""
 
     def prepare(
         self, conn: Connection, messages: Sequence[Message], now: datetime

@@ -37,6 +37,7 @@ from wayfare.channels.base import (
     from_exception,
 )
 from wayfare.channels.email import EmailAdapter
+from wayfare.channels.http import FastClient
 from wayfare.channels.inapp import InAppAdapter
 from wayfare.channels.log import LogAdapter
 from wayfare.channels.push import PushAdapter
@@ -66,6 +67,8 @@ DEFAULT_CONCURRENCY = 50
 """Provider calls in flight at once per channel (``options.concurrency`` changes it)."""
 
 DEFAULT_TIMEOUT = 10.0
+
+
 """Seconds a provider call may take (``options.timeout`` changes it)."""
 
 LOG = LogAdapter()
@@ -134,7 +137,7 @@ class Dispatcher:
         self._buckets: dict[tuple[int, str], tuple[float, float]] = {}
         self._signing_key: bytes | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
 
     # -- one tick ------------------------------------------------------------------------------
 
@@ -153,11 +156,11 @@ class Dispatcher:
         if self._loop is not None:
             for adapter in self.adapters.values():
                 self._loop.run_until_complete(adapter.aclose())
-            if self._client is not None:
-                self._loop.run_until_complete(self._client.aclose())
+            for client in self._clients:
+                self._loop.run_until_complete(client.aclose())
             self._loop.close()
             self._loop = None
-            self._client = None
+            self._clients = []
 
     def _claim(self, conn: Connection, now: datetime, limit: int) -> tuple[int, list[Lease]]:
         rows = outbox.claim_due(conn, now, limit)
@@ -262,9 +265,12 @@ class Dispatcher:
         return result
 
     async def _send_all(self, leases: Sequence[Lease]) -> Outcomes:
-        if self._client is None:
-            self._client = httpx.AsyncClient(http2=True, timeout=DEFAULT_TIMEOUT)
-        client = self._client
+        if not self._clients:
+            self._clients = [
+                FastClient(timeout=DEFAULT_TIMEOUT),
+                httpx.AsyncClient(http2=True, timeout=DEFAULT_TIMEOUT),
+            ]
+        fast, http2 = self._clients
         limits: dict[str, asyncio.Semaphore] = {}
         for item in leases:
             if item.adapter.channel not in limits:
@@ -272,6 +278,7 @@ class Dispatcher:
                 limits[item.adapter.channel] = asyncio.Semaphore(max(1, width))
 
         async def one(item: Lease) -> tuple[int, int, Delivery]:
+            client = http2 if item.adapter.http2 else fast
             async with limits[item.adapter.channel]:
                 delivery = await _attempt(item, client)
             return item.message.id, item.attempts, delivery
@@ -283,9 +290,8 @@ async def _attempt(item: Lease, client: httpx.AsyncClient) -> Delivery:
     """One send, bounded by the channel's timeout; an adapter's bug is a failed attempt."""
     timeout = float(item.config.options.get("timeout") or DEFAULT_TIMEOUT)
     try:
-        return await asyncio.wait_for(
-            item.adapter.send(item.message, item.config, client), timeout + 1.0
-        )
+        async with asyncio.timeout(timeout + 1.0):
+            return await item.adapter.send(item.message, item.config, client)
     except TimeoutError:
         return RetryLater(f"timeout after {timeout:g} s")
     except httpx.HTTPError as exc:

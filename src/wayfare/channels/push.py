@@ -47,6 +47,7 @@ class PushAdapter(Adapter):
     """Sends a push to every device of the customer, each over its platform's service."""
 
     channel: ClassVar[str] = "push"
+    http2: ClassVar[bool] = True  # APNs
 
     def __init__(self) -> None:
         self.google = ServiceAccountTokens()

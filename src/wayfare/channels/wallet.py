@@ -25,6 +25,7 @@ class WalletAdapter(Adapter):
     """Apple Wallet and Google Wallet updates for one message."""
 
     channel: ClassVar[str] = "wallet"
+    http2: ClassVar[bool] = True  # Apple Wallet updates go through APNs
 
     def __init__(self) -> None:
         self.apple = AppleWalletAdapter()
