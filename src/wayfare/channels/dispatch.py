@@ -54,8 +54,9 @@ from wayfare.store.database import Database
 LEASE = timedelta(minutes=2)
 """How long a leased message is reserved for the worker sending it (beyond its timeout)."""
 
-MAX_ATTEMPTS = 8
-"""Attempts before a message that keeps failing for a passing reason is failed for good."""
+MAX_ATTEMPTS = 12
+"""Attempts before a message that keeps failing for a passing reason is failed for good (with
+the back-off, about six hours of trying; at 20 % failed calls, 4 in a billion messages)."""
 
 FIRST_BACKOFF = 10.0
 """Seconds before the first retry; each further retry waits twice as long (with jitter)."""
