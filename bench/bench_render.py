@@ -6,7 +6,10 @@ typed fields in a temporary SQLite database, then for three versions of a typica
 
 - ``render``: ``CompiledCampaign.render`` alone, on variables built beforehand;
 - ``from rows``: ``customer_from_row`` + ``variables`` + ``render`` over the fetched rows;
-- ``from the database``: the same including the ``SELECT`` of every customer;
+- ``from the database``: what the dispatcher does for a batch (``render_contents``: one
+  driver-level query for the customers, each built and rendered);
+- ``in place``: the engine's path for the ``log`` channel (``render_in_place``: only the
+  customers' consent and fields are read when the campaign reads nothing else);
 
 and, to see where the time goes, ``customer_from_row`` and ``variables`` alone, and (for scale on
 a busy machine) python-liquid's own render of the same strings.
@@ -28,10 +31,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from wayfare.channels.rendering import ToRender, render_contents, render_in_place
 from wayfare.store.applications import create_application
 from wayfare.store.customers import customer_from_row, define_field
 from wayfare.store.database import Database
-from wayfare.store.schema import customers
+from wayfare.store.schema import campaigns, customers
 from wayfare.templates import compile_campaign, variables
 from wayfare.templates.environment import parse
 
@@ -101,6 +105,23 @@ def store(database: Database, count: int) -> int:
     return app
 
 
+def stored_campaign(database: Database, app: int, content: dict[str, Any]) -> int:
+    """A push campaign with ``content``; its id."""
+    with database.write() as conn:
+        result = conn.execute(
+            campaigns.insert().values(
+                application_id=app,
+                name=f"campaign {sorted(content)!r} {random.random()}",
+                channel="push",
+                content=content,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+    assert result.inserted_primary_key is not None
+    return int(result.inserted_primary_key[0])
+
+
 def rate(count: int, work: Callable[[], object]) -> float:
     """Items per CPU second of ``work`` (which handles ``count`` items), best of three.
 
@@ -138,16 +159,25 @@ def main(count: int) -> None:
                 for row in rows:
                     render(variables(customer_from_row(row), row.customer_id, {}, None))
 
-            def from_database(render: Callable[[Any], Any] = render) -> None:
-                with database.read() as conn:
-                    for row in conn.execute(query):
-                        render(variables(customer_from_row(row), row.customer_id, {}, None))
+            campaign_id = stored_campaign(database, app, content)
+            items = [ToRender(app, row.customer_id, "push", campaign_id, {}) for row in rows]
+
+            def from_database(items: list[ToRender] = items) -> None:
+                with database.read() as conn:  # what the dispatcher does for a batch
+                    found = render_contents(conn, items)
+                assert all(isinstance(item, tuple) for item in found)
+
+            def in_place(items: list[ToRender] = items) -> None:
+                with database.read() as conn:  # the log channel's delivery in the engine
+                    found = render_in_place(conn, items)
+                assert all(item is not None for item in found)
 
             print(
                 f"  {label:6} (fast path: {compiled.fast!s:5}): "
                 f"render {rate(count, render_only):9,.0f}   "
                 f"from rows {rate(count, from_rows):9,.0f}   "
-                f"from the database {rate(count, from_database):9,.0f}"
+                f"from the database {rate(count, from_database):9,.0f}   "
+                f"in place {rate(count, in_place):9,.0f}"
             )
             sample = compiled.render(built[0])
             assert sample["title"].startswith("Hi "), sample
