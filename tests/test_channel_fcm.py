@@ -211,6 +211,25 @@ def test_one_exchange_serves_many_sends(google: GoogleServer, account: dict[str,
     assert len(fcm_calls(google)) == 43
 
 
+def test_a_token_is_never_shared_with_a_caller_holding_another_key(
+    google: GoogleServer, account: dict[str, Any]
+) -> None:
+    tokens = ServiceAccountTokens()
+    settings = config(account, google.url)
+    impostor = config({**account, "private_key": "not the key"}, google.url)
+
+    async def work(client: httpx.AsyncClient) -> list[Any]:
+        return [
+            await send_fcm("d1", message(), settings, client, tokens),
+            await send_fcm("d2", message(), impostor, client, tokens),
+        ]
+
+    good, bad = run(work)
+    assert isinstance(good, Sent)
+    assert isinstance(bad, Failed) and "private_key" in bad.reason
+    assert len(fcm_calls(google)) == 1  # the impostor's call never carried the cached token
+
+
 def test_token_is_exchanged_again_shortly_before_it_expires(
     google: GoogleServer, account: dict[str, Any]
 ) -> None:

@@ -400,3 +400,80 @@ def test_rendering_in_place_gives_what_the_dispatcher_renders(
         )
     assert light == [m.content if isinstance(m, Message) else None for m in full]
     assert light[0] is not None and light[2] is None and light[4] is None
+
+
+def test_a_huge_retry_after_is_capped_and_a_broken_campaign_fails_alone(
+    database: Database, app_id: int, provider: ProviderServer
+) -> None:
+    from wayfare.channels.base import RETRY_AFTER_MAX
+
+    cid = setup(database, app_id, 3)
+    with database.write() as conn:  # content stored before campaigns were checked on save
+        result = conn.execute(
+            campaigns.insert().values(
+                application_id=app_id,
+                name="broken",
+                channel="sms",
+                content={"text": "Hi {% for x in items %}"},
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+        assert result.inserted_primary_key is not None
+        broken = int(result.inserted_primary_key[0])
+    configure(database, app_id, provider.url)
+    provider.respond = lambda request: (
+        Reply(429, {}, {"Retry-After": "1e12"})
+        if request.json()["to"].endswith("0")
+        else Reply(201, {"id": "SM"})
+    )
+    queue(database, app_id, cid, [0, 1])
+    queue(database, app_id, broken, [2])
+    d = dispatcher(database)
+    d.tick(NOW)
+    found = rows(database)
+    assert found["c1"]["status"] == "sent"
+    assert found["c2"]["status"] == "failed"
+    assert found["c2"]["reason"].startswith("template error: content.text")
+    assert found["c0"]["status"] == "pending"
+    assert found["c0"]["next_attempt_at"] <= NOW + timedelta(seconds=RETRY_AFTER_MAX + 60)
+    d.close()
+
+
+def test_a_lease_covers_the_batch_and_calls_past_it_are_not_made(
+    database: Database, app_id: int, provider: ProviderServer
+) -> None:
+    from wayfare.channels.dispatch import LEASE, Lease, lease_seconds
+
+    cid = setup(database, app_id, 4)
+    with database.write() as conn:
+        put_channel(
+            conn,
+            app_id,
+            "sms",
+            enabled=True,
+            settings={"baseUrl": provider.url, "options": {"timeout": 5, "concurrency": 2}},
+            rate_limit=None,
+            now=NOW,
+        )
+    provider.respond = lambda request: Reply(201, {"id": "SM"})
+    queue(database, app_id, cid, [0, 1, 2, 3])
+    clock = [0.0]
+
+    def monotonic() -> float:  # each look at the clock is a minute later
+        clock[0] += 60.0
+        return clock[0]
+
+    d = dispatcher(database, monotonic=monotonic)
+    d.tick(NOW)
+    found = rows(database)
+    assert len(provider.requests) < 4  # the batch outlasted its lease: the rest never left
+    unsent = [r for r in found.values() if r["status"] == "pending"]
+    assert unsent and all(r["reason"].startswith("not sent") for r in unsent)
+    config = ChannelConfig(options={"timeout": 5, "concurrency": 2})
+    leases = [
+        Lease(Message(i, "k", app_id, "sms", None, {}), config, JsonAdapter(), 1)  # type: ignore[arg-type]
+        for i in range(10)
+    ]
+    assert lease_seconds(leases) == LEASE.total_seconds() + 10 * 5 / 2 + 5
+    d.close()

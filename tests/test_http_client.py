@@ -12,7 +12,7 @@ import pytest
 
 from wayfare.channels.http import FastClient
 
-from .providers import ProviderServer, Reply
+from .providers import ProviderServer, Reply, Request
 
 T = TypeVar("T")
 
@@ -59,3 +59,22 @@ def test_failures_are_httpxs_exceptions(provider: ProviderServer) -> None:
         port = probe.getsockname()[1]
     with pytest.raises(httpx.ConnectError):
         run(lambda c: c.get(f"http://127.0.0.1:{port}/closed"))
+
+
+def test_compressed_answers_and_redirects_behave_as_with_httpx(provider: ProviderServer) -> None:
+    import gzip
+    import json
+
+    body = gzip.compress(json.dumps({"sid": "SM9"}).encode())
+
+    def answer(request: Request) -> Reply:
+        if request.path == "/moved":
+            return Reply(302, b"", {"Location": provider.url + "/elsewhere"})
+        return Reply(201, body, {"Content-Encoding": "gzip"})
+
+    provider.respond = answer
+    response = run(lambda c: c.post(provider.url + "/gz", content=b"x"))
+    assert response.status_code == 201 and response.json() == {"sid": "SM9"}
+    moved = run(lambda c: c.post(provider.url + "/moved", content=b"x"))
+    assert moved.status_code == 302  # not followed (httpx's default), nothing sent elsewhere
+    assert [r.path for r in provider.requests] == ["/gz", "/moved"]

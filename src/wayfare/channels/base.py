@@ -126,6 +126,8 @@ class Adapter:
     """
 
     channel: ClassVar[str]
+    timeout: ClassVar[float] = 10.0
+    """Seconds one provider call may take unless the channel's ``options.timeout`` says."""
     http2: ClassVar[bool] = False
     """Whether ``send`` needs an HTTP/2 client (APNs); others get the faster HTTP/1.1 one."""
 
@@ -163,15 +165,21 @@ def combine(outcomes: Sequence[Delivery]) -> Delivery:
     return Failed("; ".join(reasons) or "no device accepted the message")
 
 
+RETRY_AFTER_MAX = 6 * 3600.0
+"""The longest ``Retry-After`` honoured (seconds): a provider cannot park a message for ever."""
+
+
 def retry_after(response: httpx.Response) -> float | None:
     """The ``Retry-After`` header in seconds (a number of seconds or an HTTP date), or None."""
     value = response.headers.get("retry-after")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(RETRY_AFTER_MAX, seconds) if seconds >= 0 else 0.0  # NaN and inf too
 
     try:
         moment = parsedate_to_datetime(value)
@@ -179,7 +187,7 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+    return min(RETRY_AFTER_MAX, max(0.0, (moment - datetime.now(UTC)).total_seconds()))
 
 
 def from_response(

@@ -67,11 +67,6 @@ MAX_BACKOFF = 6 * 3600.0
 DEFAULT_CONCURRENCY = 50
 """Provider calls in flight at once per channel (``options.concurrency`` changes it)."""
 
-DEFAULT_TIMEOUT = 10.0
-
-
-"""Seconds a provider call may take (``options.timeout`` changes it)."""
-
 LOG = LogAdapter()
 
 BUILT_IN = frozenset({"inapp"})
@@ -147,9 +142,11 @@ class Dispatcher:
         with self.database.write() as conn:
             count, leases = self._claim(conn, now, limit)
         if leases:
-            outcomes = self._run(self._send_all(leases))
+            started = self.monotonic()
+            outcomes = self._run(self._send_all(leases, started + lease_seconds(leases)))
+            after = now + timedelta(seconds=self.monotonic() - started)  # back-offs from here
             with self.database.write() as conn:
-                settle(conn, outcomes, now, self.rng)
+                settle(conn, outcomes, after, self.rng)
         return count
 
     def close(self) -> None:
@@ -265,11 +262,11 @@ class Dispatcher:
         result: Outcomes = self._loop.run_until_complete(coroutine)
         return result
 
-    async def _send_all(self, leases: Sequence[Lease]) -> Outcomes:
+    async def _send_all(self, leases: Sequence[Lease], deadline: float) -> Outcomes:
         if not self._clients:
             self._clients = [
-                FastClient(timeout=DEFAULT_TIMEOUT),
-                httpx.AsyncClient(http2=True, timeout=DEFAULT_TIMEOUT),
+                FastClient(timeout=None),  # each call is bounded by its channel's timeout
+                httpx.AsyncClient(http2=True, timeout=None),
             ]
         fast, http2 = self._clients
         limits: dict[str, asyncio.Semaphore] = {}
@@ -281,15 +278,40 @@ class Dispatcher:
         async def one(item: Lease) -> tuple[int, int, Delivery]:
             client = http2 if item.adapter.http2 else fast
             async with limits[item.adapter.channel]:
-                delivery = await _attempt(item, client)
+                if self.monotonic() + call_seconds(item) > deadline:  # its lease would end
+                    delivery: Delivery = RetryLater("not sent: the batch outlasted its lease")
+                else:
+                    delivery = await _attempt(item, client)
             return item.message.id, item.attempts, delivery
 
         return Outcomes(list(await asyncio.gather(*(one(item) for item in leases))))
 
 
+def call_seconds(item: Lease) -> float:
+    """The longest one provider call of ``item`` may take (``options.timeout``, the adapter's)."""
+    return float(item.config.options.get("timeout") or item.adapter.timeout)
+
+
+def lease_seconds(leases: Sequence[Lease]) -> float:
+    """How long a batch's leases last.
+
+    Every call's turn at its channel's concurrency, the longest call, plus ``LEASE``; a call
+    whose turn would come later is not made (it stays due, unsent).
+    """
+    rounds: dict[str, float] = defaultdict(float)
+    for item in leases:
+        width = int(item.config.options.get("concurrency") or DEFAULT_CONCURRENCY)
+        rounds[item.adapter.channel] += call_seconds(item) / max(1, width)
+    return (
+        LEASE.total_seconds()
+        + max(rounds.values(), default=0.0)
+        + max((call_seconds(item) for item in leases), default=0.0)
+    )
+
+
 async def _attempt(item: Lease, client: httpx.AsyncClient) -> Delivery:
     """One send, bounded by the channel's timeout; an adapter's bug is a failed attempt."""
-    timeout = float(item.config.options.get("timeout") or DEFAULT_TIMEOUT)
+    timeout = call_seconds(item)
     try:
         async with asyncio.timeout(timeout + 1.0):
             return await item.adapter.send(item.message, item.config, client)
@@ -303,18 +325,11 @@ async def _attempt(item: Lease, client: httpx.AsyncClient) -> Delivery:
 
 def hold(conn: Connection, leases: Sequence[Lease], now: datetime) -> None:
     """Reserve leased rows for their worker: the attempt counted, due again when the lease ends."""
-    params = []
-    for item in leases:
-        timeout = float(item.config.options.get("timeout") or DEFAULT_TIMEOUT)
-        params.append(
-            (
-                item.message.id,
-                item.attempts,
-                now + LEASE + timedelta(seconds=timeout),
-                dict(item.message.content),
-            )
-        )
-    outbox.lease_rows(conn, params)
+    until = now + timedelta(seconds=lease_seconds(leases))
+    outbox.lease_rows(
+        conn,
+        [(item.message.id, item.attempts, until, dict(item.message.content)) for item in leases],
+    )
 
 
 def settle(conn: Connection, outcomes: Outcomes, now: datetime, rng: random.Random) -> None:

@@ -408,6 +408,7 @@ class EmailAdapter(Adapter):
     """
 
     channel: ClassVar[str] = "email"
+    timeout: ClassVar[float] = 30.0  # SMTP: a relay may take its time to accept
 
     def __init__(self) -> None:
         self._pools: weakref.WeakKeyDictionary[

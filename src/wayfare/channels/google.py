@@ -7,6 +7,7 @@ Google API call with that token, refreshing it once when the API answers 401.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,7 +67,14 @@ class _Token:
     fresh_until: float  # on the tokens' clock
 
 
-_Key = tuple[str, str, str]
+_Key = tuple[str, str, str, str]
+"""(client email, scope, token URL, a hash of the private key): tokens are shared only by
+callers holding the same key, never by another tenant naming the same account."""
+
+
+def _key(account: Mapping[str, Any], scope: str, url: str | None) -> _Key:
+    private = hashlib.sha256(str(account.get("private_key", "")).encode()).hexdigest()
+    return (str(account.get("client_email")), scope, url or token_url(account, {}), private)
 
 
 class ServiceAccountTokens:
@@ -99,7 +107,7 @@ class ServiceAccountTokens:
 
         ``url`` defaults to the account's ``token_uri``, else Google's endpoint.
         """
-        key = (str(account.get("client_email")), scope, url or token_url(account, {}))
+        key = _key(account, scope, url)
         cached = self._tokens.get(key)
         if cached is not None and self._clock() < cached.fresh_until:
             return cached.value
@@ -123,7 +131,7 @@ class ServiceAccountTokens:
 
         When another caller already replaced ``stale``, its newer token is returned as is.
         """
-        key = (str(account.get("client_email")), scope, url or token_url(account, {}))
+        key = _key(account, scope, url)
         cached = self._tokens.get(key)
         if cached is not None and cached.value == stale:
             del self._tokens[key]
@@ -145,7 +153,7 @@ class ServiceAccountTokens:
     async def _exchange(
         self, key: _Key, account: Mapping[str, Any], client: httpx.AsyncClient
     ) -> str | Failed | RetryLater:
-        _email, scope, url = key
+        _email, scope, url, _private = key
         try:
             assertion = self.assertion(account, scope, url)
         except (ValueError, TypeError, jwt.PyJWTError) as exc:

@@ -43,7 +43,7 @@ def _seconds(timeout: TimeoutTypes) -> float | None:
 class FastClient(httpx.AsyncClient):
     """An ``httpx.AsyncClient`` whose requests go through one aiohttp session."""
 
-    def __init__(self, *, timeout: float, connections: int = 100) -> None:
+    def __init__(self, *, timeout: float | None, connections: int = 100) -> None:
         super().__init__(timeout=timeout)
         self._default_seconds = timeout
         self._connections = connections
@@ -93,12 +93,16 @@ class FastClient(httpx.AsyncClient):
                 params=params,  # type: ignore[arg-type]
                 headers=sent,
                 timeout=aiohttp.ClientTimeout(total=seconds),
-                allow_redirects=not isinstance(follow_redirects, bool) or follow_redirects,
+                allow_redirects=follow_redirects is True,  # httpx's default: no redirects
             ) as answer:
                 payload = await answer.read()
                 return httpx.Response(
                     answer.status,
-                    headers=[(k.decode(), v.decode()) for k, v in answer.raw_headers],
+                    headers=[  # the body comes decoded: its encoding and length do not apply
+                        (k.decode(), v.decode())
+                        for k, v in answer.raw_headers
+                        if k.lower() not in (b"content-encoding", b"content-length")
+                    ],
                     content=payload,
                     request=httpx.Request(method, str(url)),
                 )

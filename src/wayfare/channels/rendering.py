@@ -20,7 +20,7 @@ from wayfare.store.outbox import Claimed
 from wayfare.store.schema import campaigns
 from wayfare.templates import CompiledCampaign, TemplateError, compile_campaign, variables
 
-_COMPILED: dict[tuple[str, str], CompiledCampaign] = {}
+_COMPILED: dict[tuple[str, str], CompiledCampaign | TemplateError] = {}
 """Compiled campaigns by channel and content (as JSON text)."""
 
 COMPILED_MAX = 10_000
@@ -53,6 +53,8 @@ def render_contents(
             found.append(Skipped("no consent"))
         elif campaign is None:
             found.append(Failed("campaign deleted"))
+        elif isinstance(campaign, TemplateError):
+            found.append(Failed(f"template error: {campaign}"))
         else:
             context = item.payload.get("context") or {}
             try:
@@ -82,7 +84,10 @@ def render_in_place(conn: Connection, items: Sequence[ToRender]) -> list[dict[st
     ``render_contents``. Both give the same content (tests check it).
     """
     compiled = compiled_campaigns(conn, {r.campaign_id for r in items if r.campaign_id})
-    if not all(campaign.fields_only for campaign in compiled.values()):
+    if not all(
+        isinstance(campaign, CompiledCampaign) and campaign.fields_only
+        for campaign in compiled.values()
+    ):
         return [
             found[1] if isinstance(found, tuple) else None for found in render_contents(conn, items)
         ]
@@ -98,7 +103,11 @@ def render_in_place(conn: Connection, items: Sequence[ToRender]) -> list[dict[st
     for item in items:
         found = people.get((item.application_id, item.customer_id))
         campaign = compiled.get(item.campaign_id) if item.campaign_id else None
-        if found is None or campaign is None or not found[0].get(item.channel, True):
+        if (
+            found is None
+            or not isinstance(campaign, CompiledCampaign)
+            or not found[0].get(item.channel, True)
+        ):
             rendered.append(None)
             continue
         try:
@@ -133,20 +142,26 @@ def render_messages(conn: Connection, rows: Sequence[Claimed]) -> list[Message |
     return found
 
 
-def compiled_campaigns(conn: Connection, ids: set[int]) -> dict[int, CompiledCampaign]:
-    """The campaigns ``ids`` compiled (each content compiled once)."""
+def compiled_campaigns(
+    conn: Connection, ids: set[int]
+) -> dict[int, CompiledCampaign | TemplateError]:
+    """The campaigns ``ids`` compiled (each content compiled once), or why one cannot be."""
     if not ids:
         return {}
     c = campaigns
     rows = conn.execute(select(c.c.id, c.c.channel, c.c.content).where(c.c.id.in_(sorted(ids))))
     if len(_COMPILED) > COMPILED_MAX:
         _COMPILED.clear()
-    found: dict[int, CompiledCampaign] = {}
+    found: dict[int, CompiledCampaign | TemplateError] = {}
     for row in rows:
         key = (row.channel, json_dumps(row.content))
         compiled = _COMPILED.get(key)
         if compiled is None:
-            compiled = _COMPILED[key] = compile_campaign(row.channel, row.content)
+            try:
+                compiled = compile_campaign(row.channel, row.content)
+            except TemplateError as exc:  # stored before it was checked: its messages fail
+                compiled = exc
+            _COMPILED[key] = compiled
         found[row.id] = compiled
     return found
 

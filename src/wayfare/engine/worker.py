@@ -108,11 +108,18 @@ class Worker:
         self.runner = Runner(database, allow_private_webhooks=allow)
         self.dispatcher = Dispatcher(database, public_url=settings.public_url)
 
-    def run_once(self, now: datetime) -> int:
-        """Run and dispatch everything due at ``now``; how many enrollments and messages."""
+    def run_once(self, now: datetime | None = None) -> int:
+        """Run and dispatch everything due; how many enrollments and messages.
+
+        At ``now`` when given (tests, a virtual clock); else each batch reads the clock, so a
+        long drain leases and schedules by the time it is, not the time it started.
+        """
         total = 0
         while True:
-            done = self.runner.tick(now, self.batch) + self.dispatcher.tick(now, self.batch * 2)
+            moment = self.clock() if now is None else now
+            done = self.runner.tick(moment, self.batch)
+            moment = self.clock() if now is None else now
+            done += self.dispatcher.tick(moment, self.batch * 2)
             total += done
             if not done:
                 return total
@@ -130,7 +137,7 @@ class Worker:
         try:
             while not stop.is_set():
                 try:
-                    self.run_once(self.clock())
+                    self.run_once()
                     due = self.next_due()
                 except Exception:  # a worker survives a bad batch; the batch rolled back
                     log.exception("worker batch failed; retrying in a second")
