@@ -244,8 +244,13 @@ def test_unsubscribe_withdraws_consent(
     made = tracked(database, app_id)
     if method == "POST":  # RFC 8058 one-click, as mail providers send it
         answer = client.post(made.unsubscribe, data={"List-Unsubscribe": "One-Click"})
-    else:
-        answer = client.get(made.unsubscribe)
+    else:  # opening the link only asks (scanners open every link); its button posts
+        page = client.get(made.unsubscribe)
+        assert page.status_code == 200 and "<form method='post'>" in page.text
+        with database.read() as conn:
+            assert get_customer(conn, app_id, "c-1").consent == {}
+        answer = client.post(made.unsubscribe)
+        method = "POST"
     assert answer.status_code == 200
     assert "text/html" in answer.headers["content-type"]
     assert "unsubscribed" in answer.text and "emails" in answer.text

@@ -124,9 +124,7 @@ def _unsubscribe(request: Request, database: Database, token: str) -> HTMLRespon
                 found, "unsubscribe", {"channel": found.channel}, f"unsubscribe:{found.message_id}"
             )
             record_events(conn, found.application_id, [event], now)
-    what = {"email": "emails", "sms": "text messages", "push": "notifications"}.get(
-        found.channel, f"{found.channel} messages"
-    )
+    what = _what(found.channel)
     page = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Unsubscribed</title>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'></head><body>"
@@ -137,12 +135,30 @@ def _unsubscribe(request: Request, database: Database, token: str) -> HTMLRespon
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
-def unsubscribe(token: str, request: Request, database: Db) -> HTMLResponse:
-    """Withdraw the customer's consent for the message's channel; a page that says so."""
-    return _unsubscribe(request, database, token)
+def unsubscribe_page(token: str, request: Request, database: Db) -> HTMLResponse:
+    """A page asking to confirm: opening a link changes nothing (mail scanners open them all)."""
+    found = _token(request, database, token, "unsubscribe")
+    what = _what(found.channel)
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Unsubscribe</title>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'></head><body>"
+        f"<h1>Unsubscribe</h1><p>Stop receiving {html.escape(what)} from us?</p>"
+        "<form method='post'><button type='submit'>Unsubscribe</button></form></body></html>"
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-def unsubscribe_one_click(token: str, request: Request, database: Db) -> HTMLResponse:
-    """The same, for mail clients' one-click unsubscribe (RFC 8058 ``List-Unsubscribe-Post``)."""
+def unsubscribe(token: str, request: Request, database: Db) -> HTMLResponse:
+    """Withdraw the customer's consent for the message's channel; a page that says so.
+
+    The page's button and mail clients' one-click unsubscribe (RFC 8058
+    ``List-Unsubscribe-Post``) both come here.
+    """
     return _unsubscribe(request, database, token)
+
+
+def _what(channel: str) -> str:
+    return {"email": "emails", "sms": "text messages", "push": "notifications"}.get(
+        channel, f"{channel} messages"
+    )
