@@ -8,6 +8,7 @@ import pytest
 
 from wayfare.engine.worker import Worker
 from wayfare.settings import Settings
+from wayfare.store.channels import list_channels
 from wayfare.store.database import Database
 
 from .test_api_client import TestClient, client_for, key_for
@@ -18,7 +19,9 @@ def api(database: Database) -> TestClient:
     return client_for(database, key_for(database))
 
 
-def test_channels_start_on_the_log_channel_and_take_settings(api: TestClient) -> None:
+def test_channels_start_on_the_log_channel_and_take_settings(
+    api: TestClient, database: Database
+) -> None:
     listed = api.get("/v1/channel").json()
     assert listed["count"] == 7
     assert {c["channel"]: c["configured"] for c in listed["data"]}["sms"] is False
@@ -34,6 +37,13 @@ def test_channels_start_on_the_log_channel_and_take_settings(api: TestClient) ->
     assert sms["settings"]["credentials"] == {"accountSid": "********", "authToken": "********"}
     assert sms["settings"]["options"] == {"from": "+15550001111"}
     assert "secret-token" not in api.get("/v1/channel").text
+    sms["settings"]["options"]["from"] = "+15550002222"  # changed and sent back as shown
+    again = api.put("/v1/channel/sms", json={"settings": sms["settings"], "rateLimit": 5})
+    assert again.status_code == 200
+    with database.read() as conn:
+        (config,) = [c.config for c in list_channels(conn, 1) if c.channel == "sms"]
+    assert config.credentials == {"accountSid": "AC1", "authToken": "secret-token"}
+    assert config.options == {"from": "+15550002222"} and config.rate_limit == 5
 
 
 @pytest.mark.parametrize(

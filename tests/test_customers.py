@@ -244,6 +244,8 @@ def test_erasure_removes_everything_about_the_customer(database: Database, app_i
                     next_attempt_at=NOW,
                     created_at=NOW,
                     rendered={"html": f"<p>Hello {who}</p>"},
+                    reason=f"bounced: <{who}@example.com>",
+                    provider_message_id=f"SM-{who}",
                 )
             ).inserted_primary_key[0]
             conn.execute(
@@ -264,10 +266,16 @@ def test_erasure_removes_everything_about_the_customer(database: Database, app_i
             ids = conn.execute(select(table.c.customer_id)).scalars().all()
             assert ids == ["kept"], table.name
         messages = conn.execute(
-            select(outbox.c.customer_id, outbox.c.status, outbox.c.rendered).order_by(outbox.c.id)
+            select(
+                outbox.c.customer_id,
+                outbox.c.status,
+                outbox.c.rendered,
+                outbox.c.reason,
+                outbox.c.provider_message_id,
+            ).order_by(outbox.c.id)
         ).all()
-    assert [tuple(m) for m in messages] == [  # sent stays counted, without its content
-        ("gone", "sent", None),
-        ("kept", "pending", None),
-        ("kept", "sent", {"html": "<p>Hello kept</p>"}),
+    assert [tuple(m) for m in messages] == [  # sent stays counted, without its personal data
+        ("gone", "sent", None, None, None),
+        ("kept", "pending", None, None, None),
+        ("kept", "sent", {"html": "<p>Hello kept</p>"}, "bounced: <kept@example.com>", "SM-kept"),
     ]

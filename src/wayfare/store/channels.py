@@ -110,8 +110,19 @@ def put_channel(
     rate_limit: int | None,
     now: datetime,
 ) -> None:
-    """Create or replace a channel's settings for an application."""
+    """Create or replace a channel's settings for an application.
+
+    A credential given as ``********`` (what a listing shows) keeps its stored value, so the
+    settings read from ``GET /v1/channel`` can be changed and sent back.
+    """
     document, rate = _checked(channel, settings, rate_limit)
+    stored = channel_settings_for(conn, [(application_id, channel)]).get((application_id, channel))
+    if stored is not None:  # a credential sent back as shown (masked) keeps its stored value
+        kept = stored.config.credentials
+        document["credentials"] = {
+            name: kept[name] if value == SECRET and name in kept else value
+            for name, value in document["credentials"].items()
+        }
     values = {
         "application_id": application_id,
         "channel": channel,

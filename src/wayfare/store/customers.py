@@ -466,8 +466,9 @@ def delete_customer(conn: Connection, application_id: int, customer_id: str) -> 
     """Erase a customer (right to erasure); ``NotFound`` if there is no such customer.
 
     Removes their row and field values, list memberships, events, enrollments, in-app inbox,
-    wallet passes and pending outbox rows, and the content of the messages they were sent (the
-    caller's transaction makes it all or nothing).
+    wallet passes and pending outbox rows, and of the messages they were sent the content, the
+    context values, the provider's reason and id (the caller's transaction makes it all or
+    nothing).
     """
     deleted = conn.execute(
         customers.delete().where(
@@ -486,7 +487,7 @@ def delete_customer(conn: Connection, application_id: int, customer_id: str) -> 
     conn.execute(  # what was sent stays counted, without the personal data it carried
         outbox.update()
         .where(outbox.c.application_id == application_id, outbox.c.customer_id == customer_id)
-        .values(rendered=None)
+        .values(rendered=None, payload={}, reason=None, provider_message_id=None)
     )
     for table in (enrollments, events, inbox_messages, wallet_passes):
         conn.execute(
