@@ -309,6 +309,9 @@ def test_whatsapp_statuses(database: Database) -> None:
         when = conn.execute(select(events.c.occurred_at).limit(1)).scalar_one()
     assert when.timestamp() == 1773576000
 
+    odd = whatsapp_payload({"id": ["x"], "status": ["read"]}, {"id": 5, "status": "read"})
+    assert meta_post(client, app_id, odd).json()["data"] == {"recorded": 0}  # not a 500
+
     failed = whatsapp_payload(
         status("failed", errors=[{"code": 131026, "title": "Message undeliverable"}])
     )

@@ -22,6 +22,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import Connection, and_, select
+from starlette.concurrency import run_in_threadpool
 
 from wayfare.api.auth import Db, utcnow
 from wayfare.api.envelope import Json, ok
@@ -150,11 +151,16 @@ async def sms_status(application_id: int, request: Request, database: Db) -> Jso
     Signed with ``X-Twilio-Signature`` (the application's auth token); 403 when it does not
     match. Answered 200 for statuses and messages Wayfare does not track.
     """
+    body = await request.body()  # then the database work, off the event loop
+    return await run_in_threadpool(_sms_status, application_id, request, body, database)
+
+
+def _sms_status(application_id: int, request: Request, body: bytes, database: Database) -> Json:
     config = _config(database, application_id, "sms")
     token = config.credentials.get("authToken")
     if not token:
         raise Refused(403, "not_configured", "sms credentials.authToken is needed to check calls")
-    params = parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     signature = request.headers.get("x-twilio-signature", "")
     if not signature or not any(
         hmac.compare_digest(twilio_signature(str(token), url, params), signature)
@@ -220,8 +226,14 @@ async def whatsapp_status(application_id: int, request: Request, database: Db) -
     When an app secret is configured, ``X-Hub-Signature-256`` (HMAC-SHA256 of the body) must
     match, else 403. Incoming messages and unknown message ids are acknowledged and ignored.
     """
+    body = await request.body()  # then the database work, off the event loop
+    return await run_in_threadpool(_whatsapp_status, application_id, request, body, database)
+
+
+def _whatsapp_status(
+    application_id: int, request: Request, body: bytes, database: Database
+) -> Json:
     config = _config(database, application_id, "whatsapp")
-    body = await request.body()
     secret = config.credentials.get("appSecret") or config.options.get("appSecret")
     if secret:
         expected = hmac.new(str(secret).encode(), body, hashlib.sha256).hexdigest()
@@ -232,7 +244,13 @@ async def whatsapp_status(application_id: int, request: Request, database: Db) -
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise InvalidInput(problems=[Problem("body", "expected a JSON object")]) from None
-    statuses = [s for s in _statuses(payload) if s.get("status") in WHATSAPP_EVENTS]
+    statuses = [
+        s
+        for s in _statuses(payload)
+        if isinstance(s.get("status"), str)
+        and s["status"] in WHATSAPP_EVENTS
+        and isinstance(s.get("id"), str)
+    ]
     with database.read() as conn:
         rows = _messages(conn, application_id, "whatsapp", (s["id"] for s in statuses))
     events = []
