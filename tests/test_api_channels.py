@@ -53,6 +53,8 @@ def test_channels_start_on_the_log_channel_and_take_settings(
         ("/v1/channel/sms", {"settings": {"baseUrl": "not a url"}}, "settings.baseUrl"),
         ("/v1/channel/sms", {"settings": {"token": "x"}}, "settings.token"),
         ("/v1/channel/sms", {"settings": {}, "rateLimit": 0}, "rateLimit"),
+        ("/v1/channel/sms", {"settings": {"baseUrl": "http://127.0.0.1:9/"}}, "settings.baseUrl"),
+        ("/v1/channel/email", {"settings": {"baseUrl": "smtp://10.0.0.7:25"}}, "settings.baseUrl"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_field(

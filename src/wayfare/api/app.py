@@ -65,6 +65,7 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
 
     app = FastAPI(title="Wayfare", version=__version__, lifespan=lifespan)
     app.state.database = database
+    app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
     for module in ROUTERS:

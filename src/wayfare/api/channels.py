@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from pydantic import Field
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, ok
+from wayfare.channels.webhook import private_address
+from wayfare.errors import InvalidInput, Problem
 from wayfare.model.customers import CHANNELS
+from wayfare.settings import Settings
 from wayfare.store.channels import list_channels, put_channel
 
 router = APIRouter(prefix="/v1/channel", tags=["channels"])
@@ -54,9 +57,32 @@ def update(
     body: ChannelBody,
     caller: Auth,
     database: Db,
+    request: Request,
     channel: str = Path(..., max_length=20),
 ) -> Json:
-    """Set a channel's provider settings (they replace the previous ones)."""
+    """Set a channel's provider settings (they replace the previous ones).
+
+    A ``baseUrl`` on a loopback or private network address is refused unless the server allows
+    private addresses (``WAYFARE_ALLOW_PRIVATE_WEBHOOKS``): a tenant cannot aim the workers at
+    the installation's own network.
+    """
+    base_url = body.settings.get("baseUrl")
+    settings: Settings = request.app.state.settings
+    if (
+        isinstance(base_url, str)
+        and "://" in base_url
+        and not settings.allow_private_webhooks
+        and private_address(base_url)
+    ):
+        raise InvalidInput(
+            problems=[
+                Problem(
+                    "settings.baseUrl",
+                    "a private or loopback address is refused on this server",
+                    "private_address",
+                )
+            ]
+        )
     with database.write() as conn:
         put_channel(
             conn,
