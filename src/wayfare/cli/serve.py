@@ -26,6 +26,10 @@ def serve(host: str, port: int, no_demo: bool) -> None:
     settings = load_settings()
     if settings.public_url is None:
         settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+        click.echo(
+            f"tracking links point at http://{host}:{port}; set WAYFARE_PUBLIC_URL to the "
+            "address customers reach before configuring a real provider"
+        )
     database = open_database(settings)
     if settings.demo and not no_demo and load_demo_if_empty(database):
         click.echo("created the demo application 'demo'")

@@ -9,7 +9,7 @@ import csv
 import io
 import itertools
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -147,18 +147,25 @@ def enrollment_history(
                 ended_at=row[8],
                 end_reason=row[9],
                 messages=sent,
-                path=_path(entry_id, row[5], row[10], int(row[3]), row[6] or row[5]),
+                path=_path(entry_id, row[5], row[10], sent, int(row[3]), row[6] or row[5]),
             )
         )
     return found
 
 
 def _path(
-    entry_id: int | None, entered_at: datetime, recorded: str | None, state_id: int, since: datetime
+    entry_id: int | None,
+    entered_at: datetime,
+    recorded: str | None,
+    messages: Iterable[SentMessage],
+    state_id: int,
+    since: datetime,
 ) -> tuple[tuple[int, datetime], ...]:
     steps: list[tuple[int, datetime]] = []
     if entry_id is not None:
         steps.append((entry_id, entered_at))
+    if recorded is None:  # an enrollment from before paths were recorded: its message states
+        steps.extend((m.state_id, m.created_at) for m in messages if m.state_id is not None)
     steps.extend(path_steps(recorded))
     if not steps or steps[-1][0] != state_id:
         steps.append((state_id, since))
