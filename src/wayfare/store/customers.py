@@ -316,8 +316,11 @@ CUSTOMER_COLUMNS = (
 """The columns ``customers_by_id`` reads, in the order of ``Customer``'s attributes."""
 
 
+_TEXT = (str, bytes)
+
+
 def _json(value: Any) -> Any:
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
+    return orjson.loads(value) if isinstance(value, _TEXT) else value
 
 
 def customers_by_id(
