@@ -9,6 +9,7 @@ sent, with the reason), ``RetryLater`` (timeouts, 429, 5xx: the dispatcher backs
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -116,7 +117,7 @@ Delivery = Sent | Skipped | RetryLater | Failed
 """The outcome of one ``send``."""
 
 
-class Adapter:
+class Adapter(ABC):
     """A channel adapter: one per channel, shared by every application, holding no state.
 
     ``prepare`` runs in the dispatcher's database transaction before any sending (the in-app
@@ -137,13 +138,13 @@ class Adapter:
         """Database work for ``messages`` before they are sent; the messages to send."""
         return list(messages)
 
+    @abstractmethod
     async def send(
         self, message: Message, config: ChannelConfig, client: httpx.AsyncClient
     ) -> Delivery:
         """Send one message with ``config``; the outcome as a value."""
-        raise NotImplementedError
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (most adapters keep nothing open)
         """Close what the adapter keeps open between sends (connection pools); none by default."""
 
 
