@@ -432,3 +432,20 @@ wallet_registrations = Table(
     _created(),
     PrimaryKeyConstraint("device_library_id", "pass_id"),
 )
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # The answers of POSTs sent with an ``Idempotency-Key`` (status_code NULL: still running).
+    _id(),
+    _application(),
+    Column("key", String(255), nullable=False),
+    Column("method", String(10), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("request_hash", String(64)),
+    Column("status_code", Integer),
+    Column("response_body", Text),
+    _created(),
+    UniqueConstraint("application_id", "key"),
+    Index(None, "created_at"),
+)
