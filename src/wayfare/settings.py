@@ -32,3 +32,13 @@ class Settings(BaseSettings):
     """The address customers' devices reach this server at (``https://wayfare.example.com``):
     tracking links (clicks, email opens, unsubscribe) are made under it. Without it messages
     are sent untracked; ``wayfare serve`` uses its own ``http://HOST:PORT`` then."""
+
+    rate_limit: float = 1000.0
+    """Requests per second each server key may make to one API process (0: no limit)."""
+
+    rate_limit_burst: int | None = None
+    """How many requests a key may make at once before ``rate_limit`` applies (default:
+    twice ``rate_limit``, at least 1)."""
+
+    metrics_token: str | None = None
+    """When set, ``GET /metrics`` wants ``Authorization: Bearer <this token>``."""

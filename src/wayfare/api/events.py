@@ -13,6 +13,7 @@ from pydantic import Field
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, created, ok
+from wayfare.api.metrics import count_events
 from wayfare.errors import InvalidInput, Problem
 from wayfare.store.events import (
     EventType,
@@ -63,6 +64,7 @@ def _type(found: EventType) -> dict[str, Any]:
 
 
 def _recorded(result: RecordResult) -> dict[str, Any]:
+    count_events(result.recorded)
     return {
         "recorded": result.recorded,
         "duplicates": result.duplicates,
