@@ -24,11 +24,15 @@ from wayfare.api import events as event_api
 from wayfare.api import inapp as inapp_api
 from wayfare.api import journeys as journey_api
 from wayfare.api import messages as message_api
+from wayfare.api import metrics as metrics_api
 from wayfare.api import sdk as sdk_api
 from wayfare.api import sendings as sending_api
 from wayfare.api import tracking as tracking_api
 from wayfare.api.errors import install_error_handlers
+from wayfare.api.idempotency import Idempotency
 from wayfare.api.limits import BodyLimit
+from wayfare.api.metrics import Measure
+from wayfare.api.ratelimit import RateLimit, TokenBuckets, bucket_size
 from wayfare.settings import Settings
 from wayfare.store.database import Database
 from wayfare.store.schema import applications, customers, events, journeys
@@ -48,6 +52,7 @@ ROUTERS = (
     message_api,
     sending_api,
     sdk_api,
+    metrics_api,
 )
 """The modules whose ``router`` makes up ``/v1``."""
 
@@ -68,6 +73,11 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(Idempotency)
+    if settings.rate_limit > 0:
+        burst = bucket_size(settings.rate_limit, settings.rate_limit_burst)
+        app.add_middleware(RateLimit, buckets=TokenBuckets(settings.rate_limit, burst))
+    app.add_middleware(Measure)
     for module in ROUTERS:
         app.include_router(module.router)
 
