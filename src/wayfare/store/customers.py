@@ -253,29 +253,35 @@ def _existing(conn: Connection, application_id: int, ids: list[str]) -> int:
 def ensure_customers(
     conn: Connection, application_id: int, customer_ids: Iterable[str], now: datetime
 ) -> int:
-    """Create a bare customer for each id that has none yet; how many were created."""
+    """Create a bare customer for each id that has none yet; how many were created.
+
+    The ids already stored are read first (one query), so a batch of known customers writes
+    nothing; the others are inserted with one driver-level ``executemany``.
+    """
     ids = sorted(set(customer_ids))
     if not ids:
         return 0
-    statement = (
-        dialect_of(conn)
-        .insert(customers)
-        .on_conflict_do_nothing(index_elements=["application_id", "customer_id"])
-        .returning(customers.c.id)
+    mark, among, values = _among_ids(conn, ids)
+    existing = {
+        row[0]
+        for row in fetch_rows(
+            conn,
+            f"SELECT customer_id FROM customers WHERE application_id = {mark} AND {among}",
+            (application_id, values),
+        )
+    }
+    missing = [customer_id for customer_id in ids if customer_id not in existing]
+    if not missing:
+        return 0
+    dialect = dialect_of(conn)
+    stamp = dialect.raw_datetime(now)
+    result = conn.exec_driver_sql(
+        "INSERT INTO customers (application_id, customer_id, push_tokens, consent, fields,"
+        f" created_at, updated_at) VALUES ({dialect.marks(7)})"
+        " ON CONFLICT (application_id, customer_id) DO NOTHING",
+        [(application_id, customer_id, "[]", "{}", "{}", stamp, stamp) for customer_id in missing],
     )
-    rows = [
-        {
-            "application_id": application_id,
-            "customer_id": customer_id,
-            "push_tokens": [],
-            "consent": {},
-            "fields": {},
-            "created_at": now,
-            "updated_at": now,
-        }
-        for customer_id in ids
-    ]
-    return len(conn.execute(statement, rows).all())
+    return max(0, int(result.rowcount))
 
 
 # -- reading and erasing -------------------------------------------------------------------------

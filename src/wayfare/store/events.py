@@ -18,7 +18,7 @@ from wayfare.model.customers import EventRecord, parse_event
 from wayfare.model.events import BUILTIN_EVENTS, EVENT_CODE
 from wayfare.store.common import checked_name, plain_json
 from wayfare.store.customers import ensure_customers
-from wayfare.store.database import dialect_of
+from wayfare.store.database import dialect_of, fetch_rows, json_dumps
 from wayfare.store.schema import event_types
 from wayfare.store.schema import events as events_table
 
@@ -166,25 +166,7 @@ def write_events(
     if not records:
         return RecordResult(0, 0, 0)
     created = ensure_customers(conn, application_id, (r.customer_id for r in records), now)
-    statement = (
-        dialect_of(conn)
-        .insert(events_table)
-        .on_conflict_do_nothing(index_elements=["application_id", "event_id"])
-        .returning(events_table.c.event_id)
-    )
-    rows = [
-        {
-            "application_id": application_id,
-            "event_id": r.event_id,
-            "event_code": r.event_code,
-            "customer_id": r.customer_id,
-            "occurred_at": r.occurred_at,
-            "custom_data": dict(r.custom_data),
-            "received_at": now,
-        }
-        for r in records
-    ]
-    stored = set(conn.execute(statement, rows).scalars())
+    stored = _insert_events(conn, application_id, records, now)
     new: list[EventRecord] = []
     for record in records:
         if record.event_id in stored:
@@ -195,6 +177,73 @@ def write_events(
 
         on_events(conn, application_id, new, now)
     return RecordResult(len(new), len(records) - len(new), created, tuple(new))
+
+
+def _insert_events(
+    conn: Connection, application_id: int, records: Sequence[EventRecord], now: datetime
+) -> set[str]:
+    """Insert the events whose ``eventId`` is not stored yet; the ids that were inserted.
+
+    PostgreSQL reports them with ``RETURNING`` (two API processes may race on one id). On
+    SQLite the write transaction holds the database from its start, so the ids already stored
+    are read first and the others inserted with one driver-level ``executemany``.
+    """
+    dialect = dialect_of(conn)
+    if dialect.is_postgres:
+        statement = (
+            dialect.insert(events_table)
+            .on_conflict_do_nothing(index_elements=["application_id", "event_id"])
+            .returning(events_table.c.event_id)
+        )
+        rows = [
+            {
+                "application_id": application_id,
+                "event_id": r.event_id,
+                "event_code": r.event_code,
+                "customer_id": r.customer_id,
+                "occurred_at": r.occurred_at,
+                "custom_data": dict(r.custom_data),
+                "received_at": now,
+            }
+            for r in records
+        ]
+        return set(conn.execute(statement, rows).scalars())
+    ids = sorted({r.event_id for r in records})
+    mark = dialect.marks(1)
+    existing = {
+        row[0]
+        for row in fetch_rows(
+            conn,
+            f"SELECT event_id FROM events WHERE application_id = {mark}"
+            f" AND event_id IN (SELECT value FROM json_each({mark}))",
+            (application_id, json_dumps(ids)),
+        )
+    }
+    fresh: dict[str, EventRecord] = {}
+    for record in records:
+        if record.event_id not in existing and record.event_id not in fresh:
+            fresh[record.event_id] = record
+    if not fresh:
+        return set()
+    received = dialect.raw_datetime(now)
+    conn.exec_driver_sql(
+        "INSERT INTO events (application_id, event_id, event_code, customer_id, occurred_at,"
+        f" custom_data, received_at) VALUES ({dialect.marks(7)})"
+        " ON CONFLICT (application_id, event_id) DO NOTHING",
+        [
+            (
+                application_id,
+                r.event_id,
+                r.event_code,
+                r.customer_id,
+                dialect.raw_datetime(r.occurred_at),
+                json_dumps(r.custom_data),
+                received,
+            )
+            for r in fresh.values()
+        ],
+    )
+    return set(fresh)
 
 
 def customer_events(
