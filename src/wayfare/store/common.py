@@ -54,29 +54,57 @@ def checked_page(limit: int, offset: int) -> None:
 def plain_json(value: Any, where: str) -> Any:
     """``value`` as plain JSON (objects, lists, strings, finite numbers, booleans, null).
 
-    Strings and keys cannot hold the NUL character (PostgreSQL's JSONB refuses it).
+    Strings and keys cannot hold the NUL character (PostgreSQL's JSONB refuses it). A problem
+    is reported at its path under ``where`` (``events[3].customData.items[2]``).
     """
-    if value is None or isinstance(value, bool | int):
+    try:
+        return _plain(value)
+    except _NotPlain as exc:
+        raise InvalidInput(problems=[Problem(where + exc.path, exc.message, "type")]) from None
+
+
+class _NotPlain(Exception):
+    """What is wrong, and where below the value (the path is built only when something is)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = ""
+
+
+_SCALARS = (bool, int)
+_BYTES = (bytes, bytearray)
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, _SCALARS):
         return value
     if isinstance(value, str):
         if "\x00" in value:
-            raise InvalidInput(problems=[Problem(where, "cannot contain NUL characters", "type")])
+            raise _NotPlain("cannot contain NUL characters")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise InvalidInput(problems=[Problem(where, "must be a finite number", "type")])
+            raise _NotPlain("must be a finite number")
         return value
-    if isinstance(value, Mapping):
+    if isinstance(value, dict | Mapping):
         plain = {}
         for key, item in value.items():
             if not isinstance(key, str) or "\x00" in key:
-                raise InvalidInput(
-                    problems=[Problem(where, "object keys must be strings without NUL", "type")]
-                )
-            plain[key] = plain_json(item, f"{where}.{key}")
+                raise _NotPlain("object keys must be strings without NUL")
+            try:
+                plain[key] = _plain(item)
+            except _NotPlain as exc:
+                exc.path = f".{key}{exc.path}"
+                raise
         return plain
-    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
-        return [plain_json(item, f"{where}[{i}]") for i, item in enumerate(value)]
-    raise InvalidInput(
-        problems=[Problem(where, f"{type(value).__name__} is not a JSON value", "type")]
-    )
+    if isinstance(value, list | Sequence) and not isinstance(value, _BYTES):
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(_plain(item))
+            except _NotPlain as exc:
+                exc.path = f"[{index}]{exc.path}"
+                raise
+        return items
+    raise _NotPlain(f"{type(value).__name__} is not a JSON value")
