@@ -605,6 +605,48 @@ class PutReport:
         }
 
 
+@router.put("/{journey_id}/customers")
+def put_in(
+    journey_id: int,
+    body: PutCustomersBody,
+    caller: Auth,
+    database: Db,
+    test: bool = Query(False, description="A test run: a draft may take it; not live statistics."),
+) -> Json:
+    """Put customers into the journey: ``customers`` (ids) or ``customersWithContext``.
+
+    Live entries need an ``ACTIVE`` journey starting with ``IN_LIST`` (409 when it is not
+    active); test entries may also go into a valid draft. Customers already in the journey are
+    discarded, ids that are no customer are ``unknown``; neither enters. The customers who enter
+    run at once (the worker is woken).
+    """
+    given = [
+        name
+        for name, value in (
+            ("customers", body.customers),
+            ("customersWithContext", body.customers_with_context),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        message = "give exactly one of customers, customersWithContext"
+        raise InvalidInput(problems=[Problem("/".join(given) or "body", message, "one_of")])
+    entries: list[str | Mapping[str, Any]]
+    if body.customers is not None:
+        entries = list(body.customers)
+    else:
+        assert body.customers_with_context is not None
+        entries = [
+            {"customerId": c.customer_id, "contextValues": c.context}
+            for c in body.customers_with_context
+        ]
+    with database.write() as conn:
+        result = put_customers(
+            conn, caller.application_id, journey_id, entries, utcnow(), test=test
+        )
+    return ok(PutReport.of(result).to_json(test))
+
+
 def _put_csv(
     database: Database,
     application_id: int,
