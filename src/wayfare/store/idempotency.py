@@ -51,17 +51,16 @@ def claim(
         "response_body": None,
         "created_at": now,
     }
-    inserted = conn.execute(
-        dialect_of(conn).insert(table).values(**values).on_conflict_do_nothing()
-    )
-    if inserted.rowcount == 1:
+    insert = dialect_of(conn).insert(table).values(**values).on_conflict_do_nothing()
+    if conn.execute(insert.returning(table.c.id)).first() is not None:
         return None
     row = conn.execute(
         select(table).where(table.c.application_id == application_id, table.c.key == key)
     ).first()
-    if row is None:  # deleted in between (released): try once more
-        conn.execute(dialect_of(conn).insert(table).values(**values).on_conflict_do_nothing())
-        return None
+    if row is None:  # released in between: try once more
+        if conn.execute(insert.returning(table.c.id)).first() is not None:
+            return None
+        return claim(conn, application_id, key, method, path, now)
     found = StoredKey(
         method=row.method,
         path=row.path,
@@ -77,8 +76,9 @@ def claim(
             update(table)
             .where(table.c.id == row.id, table.c.created_at == row.created_at)
             .values(**values)
-        )
-        if taken.rowcount == 1:
+            .returning(table.c.id)
+        ).first()
+        if taken is not None:
             return None
     return found
 
