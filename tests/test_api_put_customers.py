@@ -235,6 +235,8 @@ def test_bad_bodies_name_the_field(api: TestClient) -> None:
     for body, field in (
         ({"customers": [1]}, "customers"),
         ({"customers": "c-0"}, "customers"),
+        ({"customers": ["c-0", "not an id!"]}, "customers"),
+        ({"customers": ["x" * 201]}, "customers"),
         ({"customersWithContext": [{"context": {}}]}, "customersWithContext"),
         ({"customersWithContext": [{"customerId": "c-0", "context": 3}]}, "customersWithContext"),
         ({"customers": ["c-0"], "junk": True}, "junk"),
@@ -242,6 +244,8 @@ def test_bad_bodies_name_the_field(api: TestClient) -> None:
         refused = put(api, journey_id, body)
         assert refused.status_code == 400, (body, refused.json())
         assert refused.json()["errors"][0]["where"].startswith(field), refused.json()
+    bad_id = put(api, journey_id, {"customers": ["c-0", "not an id!"]}).json()["errors"][0]
+    assert bad_id["where"] == "customers[1]" and "not a customer id" in bad_id["message"]
     assert put(api, journey_id, {"customers": []}).json()["data"]["entered"] == 0
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import IO, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from wayfare.api.auth import Auth, Db, utcnow
@@ -113,6 +113,12 @@ class TemplateBody(Body):
     )
 
 
+CustomerId = Annotated[
+    str,
+    AfterValidator(check_customer_id),
+    Field(description="A customer id: letters, digits and _ . : @ + -, at most 200 long."),
+]
+
 MAX_CUSTOMERS = 100_000
 """Customers in one ``PUT /v1/journey/{id}/customers`` body (larger sets: the CSV upload)."""
 
@@ -120,7 +126,7 @@ MAX_CUSTOMERS = 100_000
 class CustomerEntry(Body):
     """A customer and the context values its journey sees (``{{ context.x }}``)."""
 
-    customer_id: str = Field(alias="customerId", min_length=1, max_length=200)
+    customer_id: CustomerId = Field(alias="customerId")
     context: dict[str, Any] = Field(
         default_factory=dict, validation_alias=AliasChoices("context", "contextValues")
     )
@@ -129,7 +135,7 @@ class CustomerEntry(Body):
 class PutCustomersBody(Body):
     """Whom to put in: customer ids, or customers with context values (exactly one)."""
 
-    customers: list[str] | None = Field(None, max_length=MAX_CUSTOMERS)
+    customers: list[CustomerId] | None = Field(None, max_length=MAX_CUSTOMERS)
     customers_with_context: list[CustomerEntry] | None = Field(
         None, alias="customersWithContext", max_length=MAX_CUSTOMERS
     )
