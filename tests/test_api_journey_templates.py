@@ -180,3 +180,4 @@ def test_other_applications_see_nothing_of_it(api: TestClient, database: Databas
     assert other.get(f"/v1/journey/{made['id']}").status_code == 404
     assert other.get("/v1/campaign").json()["count"] == 0
     assert other.get("/v1/journey/template").json()["count"] == len(TEMPLATES)
+    assert client_for(database).get("/v1/journey/template").status_code == 401

@@ -193,7 +193,7 @@ def index(
 
 
 @router.get("/template")
-def templates() -> Json:
+def templates(_caller: Auth) -> Json:
     """The template gallery: what each template does, its channels, campaigns, fields, events."""
     return ok([t.to_json() for t in TEMPLATES], count=len(TEMPLATES))
 
