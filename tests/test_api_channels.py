@@ -25,6 +25,8 @@ def test_channels_start_on_the_log_channel_and_take_settings(
     listed = api.get("/v1/channel").json()
     assert listed["count"] == 7
     assert {c["channel"]: c["configured"] for c in listed["data"]}["sms"] is False
+    providers = {c["channel"]: c["settings"]["provider"] for c in listed["data"]}
+    assert providers["sms"] == "log" and providers["inapp"] == "inbox"
     settings = {
         "baseUrl": "https://api.twilio.example",
         "credentials": {"accountSid": "AC1", "authToken": "secret-token"},

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, ok
+from wayfare.channels.dispatch import BUILT_IN
 from wayfare.channels.webhook import private_address
 from wayfare.errors import InvalidInput, Problem
 from wayfare.model.customers import CHANNELS
@@ -34,7 +35,7 @@ def _unconfigured(channel: str) -> dict[str, Any]:
     return {
         "channel": channel,
         "enabled": True,
-        "settings": {"provider": "log"},
+        "settings": {"provider": "inbox" if channel in BUILT_IN else "log"},
         "rateLimit": None,
         "configured": False,
     }
@@ -42,7 +43,10 @@ def _unconfigured(channel: str) -> dict[str, Any]:
 
 @router.get("")
 def index(caller: Auth, database: Db) -> Json:
-    """Every channel: its settings, or the ``log`` channel when it has none."""
+    """Every channel: its settings, or the ``log`` channel when it has none.
+
+    The in-app inbox needs none: Wayfare delivers it (``provider: inbox``).
+    """
     with database.read() as conn:
         stored = {c.channel: c for c in list_channels(conn, caller.application_id)}
     found = [
