@@ -208,7 +208,7 @@ _bearer = APIKeyHeader(
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format."}},
+    responses={200: {"description": "The Prometheus text exposition format, version 0.0.4."}},
 )
 def metrics(
     request: Request, authorization: Annotated[str | None, Security(_bearer)] = None
