@@ -119,6 +119,11 @@ def test_bad_requests_name_the_field(api: TestClient, database: Database) -> Non
     )
     assert unknown.status_code == 400
     assert unknown.json()["errors"][0]["where"] == "campaigns.birthdayEmail"
+    huge = api.post(
+        "/v1/journey/template/birthday", json={"name": "x", "campaigns": {"birthdayEmail": 2**70}}
+    )
+    assert huge.status_code == 400
+    assert huge.json()["errors"][0]["where"].startswith("campaigns.birthdayEmail")
     push = api.post(
         "/v1/campaign",
         json={"name": "P", "channel": "push", "content": {"title": "t", "body": "b"}},

@@ -106,7 +106,7 @@ class TemplateBody(Body):
     """The new journey's name, and existing campaigns for some of the template's slots."""
 
     name: str = Field(min_length=1, max_length=200)
-    campaigns: dict[str, int] = Field(
+    campaigns: dict[str, Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
         default_factory=dict,
         description="Campaign id per slot (``welcomePush``, ...); slots left out get a new "
         "placeholder campaign named after the journey.",
