@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from wayfare.channels.dispatch import Dispatcher
-from wayfare.engine.worker import Runner
+from wayfare.engine.wake import LOCAL_WAKE
+from wayfare.engine.worker import Runner, Worker
+from wayfare.settings import Settings
 from wayfare.store.database import Database
 
 from .test_api_client import TestClient, client_for, key_for
@@ -262,3 +264,18 @@ def test_other_applications_journeys_are_not_found(api: TestClient, database: Da
     # and a key of this application does not put another application's customers in
     done = put(api, journey_id, {"customers": ["c-0"]}).json()["data"]
     assert done["entered"] == 1
+
+
+def test_customers_put_in_wake_the_worker(api: TestClient, database: Database) -> None:
+    journey_id = journey(api)
+    LOCAL_WAKE.clear()
+    if database.dialect.is_postgres:
+        listener = Worker(Settings(), database)._listen()
+        try:
+            assert put(api, journey_id, {"customers": ["c-0"]}).json()["data"]["entered"] == 1
+            assert [n.channel for n in listener.notifies(timeout=5, stop_after=1)] == ["wayfare"]
+        finally:
+            listener.close()
+    else:
+        assert upload(api, journey_id, "customerId\nc-0\n").json()["data"]["entered"] == 1
+        assert LOCAL_WAKE.is_set()
