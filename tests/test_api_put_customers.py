@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from wayfare.api import journeys as journeys_api
 from wayfare.channels.dispatch import Dispatcher
 from wayfare.engine.wake import LOCAL_WAKE
 from wayfare.engine.worker import Runner, Worker
@@ -279,3 +280,28 @@ def test_customers_put_in_wake_the_worker(api: TestClient, database: Database) -
     else:
         assert upload(api, journey_id, "customerId\nc-0\n").json()["data"]["entered"] == 1
         assert LOCAL_WAKE.is_set()
+
+
+def test_a_csv_of_several_batches(
+    api: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journeys_api, "BATCH", 2)
+    journey_id = journey(api)
+    # a bad row after two batches were written: the whole file is refused, nobody entered
+    late = upload(api, journey_id, "customerId,coupon\nc-0,A\nc-1,B\nc-2,C\nc-3,D\nbad id,E\n")
+    assert late.status_code == 400 and late.json()["errors"][0]["where"].startswith("line 6")
+    assert entered(api, journey_id) == 0
+    text = "customerId,coupon\nc-0,A\nc-1,B\nc-2,C\nc-0,again\nghost,X\nc-3,D\nc-1,again\n"
+    done = upload(api, journey_id, text).json()["data"]
+    assert (done["entered"], done["discarded"], done["unknown"]) == (
+        4,
+        {"count": 2, "customerIds": ["c-0", "c-1"]},
+        {"count": 1, "customerIds": ["ghost"]},
+    )
+    run(database)
+    assert [texts(api, f"c-{i}") for i in range(4)] == [
+        ["Hi c-0: A"],
+        ["Hi c-1: B"],
+        ["Hi c-2: C"],
+        ["Hi c-3: D"],
+    ]
