@@ -5,6 +5,7 @@ Settings are passed to what needs them (``Database``, ``create_app``); nothing r
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///wayfare.db"
@@ -33,10 +34,10 @@ class Settings(BaseSettings):
     tracking links (clicks, email opens, unsubscribe) are made under it. Without it messages
     are sent untracked; ``wayfare serve`` uses its own ``http://HOST:PORT`` then."""
 
-    rate_limit: float = 1000.0
+    rate_limit: float = Field(1000.0, ge=0)
     """Requests per second each server key may make to one API process (0: no limit)."""
 
-    rate_limit_burst: int | None = None
+    rate_limit_burst: int | None = Field(None, ge=1)
     """How many requests a key may make at once before ``rate_limit`` applies (default:
     twice ``rate_limit``, at least 1)."""
 
