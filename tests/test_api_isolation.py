@@ -55,6 +55,8 @@ RESOURCES = {
             ("PUT", "/stop", None),
             ("POST", "/state", {"type": "IN_ALL", "params": {"forward": None}}),
             ("DELETE", "/state/1", None),
+            ("PUT", "/customers", {"customers": ["c-1"]}),
+            ("PUT", "/customers?test=true", {"customers": ["c-1"]}),
         ],
     ),
     "campaign": Resource(
