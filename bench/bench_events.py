@@ -38,6 +38,7 @@ def main() -> None:
         **os.environ,
         "WAYFARE_DATABASE_URL": f"sqlite:///{folder / 'events.db'}",
         "WAYFARE_DEMO": "false",
+        "WAYFARE_RATE_LIMIT": "0",  # one key sends everything: no per-key limit here
     }
     key = create_key(env)
     port = free_port()
