@@ -2,6 +2,7 @@
 
 Every error answer is ``{"statusCode", "message", "errorCode", "errors"?}``; ``errors`` lists
 ``{where, message, code}`` for input that breaks the rules. Nothing unexpected leaks a traceback.
+The OpenAPI schema documents these answers on every operation (``document_errors``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException
 
 from wayfare.api.envelope import Json
@@ -43,6 +45,43 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     413: "too_large",
     415: "unsupported_media_type",
+}
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["statusCode", "message", "errorCode"],
+    "properties": {
+        "statusCode": {"type": "integer"},
+        "message": {"type": "string"},
+        "errorCode": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["where", "message", "code"],
+                "properties": {
+                    "where": {"type": "string"},
+                    "message": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+"""The body of every error answer, as JSON Schema."""
+
+INTEGER_RANGE = (-(2**63), 2**63 - 1)
+"""The integers a database column holds (64-bit); a request naming one outside is refused."""
+
+_DESCRIPTIONS = {
+    400: "Invalid input; `errors` names each field at fault.",
+    401: "No server key, or one that is unknown or disabled.",
+    403: "The key may not do this (read-only, IP allow-list), or a callback failed its check.",
+    404: "Something named in the request does not exist.",
+    409: "A conflict with the stored state (a duplicate, a journey not in a state to do this).",
+    413: "The request body is over the size limit.",
 }
 
 
@@ -108,8 +147,82 @@ def validation_problems(exc: RequestValidationError) -> list[Problem]:
     return problems
 
 
+def error_statuses(path: str, method: str, operation: Mapping[str, Any]) -> list[int]:
+    """The error statuses ``method path`` may answer (besides an unexpected 500)."""
+    statuses = [400, 404]
+    if operation.get("security") or path.startswith(("/v1/", "/passkit/")):
+        statuses += [401, 403]
+    if method != "get":
+        statuses.append(409)
+    if "requestBody" in operation:
+        statuses.append(413)
+    return sorted(statuses)
+
+
+def add_error_responses(schema: dict[str, Any]) -> None:
+    """Document the error answers in an OpenAPI ``schema``, in place.
+
+    FastAPI documents a 422 of its own shape for invalid input; Wayfare answers 400 with
+    ``ERROR_SCHEMA`` instead, so the 422 is replaced and the other error statuses added.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Error"] = ERROR_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    reference = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    }
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            for status in error_statuses(path, method, operation):
+                responses.setdefault(
+                    str(status), {"description": _DESCRIPTIONS[status], **reference}
+                )
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make ``app``'s OpenAPI schema document its error answers (see ``add_error_responses``)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            add_error_responses(build())
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def unstorable_problems(request: Request) -> list[Problem]:
+    """The parameters of ``request`` no database can hold: a huge integer, a NUL character.
+
+    A value the database refused was not caught by validation (it is valid JSON, just too big
+    or with a character no column stores); where it is a path or query parameter it is named,
+    else the body is.
+    """
+    low, high = INTEGER_RANGE
+    problems = []
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        text = str(value)
+        if "\x00" in text:
+            problems.append(Problem(name, "must not contain NUL characters", "nul_character"))
+            continue
+        try:
+            number = int(text)
+        except ValueError:
+            continue
+        if not low <= number <= high:
+            problems.append(Problem(name, f"must be between {low} and {high}", "out_of_range"))
+    if not problems:
+        message = "holds a value the database cannot store (a number too large, a NUL character)"
+        problems.append(Problem("body", message, "unstorable"))
+    return problems
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make ``app`` answer every error with the envelope and the right status."""
+    document_errors(app)
 
     @app.exception_handler(WayfareError)
     def wayfare_error(_request: Request, exc: WayfareError) -> Json:
@@ -136,7 +249,21 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
+    @app.exception_handler(OverflowError)
+    def unstorable(request: Request, exc: Exception) -> Json:
+        log.info("unstorable input on %s %s: %s", request.method, request.url.path, exc)
+        problems = unstorable_problems(request)
+        return error_response(400, InvalidInput.error_code, str(problems[0]), problems)
+
+    @app.exception_handler(StatementError)
+    def statement_error(request: Request, exc: StatementError) -> Json:
+        # The database refused a value (DataError: out of range, a NUL on PostgreSQL) or it
+        # could not be bound (an integer beyond 64 bits, in a column or in JSON): bad input.
+        if isinstance(exc, DataError) or isinstance(exc.orig, OverflowError):
+            return unstorable(request, exc)
+        return unexpected(request, exc)
+
     @app.exception_handler(Exception)
     def unexpected(request: Request, exc: Exception) -> Json:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal", "internal error")

@@ -115,6 +115,7 @@ def pass_json(found: WalletPass, web_service_url: str) -> dict[str, Any]:
 @router.post(
     _REGISTRATION + "/{serialNumber}",
     status_code=201,
+    response_class=Response,
     responses={200: {"description": "Already registered."}, 401: {"description": "Bad token."}},
 )
 def register(
@@ -134,7 +135,11 @@ def register(
     return Response(status_code=201 if new else 200)
 
 
-@router.delete(_REGISTRATION + "/{serialNumber}", responses={401: {"description": "Bad token."}})
+@router.delete(
+    _REGISTRATION + "/{serialNumber}",
+    response_class=Response,
+    responses={401: {"description": "Bad token."}},
+)
 def unregister(
     deviceLibraryIdentifier: str,
     passTypeIdentifier: str,
@@ -198,7 +203,7 @@ def latest_pass(
     return JSONResponse(pass_json(found, url), headers=headers)
 
 
-@router.post("/log")
+@router.post("/log", response_class=Response)
 def device_log(body: LogBody) -> Response:
     """Messages from devices about errors they met with this web service (logged)."""
     for line in body.logs:

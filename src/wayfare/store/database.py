@@ -42,8 +42,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def json_dumps(value: Any) -> str:
-    """JSON text of ``value`` (orjson: several times faster than the standard library's)."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    """JSON text of ``value`` (orjson: several times faster than the standard library's).
+
+    An integer beyond 64 bits (which no JSON column reader takes back) is an ``OverflowError``,
+    as it is for an integer column, so the API answers both as bad input.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError as exc:
+        if "64-bit" in str(exc):
+            raise OverflowError(f"{exc} (JSON integers are kept to 64 bits)") from exc
+        raise
 
 
 JSON_CODEC: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}

@@ -1,0 +1,112 @@
+"""Property-based fuzzing of the whole API from its own OpenAPI schema (schemathesis).
+
+Every operation gets generated requests, valid and invalid, with a valid full server key: no
+answer may be a 5xx, and each must carry a documented status and match its declared schema.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from wayfare.api.app import create_app
+from wayfare.settings import Settings
+from wayfare.store.database import Database
+
+from .test_api_client import client_for, key_for
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+def fuzz(database: Database, examples: int) -> list[str]:
+    """Each operation's failures on ``database`` (``examples`` per operation and mode)."""
+    app = create_app(Settings(), database)
+    headers = {"Authorization": f"ServerKey {key_for(database)}"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode, headers=headers))
+            @settings(
+                max_examples=examples,
+                derandomize=True,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def run(case: Any) -> None:
+                case.call_and_validate(headers=headers, checks=CHECKS)
+
+            try:
+                run()
+            except Unsatisfiable:  # nothing can break this operation's schema (no inputs)
+                continue
+            except (Exception, BaseExceptionGroup) as exc:
+                failures.append(f"{operation.label} [{mode.value}]: {exc}")
+    return failures
+
+
+def test_no_server_error_and_the_schema_holds(database: Database) -> None:
+    failures = fuzz(database, 8)
+    assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.slow
+def test_no_server_error_and_the_schema_holds_at_length(database: Database) -> None:
+    failures = fuzz(database, 50)
+    assert not failures, "\n\n".join(failures)
+
+
+def test_the_schema_documents_error_answers(database: Database) -> None:
+    schema = client_for(database).get("/openapi.json").json()
+    operation = schema["paths"]["/v1/campaign/{campaign_id}"]["put"]
+    assert "422" not in operation["responses"]
+    assert {"400", "401", "403", "404", "409", "413"} <= set(operation["responses"])
+    error = operation["responses"]["400"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/Error"}
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    assert "413" not in schema["paths"]["/v1/serverkey"]["get"]["responses"]
+    assert "401" not in schema["paths"]["/t/{token}"]["get"]["responses"]
+
+
+def test_a_number_or_text_no_database_holds_is_a_400_naming_it(database: Database) -> None:
+    api = client_for(database, key_for(database))
+    huge = 2**64
+    answer = api.delete(f"/v1/campaign/{huge}")
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert body["errorCode"] == "invalid_input"
+    assert body["errors"] == [
+        {
+            "where": "campaign_id",
+            "message": f"must be between {-(2**63)} and {2**63 - 1}",
+            "code": "out_of_range",
+        }
+    ]
+    answer = api.get("/v1/message", params={"journeyId": str(-huge)})
+    assert answer.status_code == 400 and answer.json()["errors"][0]["where"] == "journeyId"
+    answer = api.get("/v1/customer", params={"q": "c\x00-1"})
+    assert answer.status_code in (200, 400), answer.text
+    answer = api.post("/v1/journey", json={"name": "j", "states": [], "settings": {"x": huge}})
+    assert answer.status_code == 400, answer.text
