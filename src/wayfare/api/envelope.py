@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict
 
 MAX_LIMIT = 1000
 """The largest page a listing returns."""
+MAX_PAGE = (2**63 - 1) // MAX_LIMIT
+"""The last page a listing may ask for (its offset must fit a 64-bit integer)."""
 
 
 class Json(JSONResponse):
@@ -51,7 +53,7 @@ class Paging(BaseModel):
 
 def paging(
     limit: int = Query(50, ge=1, le=MAX_LIMIT, description="Items per page."),
-    page: int = Query(0, ge=0, description="The page, counting from 0."),
+    page: int = Query(0, ge=0, le=MAX_PAGE, description="The page, counting from 0."),
 ) -> Paging:
     """The ``limit`` / ``page`` query parameters of a listing."""
     return Paging(limit=limit, page=page)

@@ -82,6 +82,9 @@ _DESCRIPTIONS = {
     404: "Something named in the request does not exist.",
     409: "A conflict with the stored state (a duplicate, a journey not in a state to do this).",
     413: "The request body is over the size limit.",
+    422: "The `Idempotency-Key` was used before with another request.",
+    429: "Too many requests with this key; `Retry-After` says when to try again.",
+    503: "The database does not answer.",
 }
 
 
@@ -152,10 +155,16 @@ def error_statuses(path: str, method: str, operation: Mapping[str, Any]) -> list
     statuses = [400, 404]
     if operation.get("security") or path.startswith(("/v1/", "/passkit/")):
         statuses += [401, 403]
+    if operation.get("security"):
+        statuses.append(429)
     if method != "get":
         statuses.append(409)
+    if method == "post":
+        statuses.append(422)
     if "requestBody" in operation:
         statuses.append(413)
+    if path == "/health":
+        statuses = [503]
     return sorted(statuses)
 
 
@@ -163,7 +172,8 @@ def add_error_responses(schema: dict[str, Any]) -> None:
     """Document the error answers in an OpenAPI ``schema``, in place.
 
     FastAPI documents a 422 of its own shape for invalid input; Wayfare answers 400 with
-    ``ERROR_SCHEMA`` instead, so the 422 is replaced and the other error statuses added.
+    ``ERROR_SCHEMA`` instead, so that 422 is replaced and the other error statuses added (a
+    422 stays on POSTs: an ``Idempotency-Key`` reused for another request).
     """
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Error"] = ERROR_SCHEMA
@@ -246,6 +256,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     def http_error(_request: Request, exc: HTTPException) -> Json:
+        if exc.status_code == 400:  # a body that is not JSON (bad UTF-8, nested too deep)
+            problem = Problem("body", str(exc.detail), "invalid_body")
+            return error_response(400, InvalidInput.error_code, str(problem), [problem])
         code = _HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 

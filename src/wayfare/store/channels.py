@@ -24,6 +24,9 @@ from wayfare.store.schema import channel_settings
 SETTINGS_KEYS = ("provider", "baseUrl", "credentials", "options")
 """The keys of a channel's ``settings`` document."""
 
+MAX_RATE_LIMIT = 2**31 - 1
+"""The largest rate limit (messages per second) a channel keeps (a 32-bit column)."""
+
 SECRET = "********"
 """What a listing shows instead of a credential's value."""
 
@@ -81,11 +84,12 @@ def _checked(
         if not isinstance(settings.get(key, {}), dict):
             problems.append(Problem(f"settings.{key}", "must be an object", "type"))
     if rate_limit is not None and (
-        isinstance(rate_limit, bool) or not isinstance(rate_limit, int) or rate_limit < 1
+        isinstance(rate_limit, bool)
+        or not isinstance(rate_limit, int)
+        or not 1 <= rate_limit <= MAX_RATE_LIMIT
     ):
-        problems.append(
-            Problem("rateLimit", "must be a whole number of messages per second >= 1", "type")
-        )
+        message = f"must be a whole number of messages per second, 1 to {MAX_RATE_LIMIT:,}"
+        problems.append(Problem("rateLimit", message, "type"))
     if problems:
         raise InvalidInput(problems=problems)
     document = plain_json(
