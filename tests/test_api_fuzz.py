@@ -137,7 +137,9 @@ def test_a_number_or_text_no_database_holds_is_a_400_naming_it(database: Databas
     answer = api.get("/v1/customer", params={"q": "c\x00-1"})
     assert answer.status_code in (200, 400), answer.text
     answer = api.post("/v1/journey", json={"name": "j", "states": [], "settings": {"x": huge}})
-    assert answer.status_code == 400, answer.text
+    assert answer.status_code == 400 and answer.json()["errors"][0]["where"] == "settings.x"
+    answer = api.post("/v1/journey", json={"name": "j\x00", "states": []})
+    assert answer.status_code == 400 and answer.json()["errors"][0]["where"] == "name"
 
 
 def test_a_body_that_is_not_json_or_a_page_past_the_end_is_a_400(database: Database) -> None:

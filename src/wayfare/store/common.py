@@ -54,8 +54,9 @@ def checked_page(limit: int, offset: int) -> None:
 def plain_json(value: Any, where: str) -> Any:
     """``value`` as plain JSON (objects, lists, strings, finite numbers, booleans, null).
 
-    Strings and keys cannot hold the NUL character (PostgreSQL's JSONB refuses it). A problem
-    is reported at its path under ``where`` (``events[3].customData.items[2]``).
+    Strings and keys cannot hold the NUL character (PostgreSQL's JSONB refuses it), integers
+    must fit 64 bits (what the JSON columns are read back with). A problem is reported at its
+    path under ``where`` (``events[3].customData.items[2]``).
     """
     try:
         return _plain(value)
@@ -76,9 +77,16 @@ _SCALARS = (bool, int)
 _BYTES = (bytes, bytearray)
 
 
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
 def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, _SCALARS):
+    if value is None:
         return value
+    if isinstance(value, _SCALARS):
+        if _INT_MIN <= value <= _INT_MAX:
+            return value
+        raise _NotPlain("must be a whole number of at most 64 bits")
     if isinstance(value, str):
         if "\x00" in value:
             raise _NotPlain("cannot contain NUL characters")

@@ -438,6 +438,8 @@ def _shape(
             problems.append(Problem("name", "must be a non-empty string", "required"))
         elif len(name) > NAME_MAX:
             problems.append(Problem("name", f"must be at most {NAME_MAX} characters", "too_long"))
+        elif "\x00" in name:
+            problems.append(Problem("name", "cannot contain NUL characters", "type"))
     states = document.get("states")
     if (states is not None or not partial) and not isinstance(states, list):
         problems.append(Problem("states", "must be a list of states", "type"))
