@@ -23,8 +23,11 @@ from schemathesis.specs.openapi.checks import (
 
 from wayfare.api.app import create_app
 from wayfare.settings import Settings
+from wayfare.store.applications import ensure_application
 from wayfare.store.database import Database
+from wayfare.store.journeys import create_journey
 
+from .conftest import NOW
 from .test_api_client import TestClient, client_for, key_for
 
 CHECKS = [
@@ -134,6 +137,12 @@ def test_a_number_or_text_no_database_holds_is_a_400_naming_it(database: Databas
     ]
     answer = api.get("/v1/message", params={"journeyId": str(-huge)})
     assert answer.status_code == 400 and answer.json()["errors"][0]["where"] == "journeyId"
+    with database.write() as conn:
+        app_id = ensure_application(conn, "acme", NOW)
+        journey = create_journey(conn, app_id, {"name": "J", "states": []}, NOW)
+    edge = {"dateFrom": "9999-12-31T23:59:59-23:00", "dateTo": "9999-12-31T23:59:59+00:00"}
+    answer = api.get(f"/v1/journey/{journey}/stats", params=edge)
+    assert answer.status_code == 400 and answer.json()["errors"][0]["where"] == "dateFrom"
     answer = api.get("/v1/customer", params={"q": "c\x00-1"})
     assert answer.status_code in (200, 400), answer.text
     answer = api.post("/v1/journey", json={"name": "j", "states": [], "settings": {"x": huge}})

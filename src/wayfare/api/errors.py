@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -221,6 +222,9 @@ def unstorable_problems(request: Request) -> list[Problem]:
         try:
             number = int(text)
         except ValueError:
+            if _beyond_the_calendar(text):
+                message = "is out of range once in UTC (years 1 to 9999)"
+                problems.append(Problem(name, message, "out_of_range"))
             continue
         if not low <= number <= high:
             problems.append(Problem(name, f"must be between {low} and {high}", "out_of_range"))
@@ -228,6 +232,19 @@ def unstorable_problems(request: Request) -> list[Problem]:
         message = "holds a value the database cannot store (a number too large, a NUL character)"
         problems.append(Problem("body", message, "unstorable"))
     return problems
+
+
+def _beyond_the_calendar(text: str) -> bool:
+    """Whether ``text`` is a date and time that leaves years 1 to 9999 when moved to UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    try:
+        moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return True
+    return False
 
 
 def install_error_handlers(app: FastAPI) -> None:
