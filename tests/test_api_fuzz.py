@@ -185,3 +185,18 @@ def test_a_body_that_is_not_json_or_a_page_past_the_end_is_a_400(database: Datab
     assert answer.status_code == 400 and answer.json()["errors"][0]["where"] == "page"
     answer = api.put("/v1/channel/sms", json={"settings": {}, "rateLimit": 2**40})
     assert answer.status_code == 400 and answer.json()["errors"][0]["where"] == "rateLimit"
+
+
+def test_text_with_an_unpaired_surrogate_is_a_400(database: Database) -> None:
+    api = client_for(database, key_for(database))
+    headers = {"Content-Type": "application/json"}
+    api.post("/v1/event/type", json={"code": "order.paid", "name": "Order paid"})
+    event = b'{"eventCode": "order.paid", "customerId": "a", "customData": {"x": "\\ud800"}}'
+    answer = api.post("/v1/event", content=event, headers=headers)
+    assert answer.status_code == 400 and answer.json()["errors"][0]["where"] == "customData.x"
+    customer = b'{"customerId": "a", "fields": {"name": "\\udfff"}}'
+    api.post("/v1/customer/field", json={"name": "name", "type": "string"})
+    answer = api.post("/v1/customer", content=customer, headers=headers)
+    assert answer.status_code == 400 and answer.json()["errorCode"] == "invalid_input"
+    answer = api.post("/v1/journey", content=b'{"name": "J\\ud800", "states": []}', headers=headers)
+    assert answer.status_code == 400 and answer.json()["errorCode"] == "invalid_input"

@@ -229,7 +229,10 @@ def unstorable_problems(request: Request) -> list[Problem]:
         if not low <= number <= high:
             problems.append(Problem(name, f"must be between {low} and {high}", "out_of_range"))
     if not problems:
-        message = "holds a value the database cannot store (a number too large, a NUL character)"
+        message = (
+            "holds a value the database cannot store (a number too large, a NUL character,"
+            " an unpaired surrogate escape such as \\ud800)"
+        )
         problems.append(Problem("body", message, "unstorable"))
     return problems
 
@@ -280,6 +283,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(OverflowError)
+    @app.exception_handler(UnicodeEncodeError)
     def unstorable(request: Request, exc: Exception) -> Json:
         log.info("unstorable input on %s %s: %s", request.method, request.url.path, exc)
         problems = unstorable_problems(request)
@@ -288,8 +292,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StatementError)
     def statement_error(request: Request, exc: StatementError) -> Json:
         # The database refused a value (DataError: out of range, a NUL on PostgreSQL) or it
-        # could not be bound (an integer beyond 64 bits, in a column or in JSON): bad input.
-        if isinstance(exc, DataError) or isinstance(exc.orig, OverflowError):
+        # could not be bound (an integer beyond 64 bits, text that is not Unicode): bad input.
+        if isinstance(exc, DataError) or isinstance(exc.orig, OverflowError | UnicodeEncodeError):
             return unstorable(request, exc)
         return unexpected(request, exc)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -78,6 +79,7 @@ _BYTES = (bytes, bytearray)
 
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _plain(value: Any) -> Any:
@@ -90,6 +92,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, str):
         if "\x00" in value:
             raise _NotPlain("cannot contain NUL characters")
+        if not value.isascii() and _SURROGATE.search(value):
+            raise _NotPlain("cannot contain an unpaired surrogate (\\ud800 to \\udfff)")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

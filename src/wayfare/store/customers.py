@@ -175,11 +175,11 @@ def _row(update: CustomerUpdate, columns: Sequence[str]) -> tuple[Any, ...]:
     for column in columns:
         value = update.attributes[column]
         if column == "push_tokens":
-            value = None if value is None else orjson.dumps(push_tokens_json(value)).decode()
+            value = None if value is None else json_dumps(push_tokens_json(value))
         elif column == "consent":
-            value = _CLEAR_CONSENT if value is None else orjson.dumps(value).decode()
+            value = _CLEAR_CONSENT if value is None else json_dumps(value)
         values.append(value)
-    values.append(orjson.dumps(update.fields).decode())
+    values.append(json_dumps(update.fields))  # an unpaired surrogate: UnicodeEncodeError
     return tuple(values)
 
 

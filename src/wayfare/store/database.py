@@ -42,16 +42,19 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def json_dumps(value: Any) -> str:
-    """JSON text of ``value`` (orjson: several times faster than the standard library's).
+    r"""JSON text of ``value`` (orjson: several times faster than the standard library's).
 
-    An integer beyond 64 bits (which no JSON column reader takes back) is an ``OverflowError``,
-    as it is for an integer column, so the API answers both as bad input.
+    An integer beyond 64 bits (which no JSON column reader takes back) is an ``OverflowError``
+    and a string with an unpaired surrogate (JSON's ``"\ud800"``) a ``UnicodeEncodeError``, as
+    they are for a column, so the API answers them as bad input.
     """
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except orjson.JSONEncodeError as exc:
         if "64-bit" in str(exc):
             raise OverflowError(f"{exc} (JSON integers are kept to 64 bits)") from exc
+        if "surrogates" in str(exc):
+            raise UnicodeEncodeError("utf-8", "", 0, 0, str(exc)) from exc
         raise
 
 
