@@ -201,5 +201,9 @@ def test_text_with_an_unpaired_surrogate_is_a_400(database: Database) -> None:
     api.post("/v1/customer/field", json={"name": "name", "type": "string"})
     answer = api.post("/v1/customer", content=customer, headers=headers)
     assert answer.status_code == 400 and answer.json()["errorCode"] == "invalid_input"
-    answer = api.post("/v1/journey", content=b'{"name": "J\\ud800", "states": []}', headers=headers)
-    assert answer.status_code == 400 and answer.json()["errorCode"] == "invalid_input"
+    for path, body in [
+        ("/v1/journey", b'{"name": "J\\ud800", "states": []}'),
+        ("/v1/event/type", b'{"code": "a.b", "name": "A\\udc00"}'),
+    ]:
+        answer = api.post(path, content=body, headers=headers)
+        assert answer.status_code == 400 and answer.json()["errors"][0]["where"] == "name"

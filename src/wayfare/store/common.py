@@ -18,6 +18,9 @@ NAME_MAX = 200
 PAGE_MAX = 1000
 """The most items one page of a listing holds."""
 
+SURROGATE = re.compile("[\ud800-\udfff]")
+"""An unpaired UTF-16 surrogate: JSON can escape one (``"\\ud800"``), no database stores it."""
+
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
@@ -36,8 +39,9 @@ def checked_name(name: Any, where: str = "name") -> str:
         raise InvalidInput(
             problems=[Problem(where, f"must be at most {NAME_MAX} characters", "too_long")]
         )
-    if "\x00" in text:
-        raise InvalidInput(problems=[Problem(where, "cannot contain NUL characters", "type")])
+    if "\x00" in text or (not text.isascii() and SURROGATE.search(text)):
+        message = "cannot contain NUL characters or unpaired surrogates"
+        raise InvalidInput(problems=[Problem(where, message, "type")])
     return text
 
 
@@ -79,7 +83,6 @@ _BYTES = (bytes, bytearray)
 
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _plain(value: Any) -> Any:
@@ -92,7 +95,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, str):
         if "\x00" in value:
             raise _NotPlain("cannot contain NUL characters")
-        if not value.isascii() and _SURROGATE.search(value):
+        if not value.isascii() and SURROGATE.search(value):
             raise _NotPlain("cannot contain an unpaired surrogate (\\ud800 to \\udfff)")
         return value
     if isinstance(value, float):

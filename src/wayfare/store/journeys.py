@@ -21,7 +21,7 @@ from wayfare.model.journey import DEFAULT_RECHECK_EVERY
 from wayfare.model.lifecycle import Action, JourneyStatus, transition
 from wayfare.model.validation import ValidationReport, validate_journey
 from wayfare.store.catalog import load_catalog
-from wayfare.store.common import NAME_MAX, Page, plain_json
+from wayfare.store.common import NAME_MAX, SURROGATE, Page, plain_json
 from wayfare.store.schema import enrollments, journeys
 
 DEACTIVATED_REASON = "journey deactivated"
@@ -438,8 +438,9 @@ def _shape(
             problems.append(Problem("name", "must be a non-empty string", "required"))
         elif len(name) > NAME_MAX:
             problems.append(Problem("name", f"must be at most {NAME_MAX} characters", "too_long"))
-        elif "\x00" in name:
-            problems.append(Problem("name", "cannot contain NUL characters", "type"))
+        elif "\x00" in name or (not name.isascii() and SURROGATE.search(name)):
+            message = "cannot contain NUL characters or unpaired surrogates"
+            problems.append(Problem("name", message, "type"))
     states = document.get("states")
     if (states is not None or not partial) and not isinstance(states, list):
         problems.append(Problem("states", "must be a list of states", "type"))
