@@ -50,7 +50,12 @@ def _string(value: Any) -> str:
         raise ValueError_(f"expected a string, got {kind_of(value)}")
     if "\x00" in value:
         raise ValueError_("a string cannot contain the NUL character")
+    if not value.isascii() and _SURROGATE.search(value):
+        raise ValueError_("a string cannot contain an unpaired surrogate (not valid Unicode text)")
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 MAX_EXACT = 2**53
