@@ -65,18 +65,23 @@ def setup(database: Database, app_id: int, count: int, text: str = "Hi {{ name }
                 for i in range(count)
             ],
         )
-        result = conn.execute(
-            campaigns.insert().values(
-                application_id=app_id,
-                name="sms",
-                channel="sms",
-                content={"text": text},
-                created_at=NOW,
-                updated_at=NOW,
-            )
+        return add_campaign(conn, app_id, "sms", {"text": text})
+
+
+def add_campaign(conn: Any, app_id: int, channel: str, content: dict[str, Any]) -> int:
+    """A campaign stored as it is (no content checks: some tests store what a check refuses)."""
+    result = conn.execute(
+        campaigns.insert().values(
+            application_id=app_id,
+            name=f"{channel} {len(str(content))}",
+            channel=channel,
+            content=content,
+            created_at=NOW,
+            updated_at=NOW,
         )
-        assert result.inserted_primary_key is not None
-        return int(result.inserted_primary_key[0])
+    )
+    assert result.inserted_primary_key is not None
+    return int(result.inserted_primary_key[0])
 
 
 def queue(database: Database, app_id: int, campaign_id: int, ids: list[int]) -> None:
@@ -341,18 +346,7 @@ def test_the_in_app_inbox_needs_no_settings(database: Database, app_id: int) -> 
                 updated_at=NOW,
             )
         )
-        result = conn.execute(
-            campaigns.insert().values(
-                application_id=app_id,
-                name="inbox",
-                channel="inapp",
-                content={"html": "<p>Hi {{ name }}</p>"},
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
-        assert result.inserted_primary_key is not None
-        cid = int(result.inserted_primary_key[0])
+        cid = add_campaign(conn, app_id, "inapp", {"html": "<p>Hi {{ name }}</p>"})
         insert_outbox(
             conn,
             [
@@ -409,18 +403,7 @@ def test_a_huge_retry_after_is_capped_and_a_broken_campaign_fails_alone(
 
     cid = setup(database, app_id, 3)
     with database.write() as conn:  # content stored before campaigns were checked on save
-        result = conn.execute(
-            campaigns.insert().values(
-                application_id=app_id,
-                name="broken",
-                channel="sms",
-                content={"text": "Hi {% for x in items %}"},
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
-        assert result.inserted_primary_key is not None
-        broken = int(result.inserted_primary_key[0])
+        broken = add_campaign(conn, app_id, "sms", {"text": "Hi {% for x in items %}"})
     configure(database, app_id, provider.url)
     provider.respond = lambda request: (
         Reply(429, {}, {"Retry-After": "1e12"})
