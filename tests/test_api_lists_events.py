@@ -99,3 +99,14 @@ def test_event_batch(api: TestClient) -> None:
     assert api.get("/v1/customer").json()["count"] == 3  # nothing of the refused batch stored
     too_many = api.post("/v1/event/batch", json={"events": [{}] * 10_001})
     assert too_many.status_code == 400 and too_many.json()["errors"][0]["where"] == "events"
+    for body, where in [
+        (b"{not json", "body"),
+        (b"[1, 2]", "body"),
+        (b'{"events": {"a": 1}}', "events"),
+        (b'{"events": [], "extra": 1}', "extra"),
+    ]:
+        wrong = api.post(
+            "/v1/event/batch", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert wrong.status_code == 400, body
+        assert [e["where"] for e in wrong.json()["errors"]] == [where], body

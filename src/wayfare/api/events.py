@@ -1,20 +1,23 @@
 """``/v1/event``: event types, and events one at a time or in batches, idempotent by ``eventId``.
 
-A batch body is checked by ``wayfare.model.customers.parse_event`` alone (no pydantic model per
-event): ingestion speed matters here.
+A batch body is parsed with orjson and checked by ``wayfare.model.customers.parse_event`` alone
+(no pydantic model): ingestion speed matters here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+import orjson
+from fastapi import APIRouter, Request
 from pydantic import Field
+from starlette.concurrency import run_in_threadpool
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, created, ok
 from wayfare.api.metrics import count_events
 from wayfare.errors import InvalidInput, Problem
+from wayfare.store.database import Database
 from wayfare.store.events import (
     EventType,
     RecordResult,
@@ -111,9 +114,50 @@ def record(body: EventBody, caller: Auth, database: Db) -> Json:
     return ok(_recorded(result))
 
 
-@router.post("/batch", status_code=201)
-def record_batch(body: BatchBody, caller: Auth, database: Db) -> Json:
-    """Record up to 10,000 events: all or nothing; ``eventId``s already stored are skipped."""
+BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": BatchBody.model_json_schema()}},
+    }
+}
+"""The batch body's OpenAPI description (the body is read without a pydantic model)."""
+
+
+@router.post("/batch", status_code=201, openapi_extra=BATCH_BODY)
+async def record_batch(request: Request, caller: Auth, database: Db) -> Json:
+    """Record up to 10,000 events: all or nothing; ``eventId``s already stored are skipped.
+
+    The body is parsed with orjson and each event checked once, by ``parse_event`` (a pydantic
+    model of 10,000 dicts cost a third of the ingestion).
+    """
+    events = _batch(await request.body())
+    return await run_in_threadpool(_record_batch, caller.application_id, events, database)
+
+
+def _batch(raw: bytes) -> list[Any]:
+    """The ``events`` of a batch body; ``InvalidInput`` naming what is wrong."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidInput(
+            problems=[Problem("body", "is not a JSON document", "invalid")]
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidInput(problems=[Problem("body", "expected an object", "type")])
+    unknown = [Problem(key, "unknown key", "unknown_key") for key in body if key != "events"]
+    if unknown:
+        raise InvalidInput(problems=unknown)
+    events = body.get("events")
+    if not isinstance(events, list):
+        raise InvalidInput(problems=[Problem("events", "expected a list of events", "type")])
+    if len(events) > MAX_BATCH:
+        raise InvalidInput(
+            problems=[Problem("events", f"at most {MAX_BATCH:,} events a batch", "too_long")]
+        )
+    return events
+
+
+def _record_batch(application_id: int, events: list[Any], database: Database) -> Json:
     with database.write() as conn:
-        result = record_events(conn, caller.application_id, body.events, utcnow())
+        result = record_events(conn, application_id, events, utcnow())
     return created(_recorded(result))

@@ -226,6 +226,10 @@ def _insert_events(
     if not fresh:
         return set()
     received = dialect.raw_datetime(now)
+    moments: dict[datetime, Any] = {}  # a batch's events often share their time
+    for record in fresh.values():
+        if record.occurred_at not in moments:
+            moments[record.occurred_at] = dialect.raw_datetime(record.occurred_at)
     conn.exec_driver_sql(
         "INSERT INTO events (application_id, event_id, event_code, customer_id, occurred_at,"
         f" custom_data, received_at) VALUES ({dialect.marks(7)})"
@@ -236,7 +240,7 @@ def _insert_events(
                 r.event_id,
                 r.event_code,
                 r.customer_id,
-                dialect.raw_datetime(r.occurred_at),
+                moments[r.occurred_at],
                 json_dumps(r.custom_data),
                 received,
             )
