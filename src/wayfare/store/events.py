@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select
 from wayfare.errors import Conflict, InvalidInput, Problem
 from wayfare.model.customers import EventRecord, parse_event
 from wayfare.model.events import BUILTIN_EVENTS, EVENT_CODE
-from wayfare.store.common import checked_name, plain_json
+from wayfare.store.common import check_plain_json, checked_name
 from wayfare.store.customers import ensure_customers
 from wayfare.store.database import dialect_of, fetch_rows, json_dumps
 from wayfare.store.schema import event_types
@@ -145,7 +145,7 @@ def record_events(
         problems.extend(found)
         if record is not None:
             try:
-                plain_json(record.custom_data, f"events[{index}].customData")
+                check_plain_json(record.custom_data, f"events[{index}].customData")
             except InvalidInput as exc:
                 problems.extend(exc.problems)
                 continue
