@@ -351,6 +351,7 @@ def ifs(draw: st.DrawFn, depth: int) -> str:
 @given(source=blocks(2), scope=scopes)
 @example(source="a{% if vip %} \n{% else %}\t{% endif %}b", scope={"vip": True})
 @example(source="{% if vip %} {% if a %}{{ a }}{% endif %}{% endif %}", scope={"vip": 0, "a": 1})
+@example(source="{% if b %}<{% elsif a %} {% endif %}", scope={"a": []})  # a blank branch
 def test_the_fast_path_renders_what_python_liquid_renders(
     source: str, scope: dict[str, Any]
 ) -> None:

@@ -211,6 +211,8 @@ class _Compiler:
     def block(self, block: BlockNode) -> str:
         if type(block) is not BlockNode:
             raise _Unsupported
+        if block.blank:  # python-liquid writes nothing for a blank branch (each on its own)
+            return "''"
         return self.sequence(block.nodes)
 
     def sequence(self, nodes: Sequence[Node]) -> str:
