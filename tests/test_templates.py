@@ -388,3 +388,16 @@ def test_outside_the_subset_python_liquid_renders(source: str) -> None:
 
 def test_the_parse_cache_gives_one_template_per_source() -> None:
     assert parse("{{ a }}") is parse("{{ a }}")
+
+
+def test_the_event_that_enrolled_the_customer_is_the_event_variable() -> None:
+    context = {"coupon": "X1", "event": {"code": "cart.add", "data": {"product": "Shoes"}}}
+    found = variables(None, "c-1", context, None)
+    assert found["event"] == {
+        "eventCode": "cart.add",
+        "date": None,
+        "customData": {"product": "Shoes"},
+    }
+    given = variables(None, "c-1", context, {"eventCode": "purchase", "customData": {}})
+    assert given["event"]["eventCode"] == "purchase"  # an event given wins
+    assert "event" not in variables(None, "c-1", {"coupon": "X1"}, None)

@@ -58,22 +58,12 @@ def render_contents(
         else:
             context = item.payload.get("context") or {}
             try:
-                content = campaign.render(
-                    variables(customer, customer.customer_id, context, _event_of(context))
-                )
+                content = campaign.render(variables(customer, customer.customer_id, context, None))
             except TemplateError as exc:
                 found.append(Failed(f"template error: {exc}"))
                 continue
             found.append((customer, content))
     return found
-
-
-def _event_of(context: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The event that enrolled the customer (``IN_CUSTOM_EVENT`` keeps it in the context)."""
-    entry = context.get("event")
-    if not isinstance(entry, Mapping):
-        return None
-    return {"eventCode": entry.get("code"), "customData": entry.get("data") or {}}
 
 
 def render_in_place(conn: Connection, items: Sequence[ToRender]) -> list[dict[str, Any] | None]:

@@ -39,15 +39,9 @@ def render_request(
     params: WebhookParams, customer: Customer | None, customer_id: str, context: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The call's ``url``, ``headers`` and ``body`` rendered; ``TemplateError`` naming the part."""
-    entry = context.get("event")
-    event = (
-        {"eventCode": entry.get("code"), "customData": entry.get("data") or {}}
-        if isinstance(entry, Mapping)
-        else None
-    )
     template = {"url": params.url, "headers": dict(params.headers), "body": params.body}
     return compile_campaign("webhook", template).render(
-        variables(customer, customer_id, context, event)
+        variables(customer, customer_id, context, None)
     )
 
 

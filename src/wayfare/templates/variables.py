@@ -39,6 +39,14 @@ def event_variables(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _entry_event(context: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The event that enrolled the customer: ``IN_CUSTOM_EVENT`` keeps it in the context."""
+    entry = context.get("event")
+    if not isinstance(entry, Mapping):
+        return None
+    return {"eventCode": entry.get("code"), "customData": entry.get("data") or {}}
+
+
 def variables(
     customer: Customer | None,
     customer_id: str,
@@ -48,7 +56,8 @@ def variables(
     """The render variables of one message to ``customer`` (``None``: not stored, id only).
 
     ``context``: the enrollment's context values; ``event``: the triggering event, if any, as
-    ``{eventCode, date, customData}`` (``date`` an ISO text or a ``datetime``).
+    ``{eventCode, date, customData}`` (``date`` an ISO text or a ``datetime``); when None, the
+    event that enrolled the customer, which an event-entry journey keeps in the context.
     """
     if customer is None:
         found: dict[str, Any] = {"customer": {"customerId": customer_id}}
@@ -66,6 +75,8 @@ def variables(
             "timezone": customer.timezone,
         }
     found["context"] = dict(context) if context else {}
+    if event is None and context:
+        event = _entry_event(context)
     if event is not None:
         found["event"] = event_variables(event)
     elif "event" in found:
