@@ -106,16 +106,19 @@ def queue(database: Database, app_id: int, campaign_id: int, ids: list[int]) -> 
         )
 
 
-def configure(database: Database, app_id: int, url: str, **extra: Any) -> None:
+def configure(
+    database: Database,
+    app_id: int,
+    url: str,
+    *,
+    enabled: bool = True,
+    rate_limit: int | None = None,
+    **options: Any,
+) -> None:
+    settings = {"baseUrl": url, "credentials": {"token": "s3cret"}, "options": options}
     with database.write() as conn:
         put_channel(
-            conn,
-            app_id,
-            "sms",
-            enabled=extra.pop("enabled", True),
-            settings={"baseUrl": url, "credentials": {"token": "s3cret"}},
-            rate_limit=extra.pop("rate_limit", None),
-            now=NOW,
+            conn, app_id, "sms", enabled=enabled, settings=settings, rate_limit=rate_limit, now=NOW
         )
 
 
@@ -267,16 +270,7 @@ def test_permanent_refusals_fail_with_the_providers_reason_and_retries_give_up(
 
 def test_a_timeout_is_retried(database: Database, app_id: int, provider: ProviderServer) -> None:
     cid = setup(database, app_id, 1)
-    with database.write() as conn:
-        put_channel(
-            conn,
-            app_id,
-            "sms",
-            enabled=True,
-            settings={"baseUrl": provider.url, "options": {"timeout": 0.2}},
-            rate_limit=None,
-            now=NOW,
-        )
+    configure(database, app_id, provider.url, timeout=0.2)
     provider.respond = lambda request: Reply(201, {"id": "late"}, delay=1.0)
     queue(database, app_id, cid, [0])
     d = dispatcher(database)
@@ -429,16 +423,7 @@ def test_a_lease_covers_the_batch_and_calls_past_it_are_not_made(
     from wayfare.channels.dispatch import LEASE, Lease, lease_seconds
 
     cid = setup(database, app_id, 4)
-    with database.write() as conn:
-        put_channel(
-            conn,
-            app_id,
-            "sms",
-            enabled=True,
-            settings={"baseUrl": provider.url, "options": {"timeout": 5, "concurrency": 2}},
-            rate_limit=None,
-            now=NOW,
-        )
+    configure(database, app_id, provider.url, timeout=5, concurrency=2)
     provider.respond = lambda request: Reply(201, {"id": "SM"})
     queue(database, app_id, cid, [0, 1, 2, 3])
     clock = [0.0]
