@@ -261,15 +261,7 @@ def ensure_customers(
     ids = sorted(set(customer_ids))
     if not ids:
         return 0
-    mark, among, values = _among_ids(conn, ids)
-    existing = {
-        row[0]
-        for row in fetch_rows(
-            conn,
-            f"SELECT customer_id FROM customers WHERE application_id = {mark} AND {among}",
-            (application_id, values),
-        )
-    }
+    existing = {row[0] for row in _rows_among(conn, application_id, ids, ("customer_id",))}
     missing = [customer_id for customer_id in ids if customer_id not in existing]
     if not missing:
         return 0
@@ -335,13 +327,6 @@ def customers_by_id(
     """The stored customers among ``ids`` (one driver-level query: the dispatch's hot path)."""
     if not ids:
         return {}
-    mark, among, values = _among_ids(conn, ids)
-    rows = fetch_rows(
-        conn,
-        f"SELECT {', '.join(CUSTOMER_COLUMNS)} FROM customers "
-        f"WHERE application_id = {mark} AND {among}",
-        (application_id, values),
-    )
     return {
         row[0]: Customer(
             row[0],
@@ -357,17 +342,30 @@ def customers_by_id(
             utc_from_db(row[10]),  # type: ignore[arg-type]
             utc_from_db(row[11]),  # type: ignore[arg-type]
         )
-        for row in rows
+        for row in _rows_among(conn, application_id, ids, CUSTOMER_COLUMNS)
     }
 
 
-def _among_ids(conn: Connection, ids: Sequence[str]) -> tuple[str, str, Any]:
-    """A parameter mark, ``customer_id`` among ``ids`` as driver-level SQL, and its value."""
+def _rows_among(
+    conn: Connection, application_id: int, ids: Sequence[str], columns: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """``columns`` of the application's customers among ``ids``, in one driver-level query.
+
+    The ids are bound as one value: an array on PostgreSQL, a JSON array read by ``json_each``
+    on SQLite.
+    """
     dialect = dialect_of(conn)
     mark = dialect.marks(1)
+    values: list[str] | str
     if dialect.is_postgres:
-        return mark, f"customer_id = ANY({mark})", list(ids)
-    return mark, f"customer_id IN (SELECT value FROM json_each({mark}))", json_dumps(ids)
+        among, values = f"customer_id = ANY({mark})", list(ids)
+    else:
+        among, values = f"customer_id IN (SELECT value FROM json_each({mark}))", json_dumps(ids)
+    return fetch_rows(
+        conn,
+        f"SELECT {', '.join(columns)} FROM customers WHERE application_id = {mark} AND {among}",
+        (application_id, values),
+    )
 
 
 def fields_by_id(
@@ -379,13 +377,7 @@ def fields_by_id(
     """
     if not ids:
         return {}
-    mark, among, values = _among_ids(conn, ids)
-    rows = fetch_rows(
-        conn,
-        f"SELECT customer_id, consent, fields FROM customers "
-        f"WHERE application_id = {mark} AND {among}",
-        (application_id, values),
-    )
+    rows = _rows_among(conn, application_id, ids, ("customer_id", "consent", "fields"))
     return {row[0]: (_json(row[1]) or {}, _json(row[2]) or {}) for row in rows}
 
 
