@@ -23,6 +23,14 @@ from wayfare.store.applications import create_application
 from wayfare.store.database import Database
 from wayfare.store.schema import metadata
 
+from .console_support import (  # noqa: F401 (fixtures of the console tests)
+    browser,
+    browser_page,
+    console,
+    demo_database,
+    demo_template,
+    live_console,
+)
 from .providers import provider  # noqa: F401 (a fixture every test module may use)
 
 POSTGRES_URL = os.environ.get(

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from wayfare.demo import DEMO_USER
+
 WAYFARE = str(Path(sys.executable).with_name("wayfare"))
 
 
@@ -56,8 +58,12 @@ def test_serve_answers_health_and_shows_the_demo_data(server: str) -> None:
     health = httpx.get(server + "/health").json()
     assert health["statusCode"] == 200
     assert health["data"]["database"] == "sqlite"
-    page = httpx.get(server + "/").text
-    assert "<td>demo</td>" in page
+    with httpx.Client(base_url=server, follow_redirects=True) as browser:
+        assert "Log in to Wayfare" in browser.get("/").text
+        email, password = DEMO_USER
+        home = browser.post("/login", data={"email": email, "password": password})
+        assert home.status_code == 200
+        assert "<strong>300</strong> customers" in home.text
 
 
 def test_a_bad_database_url_is_one_clear_line(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """The demo application ``demo``: sample customers, fields, events, a list, campaigns and journeys.
 
-Made on an empty database by ``wayfare serve`` so that a new user has something to click through.
+Made on an empty database by ``wayfare serve`` so that a new user has something to click through,
+with a console user to log in as (``DEMO_USER``).
 Deterministic (a seeded generator), and written through the same store functions as real data.
 Campaign ids 1-9 and list id 1 match the journeys in ``examples/``, so
 ``wayfare validate examples/abandoned-cart.yaml --application demo`` checks them against it.
@@ -15,12 +16,14 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from wayfare.engine.entries import start_journey
-from wayfare.store import campaigns, customers, events, journeys, lists, segments
+from wayfare.store import campaigns, customers, events, journeys, lists, segments, users
 from wayfare.store.applications import create_application
 from wayfare.store.database import Database
 from wayfare.store.schema import applications
 
 DEMO = "demo"
+DEMO_USER = ("demo@wayfare.local", "wayfare-demo")
+"""The demo's console login (e-mail, password): for trying Wayfare out, never for real data."""
 CUSTOMERS = 300
 
 FIELDS = {
@@ -106,6 +109,7 @@ def create_demo(conn: Connection, now: datetime) -> int:
     """Create the demo application in ``conn``'s transaction; its id."""
     rng = random.Random(2026)
     app = create_application(conn, DEMO, now)
+    users.create_user(conn, DEMO_USER[0], "Demo", DEMO_USER[1], now)
     for name, field_type in FIELDS.items():
         customers.define_field(conn, app, name, field_type, now)
     for code, name in EVENT_TYPES.items():

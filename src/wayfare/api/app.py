@@ -1,22 +1,20 @@
 """The FastAPI application factory: ``create_app(settings)`` builds the whole HTTP side.
 
 It serves the ``/v1`` API (one router per resource, errors mapped in ``wayfare.api.errors``),
-``/health`` and a summary page of what the database holds; the console plugs in here when it lands.
+``/health`` and the web console (``wayfare.console``) at ``/``.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy import func, select
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from wayfare import __version__
+from wayfare import __version__, console
 from wayfare.api import callbacks, campaigns, keys, lists, passkit
 from wayfare.api import channels as channel_api
 from wayfare.api import customers as customer_api
@@ -35,7 +33,6 @@ from wayfare.api.metrics import Measure
 from wayfare.api.ratelimit import RateLimit, TokenBuckets, bucket_size
 from wayfare.settings import Settings
 from wayfare.store.database import Database
-from wayfare.store.schema import applications, customers, events, journeys
 
 ROUTERS = (
     keys,
@@ -100,40 +97,5 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         data = {"status": "ok", "version": __version__, "database": database.dialect.name}
         return JSONResponse({"statusCode": 200, "message": "OK", "data": data})
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def summary() -> str:
-        """A plain page of what the database holds, until the console lands."""
-        with database.read() as conn:
-            rows = _application_summary(conn)
-        items = "".join(
-            f"<tr><td>{html.escape(row['name'])}</td><td>{row['customers']:,}</td>"
-            f"<td>{row['events']:,}</td><td>{row['journeys']:,}</td></tr>"
-            for row in rows
-        )
-        return (
-            "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Wayfare</title>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'></head><body>"
-            f"<h1>Wayfare {__version__}</h1><table><thead><tr><th>application</th>"
-            "<th>customers</th><th>events</th><th>journeys</th></tr></thead>"
-            f"<tbody>{items}</tbody></table>"
-            "<p><a href='/health'>health</a> · <a href='/docs'>API docs</a></p></body></html>"
-        )
-
+    console.install(app)
     return app
-
-
-def _application_summary(conn: Any) -> list[dict[str, Any]]:
-    def count_of(table: Any) -> Any:
-        return (
-            select(func.count())
-            .where(table.c.application_id == applications.c.id)
-            .scalar_subquery()
-        )
-
-    query = select(
-        applications.c.name,
-        count_of(customers).label("customers"),
-        count_of(events).label("events"),
-        count_of(journeys).label("journeys"),
-    ).order_by(applications.c.id)
-    return [dict(row) for row in conn.execute(query).mappings()]

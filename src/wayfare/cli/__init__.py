@@ -23,6 +23,7 @@ COMMAND_MODULES = {
     "journeys": "journeys",
     "simulate": "simulate",
     "keys": "keys",
+    "users": "users",
 }
 """Each command's name and the module of ``wayfare.cli`` that defines it (in ``COMMANDS``)."""
 

@@ -20,7 +20,7 @@ def serve(host: str, port: int, no_demo: bool) -> None:
     import uvicorn
 
     from wayfare.api.app import create_app
-    from wayfare.demo import load_demo_if_empty
+    from wayfare.demo import DEMO_USER, load_demo_if_empty
     from wayfare.engine.worker import Worker, run_in_thread
 
     settings = load_settings()
@@ -32,7 +32,10 @@ def serve(host: str, port: int, no_demo: bool) -> None:
         )
     database = open_database(settings)
     if settings.demo and not no_demo and load_demo_if_empty(database):
-        click.echo("created the demo application 'demo'")
+        click.echo(
+            "created the demo application 'demo'; log in to the console as "
+            f"{DEMO_USER[0]} with the password {DEMO_USER[1]}"
+        )
     click.echo(f"Wayfare on http://{host}:{port}/ (database {database.dialect.name})")
     thread, stop = run_in_thread(Worker(settings, database))
     try:

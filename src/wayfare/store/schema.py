@@ -449,3 +449,29 @@ idempotency_keys = Table(
     UniqueConstraint("application_id", "key"),
     Index(None, "created_at"),
 )
+
+console_users = Table(
+    "console_users",
+    metadata,
+    # People who log in to the web console; the password is kept as a scrypt hash only.
+    _id(),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    _created(),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    # A logged-in browser: the SHA-256 of its cookie, its CSRF token and the application shown.
+    _id(),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Id, ForeignKey("console_users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("application_id", Id, ForeignKey("applications.id", ondelete="SET NULL")),
+    _created(),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index(None, "expires_at"),
+)

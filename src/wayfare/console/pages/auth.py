@@ -1,0 +1,93 @@
+"""Logging in and out, and choosing the application the console shows."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from wayfare.console.web import (
+    SESSION_COOKIE,
+    Changing,
+    ConsoleRoute,
+    Viewer,
+    current_session,
+    database_of,
+    page,
+    see_other,
+    utcnow,
+)
+from wayfare.store.users import SESSION_LIFETIME, check_login, close_session, open_session
+from wayfare.store.users import show_application as show
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path of this site only (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None) -> Response:
+    """The login form (straight on when already logged in)."""
+    if current_session(request) is not None:
+        return see_other(_safe_next(next))
+    return page(request, "login.html", {"next": _safe_next(next)}, title="Log in")
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    """Check the address and password; open a session."""
+    database = database_of(request)
+    with database.write() as conn:
+        user = check_login(conn, email, password)
+        token = open_session(conn, user, utcnow()) if user else None
+    if token is None:
+        context = {"next": _safe_next(next), "email": email, "failed": True}
+        return page(request, "login.html", context, status=401, title="Log in")
+    response = see_other(_safe_next(next))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, _viewer: Viewer, _csrf: Changing) -> Response:
+    """Close the session."""
+    with database_of(request).write() as conn:
+        close_session(conn, request.cookies[SESSION_COOKIE])
+    response = see_other("/login", "Logged out.")
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.post("/application")
+def show_application(
+    request: Request,
+    viewer: Viewer,
+    _csrf: Changing,
+    application: Annotated[int, Form()],
+    back: Annotated[str, Form()] = "/",
+) -> Response:
+    """Show another application (any of the installation's)."""
+    known = {row.id: row.name for row in request.state.applications}
+    if application not in known:
+        return see_other(_safe_next(back), "No such application.")
+    with viewer.database.write() as conn:
+        show(conn, viewer.session, application)
+    return see_other(_safe_next(back), f"Showing {known[application]}.")

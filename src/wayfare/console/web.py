@@ -1,0 +1,203 @@
+"""What every console page shares: templates, the logged-in viewer, CSRF, notices and errors.
+
+Pages are rendered on the server with Jinja2 (``templates/``, autoescaped) and call the same
+store and engine functions as the ``/v1`` API; the console has no business logic of its own.
+
+- ``Viewer`` is the parameter of every page behind the login: the session of the browser and the
+  application it shows. A request without a live session is sent to ``/login``.
+- Every form that changes something carries the session's CSRF token in a ``csrf`` field (or
+  an ``X-CSRF-Token`` header for ``fetch``); ``Changing`` checks it.
+- ``notice`` and ``see_other`` carry a one-line message to the next page (a short cookie).
+- A ``WayfareError`` a page lets through becomes an HTML error page with the right status,
+  never a traceback or the API's JSON.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, unquote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from wayfare import __version__
+from wayfare.api.errors import status_of
+from wayfare.errors import InvalidInput, Problem, WayfareError
+from wayfare.store.database import Database
+from wayfare.store.schema import applications
+from wayfare.store.users import Session, find_session
+
+SESSION_COOKIE = "wayfare_session"
+NOTICE_COOKIE = "wayfare_notice"
+
+templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+templates.env.globals["version"] = __version__
+
+NAVIGATION = (
+    ("Journeys", "/journeys"),
+    ("Campaigns", "/campaigns"),
+    ("Customers", "/customers"),
+    ("Fields", "/fields"),
+    ("Lists", "/lists"),
+    ("Event types", "/event-types"),
+    ("Channels", "/channels"),
+    ("API keys", "/keys"),
+)
+"""The console's sections, in the order the menu shows them."""
+
+
+class LoginRequired(Exception):
+    """The request has no live session."""
+
+
+@dataclass(frozen=True, slots=True)
+class ViewerContext:
+    """Who is looking, at which application, and how to reach the database."""
+
+    session: Session
+    application_id: int
+    application_name: str
+    database: Database
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def database_of(request: Request) -> Database:
+    """The database the console works on."""
+    database: Database = request.app.state.database
+    return database
+
+
+def current_session(request: Request) -> Session | None:
+    """The live session of ``request``'s cookie, or None."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    with database_of(request).read() as conn:
+        return find_session(conn, token, utcnow())
+
+
+def viewer(request: Request) -> ViewerContext:
+    """The logged-in viewer of ``request``; ``LoginRequired`` when there is none."""
+    session = current_session(request)
+    if session is None:
+        raise LoginRequired
+    database = database_of(request)
+    with database.read() as conn:
+        rows = conn.execute(select(applications.c.id, applications.c.name).order_by("id")).all()
+    chosen = next((row for row in rows if row.id == session.application_id), None)
+    chosen = chosen or (rows[0] if rows else None)
+    if chosen is None:
+        raise InvalidInput("no application yet: create one with `wayfare keys create`")
+    request.state.session = session
+    request.state.applications = rows
+    request.state.application_id = chosen.id
+    return ViewerContext(session, chosen.id, chosen.name, database)
+
+
+async def check_csrf(request: Request, context: Annotated[ViewerContext, Depends(viewer)]) -> None:
+    """Refuse a changing request whose CSRF token is not the session's."""
+    sent = request.headers.get("x-csrf-token")
+    if sent is None:
+        form = await request.form()
+        value = form.get("csrf")
+        sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent, context.session.csrf_token):
+        raise CsrfRefused
+
+
+class CsrfRefused(WayfareError):
+    """The form has expired or did not come from this console: reload the page and retry."""
+
+    error_code = "csrf"
+
+
+Viewer = Annotated[ViewerContext, Depends(viewer)]
+"""A page parameter: the logged-in viewer."""
+
+Changing = Annotated[None, Depends(check_csrf)]
+"""A parameter of every page that changes something: the CSRF token is checked."""
+
+
+def page(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status: int = 200,
+    title: str = "",
+) -> HTMLResponse:
+    """``template`` rendered with ``context`` and what the layout needs (menu, notice, CSRF)."""
+    session: Session | None = getattr(request.state, "session", None)
+    values: dict[str, Any] = {
+        "request": request,
+        "title": title,
+        "navigation": NAVIGATION,
+        "session": session,
+        "csrf": session.csrf_token if session else "",
+        "applications": getattr(request.state, "applications", ()),
+        "application_id": getattr(request.state, "application_id", None),
+        "notice": unquote(request.cookies.get(NOTICE_COOKIE, "")),
+        **(context or {}),
+    }
+    response = templates.TemplateResponse(request, template, values, status_code=status)
+    if values["notice"]:
+        response.delete_cookie(NOTICE_COOKIE)
+    return response
+
+
+def see_other(url: str, notice: str | None = None) -> RedirectResponse:
+    """A 303 to ``url`` (after a POST), carrying ``notice`` to the page it leads to."""
+    response = RedirectResponse(url, status_code=303)
+    if notice:
+        response.set_cookie(NOTICE_COOKIE, quote(notice[:500]), max_age=60, httponly=True)
+    return response
+
+
+def problems_of(error: WayfareError) -> list[Problem]:
+    """The problems an error names (one, its message, when it names none)."""
+    if isinstance(error, InvalidInput) and error.problems:
+        return list(error.problems)
+    return [Problem("", error.message, error.error_code)]
+
+
+class ConsoleRoute(APIRoute):
+    """A console route: no login sends to ``/login``, a Wayfare error shows as an HTML page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, guarded."""
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired:
+                target = request.url.path
+                if request.url.query:
+                    target += "?" + request.url.query
+                if request.method != "GET":
+                    target = "/"
+                return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+            except WayfareError as error:
+                status = status_of(error)
+                status = 403 if isinstance(error, CsrfRefused) else status
+                return page(
+                    request,
+                    "error.html",
+                    {"problems": problems_of(error), "status": status},
+                    status=status if status < 500 else 500,
+                    title="Something went wrong" if status >= 500 else "That did not work",
+                )
+
+        return guarded
