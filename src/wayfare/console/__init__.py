@@ -12,7 +12,17 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-PAGES = ("auth", "home")
+PAGES = (
+    "auth",
+    "home",
+    "journeys",
+    "builder",
+    "stats",
+    "customers",
+    "data",
+    "campaigns",
+    "settings",
+)
 """The modules of ``wayfare.console.pages`` whose ``router`` makes up the console."""
 
 
