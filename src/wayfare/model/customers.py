@@ -346,12 +346,14 @@ EVENT_KEYS = frozenset({"eventId", "eventCode", "customerId", "date", "customDat
 
 
 def parse_event(
-    body: Any, known_codes: Collection[str], now: datetime, where: str
+    body: Any, known_codes: Collection[str] | None, now: datetime, where: str
 ) -> tuple[EventRecord | None, list[Problem]]:
     """Check one event body ``{eventId?, eventCode, customerId, date?, customData?}``.
 
-    ``known_codes``: the application's event types (built-in message events are always known).
-    A missing ``eventId`` gets a new random one; a missing ``date`` is ``now``.
+    ``known_codes``: the application's event types (built-in message events are always known);
+    None leaves that check to the caller (``unknown_code``), as the group writer of single
+    events does in its transaction. A missing ``eventId`` gets a new random one; a missing
+    ``date`` is ``now``.
     """
     if not isinstance(body, Mapping):
         return None, [Problem(where, "expected an object")]
@@ -368,14 +370,8 @@ def parse_event(
     code = body.get("eventCode")
     if not isinstance(code, str) or not code:
         problems.append(Problem(f"{where}.eventCode", "missing", "missing"))
-    elif code not in known_codes and code not in BUILTIN_EVENTS:
-        problems.append(
-            Problem(
-                f"{where}.eventCode",
-                f"unknown event code {code!r}; define the event type first",
-                "unknown_event",
-            )
-        )
+    elif known_codes is not None and code not in known_codes and code not in BUILTIN_EVENTS:
+        problems.append(unknown_code(code, f"{where}.eventCode"))
     customer_id = body.get("customerId")
     try:
         check_customer_id(customer_id)
@@ -396,6 +392,13 @@ def parse_event(
     if problems:
         return None, problems
     return EventRecord(str(event_id), str(code), str(customer_id), occurred_at, dict(data)), []
+
+
+def unknown_code(code: str, where: str) -> Problem:
+    """The problem of an event whose code the application has not defined."""
+    return Problem(
+        where, f"unknown event code {code!r}; define the event type first", "unknown_event"
+    )
 
 
 def _bad_date() -> datetime:

@@ -1,11 +1,15 @@
 """Event types and events: define the codes an application accepts, record events idempotently.
 
 An event is stored once per ``eventId`` and application (``ON CONFLICT DO NOTHING``); an event
-for a customer who does not exist yet creates a bare customer.
+for a customer who does not exist yet creates a bare customer. Batches go through
+``record_events``; a group of single events (``api.event_groups``) through
+``record_event_group``, which writes each application's share with the same ``write_events``
+and says what became of every event.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from wayfare.errors import Conflict, InvalidInput, Problem
-from wayfare.model.customers import EventRecord, parse_event
+from wayfare.model.customers import EventRecord, parse_event, unknown_code
 from wayfare.model.events import BUILTIN_EVENTS, EVENT_CODE
 from wayfare.store.common import check_plain_json, checked_name
 from wayfare.store.customers import ensure_customers
@@ -47,6 +51,18 @@ class RecordResult:
     customers_created: int
     new: tuple[EventRecord, ...] = ()
     """The events stored by this call (not the duplicates), for the engine."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    """What became of one event of a group.
+
+    ``recorded``: stored (else its ``eventId`` was stored already); ``customer_created``: its
+    customer was created for it.
+    """
+
+    recorded: bool
+    customer_created: bool
 
 
 def define_event_type(
@@ -153,6 +169,64 @@ def record_events(
     if problems:
         raise InvalidInput(problems=problems)
     return write_events(conn, application_id, records, now)
+
+
+def record_event_group(
+    conn: Connection, events: Sequence[tuple[int, EventRecord]], now: datetime
+) -> list[EventOutcome | InvalidInput]:
+    """Record checked events of one or more applications; what became of each, in order.
+
+    ``events``: (application id, event) pairs whose code is not checked yet. Each application's
+    events with a code it accepts go through ``write_events``, as a batch's do (journeys move
+    the same way); an event with an unknown code gets its ``InvalidInput`` (naming
+    ``eventCode``) and the others are stored. Of several events of one new customer, the first
+    is the one that created it.
+    """
+    outcomes: list[EventOutcome | InvalidInput | None] = [None] * len(events)
+    by_application: dict[int, list[int]] = defaultdict(list)
+    for index, (application_id, _record) in enumerate(events):
+        by_application[application_id].append(index)
+    for application_id, indexes in by_application.items():
+        codes = event_codes(conn, application_id)
+        good: list[int] = []
+        for index in indexes:
+            code = events[index][1].event_code
+            if code in codes:
+                good.append(index)
+            else:
+                outcomes[index] = InvalidInput(problems=[unknown_code(code, "eventCode")])
+        records = [events[index][1] for index in good]
+        known = _stored_customers(conn, application_id, {r.customer_id for r in records})
+        stored = {id(record) for record in write_events(conn, application_id, records, now).new}
+        for index, record in zip(good, records, strict=True):
+            created = record.customer_id not in known
+            known.add(record.customer_id)
+            outcomes[index] = EventOutcome(id(record) in stored, created)
+    done = [outcome for outcome in outcomes if outcome is not None]
+    assert len(done) == len(events)
+    return done
+
+
+def _stored_customers(conn: Connection, application_id: int, ids: set[str]) -> set[str]:
+    """The customer ids among ``ids`` that the application has, in one driver-level query."""
+    if not ids:
+        return set()
+    dialect = dialect_of(conn)
+    mark = dialect.marks(1)
+    values: list[str] | str
+    if dialect.is_postgres:
+        among, values = f"customer_id = ANY({mark})", list(ids)
+    else:
+        among, values = (
+            f"customer_id IN (SELECT value FROM json_each({mark}))",
+            json_dumps(list(ids)),
+        )
+    rows = fetch_rows(
+        conn,
+        f"SELECT customer_id FROM customers WHERE application_id = {mark} AND {among}",
+        (application_id, values),
+    )
+    return {row[0] for row in rows}
 
 
 def write_events(
