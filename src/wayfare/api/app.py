@@ -27,6 +27,7 @@ from wayfare.api import sdk as sdk_api
 from wayfare.api import sendings as sending_api
 from wayfare.api import tracking as tracking_api
 from wayfare.api.errors import install_error_handlers
+from wayfare.api.event_groups import EventGroups
 from wayfare.api.idempotency import Idempotency
 from wayfare.api.limits import BodyLimit
 from wayfare.api.metrics import Measure
@@ -60,14 +61,18 @@ def create_app(settings: Settings, database: Database | None = None) -> FastAPI:
         settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
     )
 
+    event_groups = EventGroups(database)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        event_groups.close()  # the last group is written before the database closes
         database.dispose()
 
     app = FastAPI(title="Wayfare", version=__version__, lifespan=lifespan)
     app.state.database = database
     app.state.settings = settings
+    app.state.event_groups = event_groups
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(Idempotency)
