@@ -1,11 +1,14 @@
 """``/v1/event``: event types, and events one at a time or in batches, idempotent by ``eventId``.
 
-A batch body is parsed with orjson and checked by ``wayfare.model.customers.parse_event`` alone
-(no pydantic model): ingestion speed matters here.
+Event bodies are parsed with orjson and checked by ``wayfare.model.customers.parse_event`` alone
+(no pydantic model): ingestion speed matters here. A single event is written by the app's group
+writer (``api.event_groups``) with the other single events of the moment, in one transaction,
+and answered once that commits.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -15,8 +18,11 @@ from starlette.concurrency import run_in_threadpool
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, created, ok
+from wayfare.api.event_groups import EventGroups
 from wayfare.api.metrics import count_events
 from wayfare.errors import InvalidInput, Problem
+from wayfare.model.customers import EventRecord, parse_event
+from wayfare.store.common import check_plain_json
 from wayfare.store.database import Database
 from wayfare.store.events import (
     EventType,
@@ -93,25 +99,54 @@ def types(caller: Auth, database: Db) -> Json:
     return ok([_type(f) for f in found], count=len(found))
 
 
+EVENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": EventBody.model_json_schema()}},
+    }
+}
+"""The single event's OpenAPI description (the body is read without a pydantic model)."""
+
+
 @router.post(
-    "", status_code=201, responses={200: {"description": "A duplicate: eventId already stored."}}
+    "",
+    status_code=201,
+    openapi_extra=EVENT_BODY,
+    responses={200: {"description": "A duplicate: eventId already stored."}},
 )
-def record(body: EventBody, caller: Auth, database: Db) -> Json:
-    """Record one event (201; 200 when its ``eventId`` was already recorded)."""
-    with database.write() as conn:
-        try:
-            result = record_events(
-                conn, caller.application_id, [body.model_dump(exclude_none=True)], utcnow()
-            )
-        except InvalidInput as exc:
-            problems = [
-                Problem(p.where.removeprefix("events[0]").lstrip(".") or "body", p.message, p.code)
-                for p in exc.problems
-            ]
-            raise InvalidInput(problems=problems) from None
-    if result.recorded:
-        return created(_recorded(result))
-    return ok(_recorded(result))
+async def record(request: Request, caller: Auth) -> Json:
+    """Record one event (201; 200 when its ``eventId`` was already recorded).
+
+    Concurrent requests are written together in one transaction (``api.event_groups``); the
+    answer comes after the commit.
+    """
+    event = _event(await request.body(), utcnow())
+    groups: EventGroups = request.app.state.event_groups
+    outcome = await groups.record(caller.application_id, event)
+    count_events(int(outcome.recorded))
+    data = {
+        "recorded": int(outcome.recorded),
+        "duplicates": int(not outcome.recorded),
+        "customersCreated": int(outcome.customer_created),
+    }
+    return created(data) if outcome.recorded else ok(data)
+
+
+def _event(raw: bytes, now: datetime) -> EventRecord:
+    """The event of a single-event body, checked but for its code; ``InvalidInput`` if bad."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidInput(
+            problems=[Problem("body", "is not a JSON document", "invalid")]
+        ) from None
+    record, problems = parse_event(body, None, now, "")
+    if record is None:
+        raise InvalidInput(
+            problems=[Problem(p.where.lstrip(".") or "body", p.message, p.code) for p in problems]
+        )
+    check_plain_json(record.custom_data, "customData")
+    return record
 
 
 BATCH_BODY = {
