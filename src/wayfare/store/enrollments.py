@@ -641,3 +641,40 @@ def schedule_entries(conn: Connection, ids_and_times: Sequence[tuple[int, dateti
             for i, at in ids_and_times
         ],
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting for listings
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyCounts:
+    """A journey's live (not test) enrollments: in it now (ready or waiting), and entered so far."""
+
+    now: int
+    entered: int
+
+
+def journey_counts(
+    conn: Connection, application_id: int, journey_ids: Sequence[int]
+) -> dict[int, JourneyCounts]:
+    """The live enrollment counts of each of ``journey_ids``, in one grouped query.
+
+    A journey nobody entered is left out (the caller reads it as zero).
+    """
+    if not journey_ids:
+        return {}
+    rows = conn.execute(
+        select(
+            enrollments.c.journey_id,
+            func.sum(case((DUE, 1), else_=0)),
+            func.count(),
+        )
+        .where(
+            enrollments.c.application_id == application_id,
+            enrollments.c.journey_id.in_(list(journey_ids)),
+            enrollments.c.test.is_(False),
+        )
+        .group_by(enrollments.c.journey_id)
+    )
+    return {int(j): JourneyCounts(int(now or 0), int(n)) for j, now, n in rows}
