@@ -1,9 +1,393 @@
-"""Console pages (being built)."""
+"""The console's customers: search and a paged table, each customer's profile, edit and erase.
+
+A profile shows the customer's attributes and typed fields (edited with the API's upsert, so a
+bad value is refused naming the field), consent per channel, push tokens, the latest events,
+the journeys they were enrolled in and the messages they were sent.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-from wayfare.console.web import ConsoleRoute
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from sqlalchemy import Connection, func, select
+
+from wayfare.console.web import (
+    Changing,
+    ConsoleRoute,
+    Viewer,
+    ViewerContext,
+    page,
+    see_other,
+    utcnow,
+)
+from wayfare.errors import InvalidInput, NotFound, Problem
+from wayfare.model.conditions import parse_condition
+from wayfare.model.customers import CHANNELS, Customer
+from wayfare.model.fields import FieldType
+from wayfare.store.conditions_sql import compile_condition
+from wayfare.store.customers import (
+    customer_from_row,
+    delete_customer,
+    get_customer,
+    list_customers,
+    list_fields,
+    upsert_customers,
+)
+from wayfare.store.database import dialect_of
+from wayfare.store.events import customer_events
+from wayfare.store.inspection import EnrollmentHistory, enrollment_history
+from wayfare.store.outbox import list_messages
+from wayfare.store.schema import customers, enrollments, journeys
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+PAGE_SIZE = 50
+"""Customers in one page of the table."""
+
+EVENTS_SHOWN = 20
+"""Events a profile shows at first; "more" shows ``EVENTS_MORE``."""
+EVENTS_MORE = 200
+
+MESSAGES_SHOWN = 20
+"""The latest messages a profile shows."""
+
+ATTRIBUTES = (
+    ("email", "E-mail", "email", ""),
+    ("phone", "Phone", "text", "E.164, e.g. +34600111222"),
+    ("whatsapp", "WhatsApp", "text", "E.164"),
+    ("telegramChatId", "Telegram chat id", "text", ""),
+    ("timezone", "Time zone", "text", "IANA name, e.g. Europe/Madrid (UTC when empty)"),
+    ("language", "Language", "text", "e.g. es, pt-BR"),
+)
+"""The editable attributes: body key, label, input type, hint."""
+
+INPUT_TYPES = {
+    FieldType.STRING: "text",
+    FieldType.NUMBER: "text",
+    FieldType.BOOLEAN: "select",
+    FieldType.DATE: "date",
+    FieldType.DATETIME: "text",
+}
+FIELD_HINTS = {
+    FieldType.NUMBER: "a number",
+    FieldType.DATETIME: "ISO 8601, e.g. 2026-03-15T12:00:00Z",
+}
+
+ERASE_QUESTION = (
+    "Erase customer {id}? This removes their profile and field values, list memberships, "
+    "events, journey enrollments, in-app inbox and wallet passes, cancels their pending "
+    "messages and strips the content of the messages they were sent. It cannot be undone."
+)
+
+
+def customer_url(customer_id: str) -> str:
+    """The profile's address (ids may hold ``@ : +``, quoted)."""
+    return "/customers/" + quote(customer_id, safe="")
+
+
+# -- the table -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """What the table is asked for: text the id or e-mail starts with, a field's value."""
+
+    q: str
+    field: str
+    value: str
+
+    def query(self) -> str:
+        """The search as a query string for the pager: empty, or ending in ``&``."""
+        given = (("q", self.q), ("field", self.field), ("value", self.value))
+        text = urlencode([(k, v) for k, v in given if v])
+        return text + "&" if text else ""
+
+
+def _matching(
+    conn: Connection, application_id: int, search: Search, offset: int
+) -> tuple[list[Customer], int]:
+    """A page of the customers matching ``search``, and how many match in all.
+
+    The text goes to the store's search (id or e-mail, case-free prefix); a field value is
+    compiled to SQL as the condition ``{field: {eq: value}}``, as a filter state would be.
+    """
+    if not search.field:
+        return list_customers(
+            conn, application_id, limit=PAGE_SIZE, offset=offset, q=search.q or None
+        )
+    types = {f.name: f.type for f in list_fields(conn, application_id)}
+    if search.field not in types:
+        raise InvalidInput(problems=[Problem("field", "no such customer field")])
+    cond, problems = parse_condition({search.field: {"eq": search.value}}, "value", types)
+    if cond is None:
+        raise InvalidInput(
+            problems=[Problem("value", p.message, p.code) for p in problems]
+            or [Problem("value", "not a value of this field")]
+        )
+    test = compile_condition(cond, dialect=dialect_of(conn), field_types=types, now=utcnow())
+    where = [customers.c.application_id == application_id, test]
+    if search.q:
+        prefix = search.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(
+            func.lower(customers.c.customer_id).like(prefix + "%", escape="\\")
+            | func.lower(customers.c.email).like(prefix + "%", escape="\\")
+        )
+    total = conn.execute(select(func.count()).select_from(customers).where(*where)).scalar_one()
+    rows = conn.execute(
+        select(customers)
+        .where(*where)
+        .order_by(dialect_of(conn).code_point_order(customers.c.customer_id))
+        .limit(PAGE_SIZE)
+        .offset(offset)
+    )
+    return [customer_from_row(row) for row in rows], int(total)
+
+
+def consent_summary(customer: Customer) -> str:
+    """The channels a customer refused, or that none is refused."""
+    refused = [channel for channel in CHANNELS if not customer.allows(channel)]
+    return "refused: " + ", ".join(refused) if refused else "all channels"
+
+
+@router.get("/customers")
+def index(
+    request: Request,
+    viewer: Viewer,
+    q: Annotated[str, Query(max_length=200)] = "",
+    field: Annotated[str, Query(max_length=100)] = "",
+    value: Annotated[str, Query(max_length=200)] = "",
+    page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+) -> Response:
+    """Customers by id, searched by id / e-mail and by a field's value, a page at a time."""
+    search = Search(q.strip(), field, value.strip())
+    problems: list[Problem] = []
+    with viewer.database.read() as conn:
+        fields = list_fields(conn, viewer.application_id)
+        try:
+            found, total = _matching(
+                conn, viewer.application_id, search, (page_number - 1) * PAGE_SIZE
+            )
+        except InvalidInput as error:
+            found, total, problems = [], 0, list(error.problems)
+    return page(
+        request,
+        "customers_index.html",
+        {
+            "search": search,
+            "customers": [(c, customer_url(c.customer_id), consent_summary(c)) for c in found],
+            "total": total,
+            "page_number": page_number,
+            "limit": PAGE_SIZE,
+            "fields": fields,
+            "field_options": [("", "(any)")] + [(f.name, f"{f.name} ({f.type})") for f in fields],
+            "problems": problems,
+            "errors": {p.where: p.message for p in problems},
+        },
+        title="Customers",
+        status=400 if problems else 200,
+    )
+
+
+# -- a profile -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """One of the customer's enrollments, with its journey's name."""
+
+    journey_id: int
+    journey_name: str
+    journey_status: str
+    history: EnrollmentHistory
+
+
+def customer_enrollments(
+    conn: Connection, application_id: int, customer_id: str
+) -> list[Enrollment]:
+    """Every enrollment of the customer, in any journey, newest entry first.
+
+    The journeys come from one query on the enrollments' ``(application_id, customer_id)``
+    index; each journey's enrollments from the API's ``enrollment_history``.
+    """
+    rows = conn.execute(
+        select(journeys.c.id, journeys.c.name, journeys.c.status)
+        .where(
+            journeys.c.application_id == application_id,
+            journeys.c.id.in_(
+                select(enrollments.c.journey_id).where(
+                    enrollments.c.application_id == application_id,
+                    enrollments.c.customer_id == customer_id,
+                )
+            ),
+        )
+        .order_by(journeys.c.id)
+    ).all()
+    found = [
+        Enrollment(int(row.id), row.name, row.status, history)
+        for row in rows
+        for history in enrollment_history(conn, application_id, int(row.id), customer_id)
+    ]
+    return sorted(found, key=lambda e: (e.history.entered_at, e.history.id), reverse=True)
+
+
+def _form_values(customer: Customer) -> dict[str, str]:
+    """The edit form's values for what is stored (input name → text)."""
+    values = {
+        "email": customer.email or "",
+        "phone": customer.phone or "",
+        "whatsapp": customer.whatsapp or "",
+        "telegramChatId": customer.telegram_chat_id or "",
+        "timezone": customer.timezone or "",
+        "language": customer.language or "",
+    }
+    for name, value in customer.fields.items():
+        values["fields." + name] = _text(value)
+    return values
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _profile(
+    request: Request,
+    viewer: ViewerContext,
+    customer_id: str,
+    *,
+    events_limit: int = EVENTS_SHOWN,
+    values: Mapping[str, str] | None = None,
+    problems: Sequence[Problem] = (),
+    status: int = 200,
+) -> Response:
+    with viewer.database.read() as conn:
+        customer = get_customer(conn, viewer.application_id, customer_id)
+        fields = list_fields(conn, viewer.application_id)
+        events = customer_events(conn, viewer.application_id, customer_id, limit=events_limit + 1)
+        enrolled = customer_enrollments(conn, viewer.application_id, customer_id)
+        messages = list_messages(
+            conn, viewer.application_id, customer_id=customer_id, limit=MESSAGES_SHOWN
+        )
+    url = customer_url(customer_id)
+    return page(
+        request,
+        "customers_profile.html",
+        {
+            "customer": customer,
+            "url": url,
+            "fields": [
+                (f, INPUT_TYPES[f.type], FIELD_HINTS.get(f.type, f.type.value)) for f in fields
+            ],
+            "attributes": ATTRIBUTES,
+            "values": {**_form_values(customer), **(values or {})},
+            "problems": problems,
+            "errors": {p.where: p.message for p in problems},
+            "channels": [(c, customer.allows(c), c in customer.consent) for c in CHANNELS],
+            "events": events[:events_limit],
+            "more_events": len(events) > events_limit,
+            "events_more_url": f"{url}?events={EVENTS_MORE}#events",
+            "enrollments": enrolled,
+            "messages": messages.items,
+            "message_count": messages.count,
+            "erase_question": ERASE_QUESTION.format(id=customer_id),
+        },
+        title=f"Customer {customer_id}",
+        status=status,
+    )
+
+
+@router.get("/customers/{customer_id}")
+def profile(
+    request: Request,
+    customer_id: str,
+    viewer: Viewer,
+    events: Annotated[int, Query(ge=1, le=EVENTS_MORE)] = EVENTS_SHOWN,
+) -> Response:
+    """One customer: attributes and fields (editable), consent, events, journeys, messages."""
+    return _profile(request, viewer, customer_id, events_limit=events)
+
+
+def _changes(form: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """The upsert body of the edit form: an empty input clears the attribute or field."""
+    body: dict[str, Any] = {}
+    for key, *_ in ATTRIBUTES:
+        if key in form:
+            body[key] = str(form[key]).strip() or None
+    values = {}
+    for name in fields:
+        if "fields." + name in form:
+            text = str(form["fields." + name])
+            values[name] = text if text.strip() else None
+    body["fields"] = values
+    return body
+
+
+def _save(viewer: ViewerContext, customer_id: str, body: dict[str, Any]) -> list[Problem]:
+    """Upsert ``body`` on the customer; the problems, located as the form's inputs are named."""
+    with viewer.database.write() as conn:
+        get_customer(conn, viewer.application_id, customer_id)
+        try:
+            upsert_customers(
+                conn, viewer.application_id, [{"customerId": customer_id, **body}], utcnow()
+            )
+        except InvalidInput as error:
+            prefix = "customers[0]."
+            return [
+                Problem(p.where.removeprefix(prefix), p.message, p.code) for p in error.problems
+            ]
+    return []
+
+
+@router.post("/customers/{customer_id}")
+async def save(request: Request, customer_id: str, viewer: Viewer, _csrf: Changing) -> Response:
+    """Change the customer's attributes and fields with the API's upsert."""
+    form = await request.form()
+    with viewer.database.read() as conn:
+        names = [f.name for f in list_fields(conn, viewer.application_id)]
+    sent = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+    body = _changes(sent, names)
+    problems = await run_in_threadpool(_save, viewer, customer_id, body)
+    if problems:
+        return _profile(request, viewer, customer_id, values=sent, problems=problems, status=400)
+    return see_other(customer_url(customer_id), f"Saved customer {customer_id}.")
+
+
+@router.post("/customers/{customer_id}/consent")
+def set_consent(
+    customer_id: str,
+    viewer: Viewer,
+    _csrf: Changing,
+    channel: Annotated[str, Form()],
+    allowed: Annotated[str, Form()],
+) -> Response:
+    """Grant or withdraw the customer's consent on one channel."""
+    if channel not in CHANNELS or allowed not in ("true", "false"):
+        raise InvalidInput(problems=[Problem("channel", f"{channel!r} is not a channel")])
+    with viewer.database.write() as conn:
+        get_customer(conn, viewer.application_id, customer_id)
+        upsert_customers(
+            conn,
+            viewer.application_id,
+            [{"customerId": customer_id, "consent": {channel: allowed == "true"}}],
+            utcnow(),
+        )
+    verb = "granted" if allowed == "true" else "withdrawn"
+    return see_other(customer_url(customer_id) + "#consent", f"Consent for {channel} {verb}.")
+
+
+@router.post("/customers/{customer_id}/erase")
+def erase(customer_id: str, viewer: Viewer, _csrf: Changing) -> Response:
+    """Erase the customer (the API's ``DELETE /v1/customer/{customerId}``)."""
+    with viewer.database.write() as conn:
+        try:
+            delete_customer(conn, viewer.application_id, customer_id)
+        except NotFound:
+            return see_other("/customers", f"Customer {customer_id} was already erased.")
+    return see_other("/customers", f"Customer {customer_id} erased.")
