@@ -18,11 +18,10 @@ from datetime import timedelta
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wayfare.api.auth import utcnow
+from wayfare.api.auth import server_key, utcnow
 from wayfare.api.errors import error_response
 from wayfare.store.database import Database
 from wayfare.store.idempotency import StoredKey, claim, complete, purge_expired, release
-from wayfare.store.keys import find_key
 
 log = logging.getLogger("wayfare.api")
 
@@ -214,8 +213,7 @@ def _application_of(database: Database, scope: Scope, headers: dict[bytes, bytes
     secret = secret.strip()
     if scheme.lower() != "serverkey" or not secret:
         return None
-    with database.read() as conn:
-        key = find_key(conn, secret)
+    key = server_key(database, secret)
     client = scope.get("client")
     if key is None or not key.enabled or key.role != "full":
         return None
