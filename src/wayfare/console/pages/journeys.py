@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy import Connection
+from sqlalchemy import Connection, or_, select
 from starlette.datastructures import UploadFile
 
 from wayfare.api.journeys import PutReport, TemplateBody, _provide, _put_csv
@@ -44,6 +44,7 @@ from wayfare.store.journeys import (
     list_journeys,
 )
 from wayfare.store.lists import list_lists
+from wayfare.store.schema import journeys
 from wayfare.store.segments import list_segments
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -160,6 +161,21 @@ class JourneyRow:
     entered: int
     takes_csv: bool
 
+    @property
+    def deactivate_question(self) -> str:
+        """What deactivating does, said in full before it is done."""
+        name = self.journey.name
+        inside = (
+            "No one is in it now."
+            if not self.now
+            else f"The {self.now:,} customer(s) in it now leave it at once and get no further "
+            "steps (messages already handed to a channel are not recalled)."
+        )
+        return (
+            f"Deactivating is final: {name} cannot be activated again and no one new enters it. "
+            + inside
+        )
+
 
 def _names(conn: Connection, application_id: int) -> tuple[dict[int, str], dict[int, str]]:
     """The names of the application's lists and segments, by id."""
@@ -236,9 +252,11 @@ def _new_page(
             for f in list_fields(conn, viewer.application_id)
             if f.type in (FieldType.DATE, FieldType.DATETIME)
         ]
+        taken = _taken_names(conn, viewer.application_id)
     gallery = [
         {
             "template": t,
+            "name": _free_name(t.name, taken),
             "entry": entry_words(t.to_json()["states"], {}, {}),
             "channels": ", ".join(t.channels) or "none",
         }
@@ -264,6 +282,27 @@ def _new_page(
 def new_journey(request: Request, viewer: Viewer) -> Response:
     """The "New journey" page: the template gallery and a from-scratch form."""
     return _new_page(request, viewer)
+
+
+def _taken_names(conn: Connection, application_id: int) -> set[str]:
+    """The journey names of the application that a template's name could clash with."""
+    return set(
+        conn.execute(
+            select(journeys.c.name).where(
+                journeys.c.application_id == application_id,
+                or_(*(journeys.c.name.startswith(t.name, autoescape=True) for t in TEMPLATES)),
+            )
+        ).scalars()
+    )
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name 2``, ``name 3``, ... the first no journey has: a Create that works."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name} {n}"
+    return candidate
 
 
 def _name_problem(name: str) -> str | None:
@@ -525,9 +564,10 @@ def activate(
         )
     except (InvalidTransition, Conflict) as error:
         return _activate_page(request, journey, options, [Problem("", error.message)], 409)
-    return see_other(
-        "/journeys", f"{journey.name} is active: {entered:,} customer(s) entered at once."
-    )
+    notice = f"{journey.name} is active."
+    if entered:
+        notice += f" {entered:,} customer(s) entered at once."
+    return see_other("/journeys", notice)
 
 
 @router.post("/journeys/{journey_id}/deactivate")
