@@ -174,7 +174,7 @@ def truth(database: Database, journey_id: int) -> dict[str, Any]:
 
 def test_the_page_shows_the_counts_of_a_run(console: ConsoleClient) -> None:
     database: Database = console.app.state.database
-    _, journey_id, emails = ab_journey(database)
+    _, journey_id, _ = ab_journey(database)
     real = truth(database, journey_id)
     assert real["entered"] == 60 and sum(real["sent"].values()) == 60
     assert real["waiting"] == {5: 60}
@@ -196,11 +196,22 @@ def test_the_page_shows_the_counts_of_a_run(console: ConsoleClient) -> None:
     # the random paths, side by side, with the goal's conversions
     assert "Random paths of state 2" in page and "Path 1" in page and "Path 2" in page
     assert "Conversions (purchase)" in page
+    assert "state 3 · Welcome email" in page and "state 4 · Cart reminder email" in page
     # the chart, with its numbers for screen readers
     assert 'role="img"' in page and "The numbers of this chart" in page
     assert f'href="/journeys/{journey_id}/stats.csv"' in page
     assert f'href="/journeys/{journey_id}/history.csv"' in page
-    _ = emails
+    # the graph, with the counts on its states, each a link that picks the state out
+    assert 'class="wf-graph"' in page
+    assert "entered 60 · waiting 0" in page and "entered 60 · waiting 60" in page
+    sent3, clicked3 = real["sent"][3], real["clicked"][3]
+    assert f"sent {sent3} · clicked {clicked3}" in page
+    assert f'href="/journeys/{journey_id}/stats?state=3#state-3"' in page
+    chosen = console.get(f"/journeys/{journey_id}/stats?state=3").text
+    assert '<tr id="state-3" class="selected"' in chosen
+    assert f'href="/journeys/{journey_id}?state=3">Open state 3 in the builder' in chosen
+    assert f"{sent3} messages sent, {clicked3} clicked." in chosen
+    assert console.get(f"/journeys/{journey_id}/stats?state=99").status_code == 404
 
 
 def test_the_interval_filters_the_figures(console: ConsoleClient) -> None:
@@ -342,19 +353,31 @@ def test_chart_ticks_series_and_escaping() -> None:
     assert chart.count('<svg class="chart"') == 1 and 'role="img"' in chart
     assert 'aria-label="Over &#34;time&#34;: Entered 0, &lt;b&gt;Sent&lt;/b&gt; &amp; co 8' in chart
     assert "<b>" not in chart and "&lt;b&gt;Sent&lt;/b&gt; &amp; co" in chart
-    assert [t for t in re.findall(r'class="tick"[^>]*>([^<]+)</text>', chart)][:3] == [
-        "0",
-        "1",
-        "2",
+    assert re.findall(r'class="tick y"[^>]*>([^<]+)</text>', chart) == ["0", "1", "2", "3", "4"]
+    assert re.findall(r'class="tick x [a-z]+"[^>]*>([^<]+)</text>', chart) == [
+        "1 Mar",
+        "2 Mar",
+        "3 Mar",
     ]
+    assert chart.count("<li>") == 2 and 'stroke-dasharray="6 4"' in chart  # the legend
     # the all-zero series lies on the axis: every one of its points at the bottom
+    axis = re.search(r'<line class="axis" x1="(\d+)" x2="(\d+)" y1="(\d+)"', chart)
+    assert axis is not None
     first_line = re.findall(r'<polyline class="series" points="([^"]+)"', chart)[0]
-    assert {point.split(",")[1] for point in first_line.split()} == {"244.0"}
+    assert {float(point.split(",")[1]) for point in first_line.split()} == {float(axis[3])}
     assert chart.count('<tr><th scope="row">') == 3 and "<details>" in chart
 
     single = str(line_chart(["9 Mar"], [Series("Entered", [5])], title="One", unit="Day"))
     assert "<polyline" not in single and single.count("<circle") == 1
-    assert 'cx="380.0"' in single  # in the middle of the plot
+    (x,) = re.findall(r'<circle cx="([\d.]+)"', single)
+    assert float(x) == (int(axis[1]) + int(axis[2])) / 2  # in the middle of the plot
+    many = str(line_chart([f"{d} Mar" for d in range(1, 13)], [Series("E", [1] * 12)], title="M"))
+    assert re.findall(r'class="tick x ([a-z]+)"[^>]*>([^<]+)</text>', many) == [
+        ("major", "1 Mar"),
+        ("minor", "4 Mar"),
+        ("minor", "7 Mar"),
+        ("major", "12 Mar"),
+    ]
     empty = str(line_chart([], [Series("Entered", [])], title="None", unit="Day"))
     assert "<svg" in empty and "<circle" not in empty
 

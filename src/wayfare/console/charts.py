@@ -1,7 +1,8 @@
 """Charts drawn on the server as inline SVG: a line chart of a few series over time.
 
-``line_chart`` returns a ``<figure>`` holding the SVG (``role="img"`` with an ``aria-label``,
-scaling to the width of its box), its legend, and the same numbers as a ``<table>`` inside a
+``line_chart`` returns a ``<figure>`` holding its legend (a list), the SVG (``role="img"`` with
+an ``aria-label``, scaling to the width of its box; the x labels between the two ends are
+``minor``, for a narrow screen to hide), and the same numbers as a ``<table>`` inside a
 ``<details>`` for screen readers and for copying. Every label is escaped; the chart needs no
 script and no library.
 """
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-WIDTH = 720
-HEIGHT = 280
-MARGIN_LEFT = 56
-MARGIN_RIGHT = 16
-MARGIN_TOP = 40
-MARGIN_BOTTOM = 36
+WIDTH = 900
+HEIGHT = 300
+MARGIN_LEFT = 72
+MARGIN_RIGHT = 20
+MARGIN_TOP = 16
+MARGIN_BOTTOM = 44
 MAX_X_LABELS = 6
 MAX_MARKERS = 40
 """Points get a round marker when a series has at most this many (one point is only a marker)."""
@@ -73,17 +74,28 @@ def _number(value: float) -> str:
 
 
 def _x_label_indexes(count: int) -> list[int]:
-    """Which of ``count`` labels to print under the axis: at most ``MAX_X_LABELS``, both ends."""
+    """Which of ``count`` labels to print under the axis: at most ``MAX_X_LABELS``, both ends.
+
+    Evenly spaced from the first; the last replaces the one before it when they would crowd.
+    """
     if count <= MAX_X_LABELS:
         return list(range(count))
     step = math.ceil((count - 1) / (MAX_X_LABELS - 1))
     chosen = list(range(0, count, step))
     if chosen[-1] != count - 1:
-        if count - 1 - chosen[-1] < step / 2:
-            chosen[-1] = count - 1
-        else:
-            chosen.append(count - 1)
+        if count - 1 - chosen[-1] < step:
+            chosen.pop()
+        chosen.append(count - 1)
     return chosen
+
+
+def _swatch(colour: str, dash: str) -> str:
+    """A short stroke in a series' colour and dash, for the legend."""
+    dashes = f' stroke-dasharray="{dash}"' if dash else ""
+    return (
+        '<svg class="swatch" viewBox="0 0 28 8" width="28" height="8" aria-hidden="true">'
+        f'<line x1="0" x2="28" y1="4" y2="4" stroke="{colour}" stroke-width="3"{dashes}/></svg>'
+    )
 
 
 def line_chart(
@@ -131,7 +143,7 @@ def line_chart(
         parts.append(
             f'<line class="grid" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" '
             f'y1="{y:.1f}" y2="{y:.1f}" stroke="#d9dee7" stroke-width="1"/>'
-            f'<text class="tick" x="{MARGIN_LEFT - 8}" y="{y + 4:.1f}" text-anchor="end" '
+            f'<text class="tick y" x="{MARGIN_LEFT - 8}" y="{y + 4:.1f}" text-anchor="end" '
             f'font-size="13" fill="#5b6475">{escape(_number(value))}</text>'
         )
     base = MARGIN_TOP + plot_h
@@ -139,20 +151,22 @@ def line_chart(
         f'<line class="axis" x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" '
         f'y1="{base}" y2="{base}" stroke="#5b6475" stroke-width="1"/>'
     )
-    for index in _x_label_indexes(len(labels)):
+    shown = _x_label_indexes(len(labels))
+    for index in shown:
         x = x_of(index)
+        kind = "major" if index in (shown[0], shown[-1]) else "minor"
         anchor = "middle"
         if len(labels) > 1 and index == 0:
             anchor = "start"
         elif len(labels) > 1 and index == len(labels) - 1:
             anchor = "end"
         parts.append(
-            f'<line class="tick" x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 5}" '
+            f'<line class="{kind}" x1="{x:.1f}" x2="{x:.1f}" y1="{base}" y2="{base + 5}" '
             'stroke="#5b6475"/>'
-            f'<text class="tick" x="{x:.1f}" y="{base + 22}" text-anchor="{anchor}" '
+            f'<text class="tick x {kind}" x="{x:.1f}" y="{base + 24}" text-anchor="{anchor}" '
             f'font-size="13" fill="#5b6475">{escape(labels[index])}</text>'
         )
-    legend_x = float(MARGIN_LEFT)
+    legend: list[str] = []
     for number, one in enumerate(series):
         colour, dash = STYLES[number % len(STYLES)]
         dashes = f' stroke-dasharray="{dash}"' if dash else ""
@@ -167,13 +181,7 @@ def line_chart(
                 f'<circle cx="{x_of(i):.1f}" cy="{y_of(v):.1f}" r="3.5" fill="{colour}"/>'
                 for i, v in enumerate(one.values)
             )
-        parts.append(
-            f'<g class="legend"><line x1="{legend_x:.0f}" x2="{legend_x + 26:.0f}" y1="16" '
-            f'y2="16" stroke="{colour}" stroke-width="3"{dashes}/>'
-            f'<text x="{legend_x + 32:.0f}" y="21" font-size="14" fill="#1d2330">'
-            f"{escape(one.name)}</text></g>"
-        )
-        legend_x += 46 + 8.5 * len(one.name)
+        legend.append(f"<li>{_swatch(colour, dash)} {escape(one.name)}</li>")
     parts.append("</svg>")
 
     rows = "".join(
@@ -190,4 +198,5 @@ def line_chart(
         f"<tbody>{rows}</tbody></table></div></details>"
     )
     figcaption = f"<figcaption>{escape(caption)}</figcaption>" if caption else ""
-    return Markup(f'<figure class="chart">{"".join(parts)}{figcaption}{table}</figure>')
+    key = f'<ul class="legend">{"".join(legend)}</ul>'
+    return Markup(f'<figure class="chart">{key}{"".join(parts)}{figcaption}{table}</figure>')

@@ -27,14 +27,15 @@ from markupsafe import Markup
 from sqlalchemy import Connection
 
 from wayfare.console.charts import Series, line_chart
+from wayfare.console.graph import draw
 from wayfare.console.web import ConsoleRoute, Viewer, page, utcnow
 from wayfare.errors import InvalidInput, NotFound, Problem
 from wayfare.model.journey import parse_journey
 from wayfare.model.lifecycle import JourneyStatus
-from wayfare.model.states import SendParams, State, StateType
+from wayfare.model.states import SendParams, State
 from wayfare.store.campaigns import get_campaign
 from wayfare.store.inspection import history_csv
-from wayfare.store.journeys import StoredJourney, get_journey
+from wayfare.store.journeys import StoredJourney, get_journey, json_references
 from wayfare.store.stats import JourneyStats, PathStats, StateStats, journey_stats, rate, wilson
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -255,13 +256,13 @@ def _path_column(
     names: Mapping[int, str],
 ) -> PathColumn:
     target = "the end" if path.forward is None else f"state {path.forward}"
+    first = _first_message(states, path.forward)
+    if first is not None and isinstance(first.params, SendParams):
+        name = names.get(first.params.campaign_id, "")
+        target += f" · {name}" if first.id == path.forward else f" → {first.id} · {name}"
     successes = path.conversions
     if stats.goal is None:
-        first = _first_message(states, path.forward)
         figures = by_id.get(first.id) if first is not None else None
-        if first is not None and isinstance(first.params, SendParams):
-            name = names.get(first.params.campaign_id, "")
-            target += f" · {name}" if first.id == path.forward else f" → {first.id} · {name}"
         successes = figures.messages.clicked if figures and figures.messages else None
     interval = None
     if successes is not None and path.entered:
@@ -295,6 +296,10 @@ def _judge(columns: list[PathColumn], *, has_goal: bool) -> tuple[tuple[PathColu
     return tuple(columns), "Not yet significant: the 95 % intervals overlap."
 
 
+NOTE_CHARS = 30
+"""The characters a line of a note holds in a box of the graph (``graph._CHARS``)."""
+
+
 def state_notes(stats: JourneyStats) -> dict[int, list[str]]:
     """What the graph writes on each state: entered and waiting, messages, paths."""
     notes: dict[int, list[str]] = {}
@@ -302,8 +307,12 @@ def state_notes(stats: JourneyStats) -> dict[int, list[str]]:
         lines = [f"entered {state.entered:,} · waiting {state.waiting:,}"]
         if (m := state.messages) is not None:
             click_rate = rate(m.clicked, m.sent)
-            ctr = "" if click_rate is None else f" · CTR {click_rate * 100:.1f} %"
-            lines.append(f"sent {m.sent:,} · clicked {m.clicked:,}{ctr}")
+            sent = f"sent {m.sent:,} · clicked {m.clicked:,}"
+            ctr = "" if click_rate is None else f"CTR {click_rate * 100:.1f} %"
+            if ctr and len(sent) + len(ctr) + 3 <= NOTE_CHARS:
+                lines.append(f"{sent} · {ctr}")
+            else:
+                lines.extend(line for line in (sent, ctr) if line)
         if state.paths:
             lines.append(" · ".join(f"path {p.index + 1}: {p.entered:,}" for p in state.paths))
         notes[state.state_id] = lines
@@ -438,11 +447,25 @@ def stats_page(
                 title=f"Statistics of {journey.name}",
             )
         stats = journey_stats(conn, app, journey_id, date_from=interval.start, date_to=interval.end)
+        if state is not None and all(s.state_id != state for s in stats.states):
+            raise NotFound(f"journey {journey_id} has no state {state}")
         states = {s.id: s for s in parse_journey(journey.document()).states}
         campaign_ids = {s.messages.campaign_id for s in stats.states if s.messages}
         names = _campaign_names(conn, app, campaign_ids)
         empty = is_empty(stats)
         chart = None if empty else chart_over_time(conn, app, journey, interval, utcnow())
+        every_campaign = set(json_references(journey.states, "campaignId")) - set(names)
+        names |= _campaign_names(conn, app, every_campaign)
+    base = f"/journeys/{journey_id}/stats?" + (f"{interval.query}&" if interval.query else "")
+    graph = None
+    if not empty:
+        graph = draw(
+            journey.document(),
+            notes=state_notes(stats),
+            href=lambda ident: f"{base}state={ident}#state-{ident}",
+            selected=state,
+            names={"campaigns": names},
+        )
     context = {
         "journey": journey,
         "interval": interval,
@@ -452,12 +475,11 @@ def stats_page(
         "empty": empty,
         "draft": journey.status == JourneyStatus.DRAFT,
         "selected": state,
-        "types": {s.id: s.type for s in states.values()},
         "messages": message_rows(stats, states, names),
         "paths": compare_paths(stats, states, names),
         "chart": chart,
-        "notes": state_notes(stats),
-        "entry_types": {t for t in StateType if t.is_entry},
+        "graph": graph,
+        "chosen": next((s for s in stats.states if s.state_id == state), None),
     }
     return page(request, "stats_page.html", context, title=f"Statistics of {journey.name}")
 
