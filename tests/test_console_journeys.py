@@ -501,3 +501,23 @@ def test_the_journey_workflow_in_a_browser(browser_page: Any) -> None:
     shot(page, "journeys-deactivate")
     dialog.get_by_role("button", name="Cancel").click()
     assert row.locator(".badge").inner_text() == "active"
+
+    # from scratch, a list-entry draft takes a CSV as a test run
+    page.goto("/journeys/new")
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    shot(page, "journeys-new-375")
+    scratch = page.locator("form.scratch")
+    scratch.get_by_label("Name").fill(f"{name} list")
+    scratch.get_by_label("Who enters").select_option("IN_LIST")
+    scratch.get_by_role("button", name="Create").click()
+    page.wait_for_url(re.compile(r"/journeys/\d+$"))
+    page.goto(f"/journeys/{page.url.rsplit('/', 1)[1]}/customers")
+    assert page.get_by_label("Test run").is_checked()
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "people.csv", "mimeType": "text/csv", "buffer": b"customerId\ncust-0007\n"}]
+    )
+    page.get_by_role("button", name="Upload").click()
+    assert "1 customer(s) went in as a test run" in page.get_by_role("status").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    shot(page, "journeys-upload-375")
