@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from wayfare.api.auth import utcnow
+from wayfare.api.metrics import count_event_group
 from wayfare.errors import InvalidInput
 from wayfare.model.customers import EventRecord
 from wayfare.store.database import Database
@@ -151,6 +152,7 @@ class EventGroups:
                     _answer(waiting, outcome)
             return
         self.groups_written += 1
+        count_event_group()
         for waiting, outcome in zip(group, outcomes, strict=True):
             _answer(waiting, outcome)
 

@@ -2,9 +2,11 @@
 
 Requests are counted by method, route template (``/v1/journey/{journey_id}``, never the raw
 path) and status, and timed in a histogram, by the ``Measure`` middleware; events ingested are
-counted by the events endpoints (``count_events``). Enrollments by status, the outbox depth and
-deliveries by channel and status are read from the database when scraped. Written in the text
-exposition format 0.0.4 directly (no client library needed).
+counted by the events endpoints (``count_events``), the transactions of the single-event group
+writer by it (``count_event_group``: single events over groups is the mean group size).
+Enrollments by status, the outbox depth and deliveries by channel and status are read from the
+database when scraped. Written in the text exposition format 0.0.4 directly (no client library
+needed).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Counters:
         # (method, route) -> per-bucket counts (not cumulative), then +Inf, sum
         self.durations: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
         self.events = 0
+        self.event_groups = 0
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -63,12 +66,18 @@ class Counters:
         with self._lock:
             self.events += recorded
 
+    def count_event_group(self) -> None:
+        """Count one group of single events committed."""
+        with self._lock:
+            self.event_groups += 1
+
     def exposition(self) -> list[str]:
         """The counters as exposition lines."""
         with self._lock:
             requests = sorted(self.requests.items())
             durations = sorted((k, (list(v[0]), v[1][0])) for k, v in self.durations.items())
             events = self.events
+            groups = self.event_groups
         lines = [
             "# HELP wayfare_http_requests_total HTTP requests answered by this process.",
             "# TYPE wayfare_http_requests_total counter",
@@ -94,6 +103,10 @@ class Counters:
             "# HELP wayfare_events_ingested_total Events stored through the API by this process.",
             "# TYPE wayfare_events_ingested_total counter",
             f"wayfare_events_ingested_total {events}",
+            "# HELP wayfare_event_groups_total Transactions of single events grouped by this"
+            " process (POST /v1/event).",
+            "# TYPE wayfare_event_groups_total counter",
+            f"wayfare_event_groups_total {groups}",
         ]
         return lines
 
@@ -106,6 +119,11 @@ def count_events(recorded: int) -> None:
     """Count ``recorded`` events stored by the API (duplicates not included)."""
     if recorded:
         COUNTERS.count_events(recorded)
+
+
+def count_event_group() -> None:
+    """Count one group of single events committed by the group writer."""
+    COUNTERS.count_event_group()
 
 
 class Measure:
