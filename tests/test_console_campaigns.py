@@ -306,3 +306,14 @@ def test_the_editor_previews_live_as_you_type(browser_page, live_console) -> Non
     page.get_by_label("Text").fill("Bye {{ first_name }}")
     expect(bubble).to_have_text(f"Bye {customer.fields['first_name']}")
     shot(page, "campaign-editor-375")
+    page.goto("/campaigns")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the campaigns list is {width} px wide at 375"
+    shot(page, "campaigns-375")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto("/campaigns/3?customer=cust-0011")  # Welcome email: its HTML in a sandboxed frame
+    frame = page.frame_locator("#preview iframe")
+    expect(frame.locator("p")).to_have_text(
+        f"Hello {customer.fields['first_name']}, glad you are here."
+    )
+    shot(page, "campaign-email")
