@@ -11,9 +11,12 @@ import httpx
 import pytest
 from sqlalchemy import event, func, select
 
+from wayfare.engine.runner import put_customers, start_journey, stop_journey
 from wayfare.model.lifecycle import JourneyStatus
 from wayfare.model.templates import TEMPLATES
+from wayfare.store.customers import upsert_customers
 from wayfare.store.database import Database
+from wayfare.store.enrollments import JourneyCounts, journey_counts
 from wayfare.store.journeys import check_journey, create_journey, get_journey, list_journeys
 from wayfare.store.lists import list_lists
 from wayfare.store.schema import enrollments
@@ -146,8 +149,45 @@ def test_the_list_pages_and_counts_with_the_same_queries_however_many_rows(
     first, second = console.get("/journeys").text, console.get("/journeys?page=2").text
     assert ">Draft 29</a>" in first and ">Draft 29</a>" not in second
     assert "Page 1 of 2" in first and ">Welcome series</a>" in second
+    assert ">Draft 29</a>" in console.get("/journeys?page=x").text  # the first page
     drafts = console.get("/journeys?status=ACTIVE").text
     assert ">Welcome series</a>" in drafts and ">Draft 29</a>" not in drafts
+
+
+def test_journey_counts_are_live_enrollments_in_one_query(database: Database, app_id: int) -> None:
+    """``store.enrollments.journey_counts``, which the list reads, on SQLite and PostgreSQL."""
+    people = [{"customerId": f"c{n}"} for n in range(5)]
+    waiting = {"id": 2, "type": "FLOW_DELAY", "params": {"time": "P1D", "forward": None}}
+    with database.write() as conn:
+        upsert_customers(conn, app_id, people, NOW)
+        everyone = create_journey(
+            conn,
+            app_id,
+            {
+                "name": "All",
+                "states": [{"id": 1, "type": "IN_ALL", "params": {"forward": 2}}, waiting],
+            },
+            NOW,
+        )
+        listed = create_journey(
+            conn,
+            app_id,
+            {
+                "name": "Some",
+                "states": [{"id": 1, "type": "IN_LIST", "params": {"forward": 2}}, waiting],
+            },
+            NOW,
+        )
+        idle = create_journey(conn, app_id, {"name": "Idle", "states": []}, NOW)
+        start_journey(conn, app_id, everyone, NOW)
+        put_customers(conn, app_id, listed, ["c1", "c2"], NOW, test=True)  # tests do not count
+    with database.read() as conn:
+        counts = journey_counts(conn, app_id, [everyone, listed, idle])
+    assert counts == {everyone: JourneyCounts(now=5, entered=5)}
+    with database.write() as conn:
+        stop_journey(conn, app_id, everyone, NOW)
+        assert journey_counts(conn, app_id, [everyone]) == {everyone: JourneyCounts(0, 5)}
+        assert journey_counts(conn, app_id, []) == {}
 
 
 # ---------------------------------------------------------------------------------------------

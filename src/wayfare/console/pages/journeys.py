@@ -188,11 +188,11 @@ def _names(conn: Connection, application_id: int) -> tuple[dict[int, str], dict[
 def journeys_list(
     request: Request,
     viewer: Viewer,
-    page_number: Annotated[int, Query(alias="page")] = 1,
+    page_text: Annotated[str, Query(alias="page")] = "1",
     status: str = "",
 ) -> Response:
     """The application's journeys, newest first, with their live counts and actions."""
-    page_number = max(page_number, 1)
+    page_number = max(int(page_text), 1) if page_text.isdigit() and len(page_text) < 9 else 1
     chosen = JourneyStatus(status) if status in JourneyStatus.__members__ else None
     with viewer.database.read() as conn:
         found = list_journeys(
