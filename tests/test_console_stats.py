@@ -305,6 +305,52 @@ def test_a_draft_says_it_has_no_figures_and_others_journeys_are_not_found(
         assert "Elsewhere" not in answer.text
 
 
+def test_test_runs_of_a_draft_are_shown_apart(console: ConsoleClient) -> None:
+    database: Database = console.app.state.database
+    with database.write() as conn:
+        app = demo_application(conn)
+        welcome = email_campaigns(conn, app)["Welcome email"]
+        document = {
+            "name": "Stats test run",
+            "states": [
+                {"id": 1, "type": "IN_LIST", "params": {"forward": 2}},
+                {
+                    "id": 2,
+                    "type": "ACTION_EMAIL_SEND",
+                    "params": {"action": {"campaignId": welcome}, "forward": None},
+                },
+            ],
+        }
+        draft = create_journey(conn, app, document, NOW)
+        put_customers(conn, app, draft, CUSTOMERS[:7], NOW, test=True)
+    drain(Runner(database), NOW + timedelta(seconds=1))
+    with database.read() as conn:
+        tested = conn.execute(
+            select(func.count()).where(enrollments.c.journey_id == draft, enrollments.c.test)
+        ).scalar_one()
+    assert tested == 7
+
+    live = console.get(f"/journeys/{draft}/stats").text
+    assert "This journey is a draft: nobody has entered it" in live
+    assert f'href="/journeys/{draft}/stats?test=1">see the figures of the test runs' in live
+    runs = console.get(f"/journeys/{draft}/stats?test=1").text
+    assert '<span class="badge test">test runs</span>' in runs
+    assert cells(runs, "state-1")[2] == "7" and message_row(runs, 2)[3] == "7"
+    assert 'role="img"' in runs  # a draft's test runs are charted from its creation on
+    assert f'href="/journeys/{draft}/history.csv?test=1"' in runs
+    table = list(csv.reader(io.StringIO(console.get(f"/journeys/{draft}/stats.csv?test=1").text)))
+    assert [row[:3] for row in table[1:]] == [
+        ["1", "IN_LIST", "7"],
+        ["2", "ACTION_EMAIL_SEND", "7"],
+    ]
+    history = console.get(f"/journeys/{draft}/history.csv?test=1").text
+    assert sorted(r["customerId"] for r in csv.DictReader(io.StringIO(history))) == CUSTOMERS[:7]
+    assert (
+        len(list(csv.DictReader(io.StringIO(console.get(f"/journeys/{draft}/history.csv").text))))
+        == 0
+    )
+
+
 def test_paths_are_called_best_only_when_their_intervals_do_not_overlap() -> None:
     def stats_of(first: tuple[int, int], second: tuple[int, int]) -> JourneyStats:
         paths = tuple(
@@ -328,13 +374,20 @@ def test_paths_are_called_best_only_when_their_intervals_do_not_overlap() -> Non
 
 
 def test_the_chart_buckets_follow_the_interval() -> None:
-    one_day = timeline(NOW.replace(hour=0), NOW.replace(hour=0) + timedelta(days=1))
+    midnight = NOW.replace(hour=0)
+    one_day = timeline(midnight, midnight + timedelta(days=1))
     assert len(one_day.starts) == 24 and one_day.step == timedelta(hours=1)
+    assert one_day.unit == "Hour (UTC)" and one_day.starts[-1] == midnight + timedelta(hours=23)
+    two_days = timeline(midnight, midnight + timedelta(days=2))
+    assert two_days.step == timedelta(hours=2) and len(two_days.starts) == 24
     month = timeline(NOW, NOW + timedelta(days=30))
-    assert month.step == timedelta(days=1) and month.starts[0].hour == 0
+    assert month.step == timedelta(days=1) and month.starts[0] == midnight
     assert len(month.starts) == 31  # NOW is at noon: the last day is cut, not dropped
     year = timeline(NOW, NOW + timedelta(days=365))
-    assert year.step == timedelta(days=7) and len(year.starts) <= 62
+    assert year.step == timedelta(days=14) and len(year.starts) == 27
+    assert year.unit == "14 days from (UTC)" and "%Y" in year.pattern
+    decade = timeline(NOW, NOW + timedelta(days=3650))
+    assert len(decade.starts) <= 31 and decade.step.days % 7 == 0
 
 
 def test_chart_ticks_series_and_escaping() -> None:

@@ -40,8 +40,14 @@ from wayfare.store.stats import JourneyStats, PathStats, StateStats, journey_sta
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
-MAX_POINTS = 62
-"""The most points the chart over time has: hours up to two days, then days, then weeks."""
+MAX_POINTS = 31
+"""The most points the chart over time has (each is a ``journey_stats`` of its bucket)."""
+
+STEPS = tuple(
+    [timedelta(hours=h) for h in (1, 2, 3, 6, 12)]
+    + [timedelta(days=d) for d in (1, 2, 3, 7, 14, 28)]
+)
+"""The buckets the chart may use, smallest first: per hour for a day, per day for a month."""
 
 STATE_COLUMNS = (
     "stateId",
@@ -75,18 +81,23 @@ ToText = Annotated[str | None, Query(alias="to")]
 
 @dataclass(frozen=True, slots=True)
 class Interval:
-    """The days asked for (both included), as typed, and as the half-open UTC range they mean."""
+    """What the page shows: the days asked for, and test runs or live ones.
+
+    The days (both included) are kept as typed and as the half-open UTC range they mean.
+    """
 
     from_text: str
     to_text: str
     start: datetime | None
     end: datetime | None
+    test: bool = False
 
     @property
     def query(self) -> str:
-        """``from=…&to=…`` for links that keep the interval (empty when there is none)."""
+        """``from=…&to=…&test=1`` for links that keep the filter (empty when there is none)."""
         parts = [f"from={self.from_text}"] if self.start else []
         parts += [f"to={self.to_text}"] if self.end else []
+        parts += ["test=1"] if self.test else []
         return "&".join(parts)
 
 
@@ -101,7 +112,7 @@ def _day(name: str, label: str, value: str | None) -> date | None:
         ) from None
 
 
-def read_interval(from_text: str | None, to_text: str | None) -> Interval:
+def read_interval(from_text: str | None, to_text: str | None, test: bool = False) -> Interval:
     """The interval of ``from`` and ``to`` (days, both included); ``InvalidInput`` naming them."""
     problems: list[Problem] = []
     first = last = None
@@ -122,7 +133,7 @@ def read_interval(from_text: str | None, to_text: str | None) -> Interval:
         datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1) if last else None
     )
     return Interval(
-        first.isoformat() if first else "", last.isoformat() if last else "", start, end
+        first.isoformat() if first else "", last.isoformat() if last else "", start, end, test
     )
 
 
@@ -349,37 +360,53 @@ class Timeline:
     pattern: str
 
 
+def _step_name(step: timedelta) -> str:
+    if step < timedelta(days=1):
+        hours = step // timedelta(hours=1)
+        return "Hour (UTC)" if hours == 1 else f"{hours} hours from (UTC)"
+    if step == timedelta(days=7):
+        return "Week from (UTC)"
+    return "Day (UTC)" if step.days == 1 else f"{step.days} days from (UTC)"
+
+
 def timeline(start: datetime, end: datetime) -> Timeline:
-    """Hours for up to two days, days up to ``MAX_POINTS``, then weeks or longer steps."""
-    if end - start <= timedelta(days=2):
+    """The smallest of ``STEPS`` giving at most ``MAX_POINTS`` buckets from ``start`` to ``end``.
+
+    Buckets of hours start on the hour, of days at midnight (UTC).
+    """
+    for step in STEPS:
         first = start.replace(minute=0, second=0, microsecond=0)
-        step, unit, pattern = timedelta(hours=1), "Hour (UTC)", "%d %b %H:00"
+        if step >= timedelta(days=1):
+            first = first.replace(hour=0)
+        if math.ceil((end - first) / step) <= MAX_POINTS:
+            break
     else:
-        first = start.replace(hour=0, minute=0, second=0, microsecond=0)
-        days = math.ceil((end - first) / timedelta(days=1))
-        step, unit, pattern = timedelta(days=1), "Day (UTC)", "%d %b"
-        if days > MAX_POINTS:
-            weeks = math.ceil(days / 7)
-            step = timedelta(days=7 * math.ceil(weeks / MAX_POINTS))
-            unit = "Week from (UTC)" if step.days == 7 else f"{step.days} days from (UTC)"
-            pattern = "%d %b %Y"
+        step = timedelta(days=7 * math.ceil((end - first) / timedelta(days=7 * MAX_POINTS)))
+    pattern = "%d %b %H:00" if step < timedelta(days=1) else "%d %b"
+    if step >= timedelta(days=7) or first.year != end.year:
+        pattern = "%d %b %Y"
     starts = []
     moment = first
     while moment < end:
         starts.append(moment)
         moment += step
-    return Timeline(tuple(starts), step, unit, pattern)
+    return Timeline(tuple(starts), step, _step_name(step), pattern)
 
 
 def chart_range(
     journey: StoredJourney, interval: Interval, now: datetime
 ) -> tuple[datetime, datetime] | None:
-    """What the chart covers: the interval, bounded by the journey's life (None if empty)."""
-    if journey.activated_at is None:
+    """What the chart covers: the interval, within the journey's life (None if nothing is left).
+
+    Live runs start at the activation, test runs at the creation of the draft.
+    """
+    born = journey.created_at if interval.test else journey.activated_at
+    if born is None:
         return None
-    start = interval.start or journey.activated_at
+    start = max(interval.start or born, born.replace(minute=0, second=0, microsecond=0))
     end = interval.end or min(journey.deactivated_at or now, now) + timedelta(seconds=1)
-    start = max(start, journey.activated_at.replace(minute=0, second=0, microsecond=0))
+    if not interval.test and journey.deactivated_at is not None:
+        end = min(end, journey.deactivated_at + timedelta(seconds=1))
     return (start, end) if start < end else None
 
 
@@ -396,7 +423,12 @@ def chart_over_time(
     clicked: list[int] = []
     for bucket in line.starts:
         figures = journey_stats(
-            conn, application_id, journey.id, date_from=bucket, date_to=bucket + line.step
+            conn,
+            application_id,
+            journey.id,
+            date_from=bucket,
+            date_to=bucket + line.step,
+            test=interval.test,
         )
         messages = [s.messages for s in figures.states if s.messages is not None]
         entered.append(figures.entered)
@@ -414,6 +446,19 @@ def chart_over_time(
 # Pages
 
 
+def _stats(
+    conn: Connection, application_id: int, journey_id: int, interval: Interval
+) -> JourneyStats:
+    return journey_stats(
+        conn,
+        application_id,
+        journey_id,
+        date_from=interval.start,
+        date_to=interval.end,
+        test=interval.test,
+    )
+
+
 def _errors(problems: Sequence[Problem]) -> dict[str, str]:
     return {p.where: p.message for p in problems if p.where}
 
@@ -426,33 +471,39 @@ def stats_page(
     from_text: DateText = None,
     to_text: ToText = None,
     state: int | None = None,
+    test: bool = False,
 ) -> HTMLResponse:
     """The journey's statistics over the interval chosen."""
     app = viewer.application_id
     with viewer.database.read() as conn:
         journey = get_journey(conn, app, journey_id)
         try:
-            interval = read_interval(from_text, to_text)
+            interval = read_interval(from_text, to_text, test)
         except InvalidInput as error:
             return page(
                 request,
                 "stats_page.html",
                 {
                     "journey": journey,
-                    "interval": Interval(from_text or "", to_text or "", None, None),
+                    "interval": Interval(from_text or "", to_text or "", None, None, test),
                     "errors": _errors(error.problems),
                     "problems": error.problems,
                 },
                 status=400,
                 title=f"Statistics of {journey.name}",
             )
-        stats = journey_stats(conn, app, journey_id, date_from=interval.start, date_to=interval.end)
+        stats = _stats(conn, app, journey_id, interval)
         if state is not None and all(s.state_id != state for s in stats.states):
             raise NotFound(f"journey {journey_id} has no state {state}")
         states = {s.id: s for s in parse_journey(journey.document()).states}
         campaign_ids = {s.messages.campaign_id for s in stats.states if s.messages}
         names = _campaign_names(conn, app, campaign_ids)
         empty = is_empty(stats)
+        tests_too = (
+            empty
+            and not test
+            and not is_empty(_stats(conn, app, journey_id, replace(interval, test=True)))
+        )
         chart = None if empty else chart_over_time(conn, app, journey, interval, utcnow())
         every_campaign = set(json_references(journey.states, "campaignId")) - set(names)
         names |= _campaign_names(conn, app, every_campaign)
@@ -473,6 +524,7 @@ def stats_page(
         "problems": [],
         "stats": stats,
         "empty": empty,
+        "tests_too": tests_too,
         "draft": journey.status == JourneyStatus.DRAFT,
         "selected": state,
         "messages": message_rows(stats, states, names),
@@ -522,14 +574,18 @@ def state_table(stats: JourneyStats, rows: Sequence[MessageRow]) -> Iterator[lis
 
 @router.get("/journeys/{journey_id:int}/stats.csv")
 def stats_csv(
-    journey_id: int, viewer: Viewer, from_text: DateText = None, to_text: ToText = None
+    journey_id: int,
+    viewer: Viewer,
+    from_text: DateText = None,
+    to_text: ToText = None,
+    test: bool = False,
 ) -> Response:
     """The per-state figures over the interval as CSV (``STATE_COLUMNS``)."""
     app = viewer.application_id
-    interval = read_interval(from_text, to_text)
+    interval = read_interval(from_text, to_text, test)
     with viewer.database.read() as conn:
         journey = get_journey(conn, app, journey_id)
-        stats = journey_stats(conn, app, journey_id, date_from=interval.start, date_to=interval.end)
+        stats = _stats(conn, app, journey_id, interval)
         states = {s.id: s for s in parse_journey(journey.document()).states}
         names = _campaign_names(
             conn, app, {s.messages.campaign_id for s in stats.states if s.messages}
@@ -539,6 +595,7 @@ def stats_csv(
     writer.writerow(STATE_COLUMNS)
     writer.writerows(state_table(stats, message_rows(stats, states, names)))
     suffix = "".join(f"-{text}" for text in (interval.from_text, interval.to_text) if text)
+    suffix += "-test" if test else ""
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -549,7 +606,7 @@ def stats_csv(
 
 
 @router.get("/journeys/{journey_id:int}/history.csv")
-def history(journey_id: int, viewer: Viewer) -> StreamingResponse:
+def history(journey_id: int, viewer: Viewer, test: bool = False) -> StreamingResponse:
     """Every enrollment of the journey as CSV, streamed (the API's ``history.csv``)."""
     app, database = viewer.application_id, viewer.database
     with database.read() as conn:
@@ -557,7 +614,7 @@ def history(journey_id: int, viewer: Viewer) -> StreamingResponse:
 
     def lines() -> Iterator[str]:
         with database.read() as conn:
-            yield from history_csv(conn, app, journey_id)
+            yield from history_csv(conn, app, journey_id, test=test)
 
     return StreamingResponse(
         lines(),
