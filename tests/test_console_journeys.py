@@ -495,7 +495,9 @@ def test_changes_without_the_csrf_token_are_refused(console: ConsoleClient) -> N
 # In a browser
 
 
-def test_the_journey_workflow_in_a_browser(browser_page: Any) -> None:
+def test_the_journey_workflow_in_a_browser(browser_page: Any, live_console: Any) -> None:
+    from playwright.sync_api import expect
+
     page = browser_page
     page.goto("/journeys")
     assert page.get_by_role("heading", name="Journeys", level=1).is_visible()
@@ -520,20 +522,28 @@ def test_the_journey_workflow_in_a_browser(browser_page: Any) -> None:
     page.wait_for_url(re.compile(r"/journeys/\d+$"))
     journey_id = int(page.url.rsplit("/", 1)[1])
 
-    page.goto(f"/journeys/{journey_id}/activate")
-    page.get_by_label("Allow re-entry").check()
-    page.get_by_label("Maximum number of entries per customer").fill("2")
-    page.get_by_label("Every").fill("1")
-    page.get_by_label("Unit").select_option("days")
-    shot(page, "journeys-activate")
+    page.goto(f"/journeys/{journey_id}/activate")  # the page, as it works without script
     page.set_viewport_size({"width": 375, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     shot(page, "journeys-activate-375")
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.get_by_role("button", name="Activate").click()
-    page.wait_for_url("**/journeys")
-    assert page.get_by_role("status").inner_text().startswith(f"{name} is active")
-    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=name))
+
+    page.goto("/journeys")
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=name, exact=True))
+    row.get_by_role("link", name=f"Activate {name}").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Allow re-entry").check()
+    dialog.get_by_label("Maximum number of entries per customer").fill("2")
+    dialog.get_by_label("Every").fill("1")
+    dialog.get_by_label("Unit").select_option("days")
+    shot(page, "journeys-activate")
+    dialog.get_by_role("button", name="Activate").click()
+    expect(page.get_by_role("status")).to_contain_text(f"{name} is active")
+    with live_console.database.read() as conn:
+        journey = get_journey(conn, 1, journey_id)
+    assert journey.status is JourneyStatus.ACTIVE
+    assert journey.settings["reentry"] is True and journey.settings["maxEntries"] == 2
+    assert journey.settings["recheckEvery"] == "P1D"
     assert row.locator(".badge").inner_text() == "active"
     row.get_by_role("button", name="Deactivate").click()
     dialog = page.get_by_role("dialog")
