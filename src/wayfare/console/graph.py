@@ -283,7 +283,7 @@ def _branch_label(state_type: str, params: object, path: str) -> str:
             return "no" if single else "else"
         if single or not isinstance(branches, list) or i >= len(branches):
             return "yes"
-        return f"branch {i + 1}"
+        return f"if {i + 1}"
     if state_type == "FLOW_RANDOM":
         percents = _percents(params)
         return percents[i] if i < len(percents) else ""
@@ -361,6 +361,8 @@ class Route:
     chain: list[int | str] = field(default_factory=list)
     """The nodes the edge passes through, top to bottom (dummies between its two ends)."""
     points: list[tuple[float, float]] = field(default_factory=list)
+    stagger: bool = False
+    """Its label goes a line lower, clear of its neighbour's (every other of 3+ branches)."""
 
 
 @dataclass
@@ -698,6 +700,7 @@ def _spread_ports(layout_: Layout) -> None:
         first = node.center - step * (len(found) - 1) / 2
         for i, route in enumerate(found):
             route.points[0] = (first + i * step, route.points[0][1])
+            route.stagger = len(found) > 2 and i % 2 == 1
     arriving: dict[int | str, list[Route]] = {}
     for route in layout_.routes:
         if not route.back and route.source != route.target:
@@ -801,9 +804,10 @@ def _label_place(route: Route) -> tuple[float, float, str]:
     ):
         t += 0.02
     x = (1 - t) ** 3 * x0 + 3 * (1 - t) ** 2 * t * x0 + 3 * (1 - t) * t**2 * x1 + t**3 * x1
+    y = y0 + (28 if route.stagger else 16)
     if x1 < x0 - 1:
-        return x - 5, y0 + 16, "end"
-    return x + 5, y0 + 16, "start"
+        return x - 5, y, "end"
+    return x + 5, y, "start"
 
 
 def draw(
@@ -836,7 +840,7 @@ def draw(
         f'<svg class="wf-graph" xmlns="http://www.w3.org/2000/svg" role="img"'
         f' aria-label="{escape(title)}: flow graph of {count} states"'
         f' viewBox="0 0 {placed.width:.0f} {placed.height:.0f}" width="100%"'
-        f' style="max-width:{placed.width:.0f}px;min-width:{min(placed.width, 560):.0f}px">',
+        f' style="max-width:{placed.width:.0f}px;min-width:{placed.width * 0.85:.0f}px">',
         f"<style>{_STYLE}</style>",
         f'<defs><marker id="{marker}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7"'
         ' markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"'

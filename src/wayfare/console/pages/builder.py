@@ -215,7 +215,7 @@ def _render(
     return page(request, "builder_page.html", context, title=journey.name, status=status)
 
 
-@router.get("/journeys/{journey_id}")
+@router.get("/journeys/{journey_id:int}")
 def builder(
     request: Request,
     viewer: Viewer,
@@ -354,7 +354,7 @@ def _next_id(journey: StoredJourney) -> int:
     return max((i for i, _, _ in _state_ids(journey)), default=0) + 1
 
 
-@router.post("/journeys/{journey_id}/states")
+@router.post("/journeys/{journey_id:int}/states")
 async def create_state(
     request: Request, viewer: Viewer, journey_id: int, _csrf: Changing
 ) -> Response:
@@ -362,7 +362,7 @@ async def create_state(
     return await _save(request, viewer, journey_id, None)
 
 
-@router.post("/journeys/{journey_id}/states/{state_id}")
+@router.post("/journeys/{journey_id:int}/states/{state_id:int}")
 async def save_state(
     request: Request, viewer: Viewer, journey_id: int, state_id: int, _csrf: Changing
 ) -> Response:
@@ -370,7 +370,7 @@ async def save_state(
     return await _save(request, viewer, journey_id, state_id)
 
 
-@router.post("/journeys/{journey_id}/states/{state_id}/remove")
+@router.post("/journeys/{journey_id:int}/states/{state_id:int}/remove")
 def delete_state(viewer: Viewer, journey_id: int, state_id: int, _csrf: Changing) -> Response:
     """Remove a state; states that went to it are left for the check to point out."""
     with viewer.database.write() as conn:
@@ -385,7 +385,7 @@ def delete_state(viewer: Viewer, journey_id: int, state_id: int, _csrf: Changing
     if pointing:
         shown = ", ".join(str(i) for i in pointing)
         notice += f" States {shown} still go to it: choose their next state again."
-    return see_other(f"/journeys/{journey_id}", notice)
+    return see_other(f"/journeys/{journey_id:int}", notice)
 
 
 def _points_at(value: object, state_id: int) -> bool:
@@ -399,7 +399,7 @@ def _points_at(value: object, state_id: int) -> bool:
     return False
 
 
-@router.post("/journeys/{journey_id}/rename")
+@router.post("/journeys/{journey_id:int}/rename")
 def rename(
     request: Request,
     viewer: Viewer,
@@ -419,4 +419,4 @@ def rename(
             else [Problem("name", error.message, error.error_code)]
         )
         return _render(request, viewer, journey_id, name_problems=problems, status=400)
-    return see_other(f"/journeys/{journey_id}", "Journey renamed.")
+    return see_other(f"/journeys/{journey_id:int}", "Journey renamed.")
