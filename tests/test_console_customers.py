@@ -50,6 +50,19 @@ def test_the_table_pages_through_customers_by_id(console: ConsoleClient) -> None
     assert email in first.text
 
 
+def test_odd_page_numbers_show_a_page_not_an_error(console: ConsoleClient) -> None:
+    for number in ("abc", "0", "-3", "99999999999999999999999"):
+        answer = console.get("/customers", params={"page": number})
+        assert answer.status_code == 200, number
+        assert answer.headers["content-type"].startswith("text/html")
+    assert _ids(console.get("/customers", params={"page": "abc"}).text)[0] == "cust-0001"
+    assert _ids(console.get("/customers", params={"page": "999"}).text) == []
+    long = console.get("/customers", params={"q": "c" * 300})
+    assert long.status_code == 200 and "0 customers found" in long.text
+    events = console.get("/customers/cust-0001", params={"events": "lots"})
+    assert events.status_code == 200
+
+
 def test_search_by_id_email_and_field_value_stays_in_the_application(
     console: ConsoleClient,
 ) -> None:

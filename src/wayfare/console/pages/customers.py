@@ -86,6 +86,19 @@ ERASE_QUESTION = (
 )
 
 
+MAX_PAGE = 100_000
+"""The last page number a listing accepts (a larger one shows this one)."""
+
+
+def page_number_of(text: str, last: int = MAX_PAGE) -> int:
+    """A ``page`` (or count) query value as a number from 1 to ``last``; 1 when it is not one.
+
+    Lenient on purpose: a hand-edited address shows a page rather than an error.
+    """
+    text = text.strip()
+    return min(max(int(text), 1), last) if text.isdigit() and len(text) < 10 else 1
+
+
 def customer_url(customer_id: str) -> str:
     """The profile's address (ids may hold ``@ : +``, quoted)."""
     return "/customers/" + quote(customer_id, safe="")
@@ -159,13 +172,14 @@ def consent_summary(customer: Customer) -> str:
 def index(
     request: Request,
     viewer: Viewer,
-    q: Annotated[str, Query(max_length=200)] = "",
-    field: Annotated[str, Query(max_length=100)] = "",
-    value: Annotated[str, Query(max_length=200)] = "",
-    page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+    q: str = "",
+    field: str = "",
+    value: str = "",
+    page_text: Annotated[str, Query(alias="page")] = "1",
 ) -> Response:
     """Customers by id, searched by id / e-mail and by a field's value, a page at a time."""
-    search = Search(q.strip(), field, value.strip())
+    search = Search(q.strip()[:200], field[:100], value.strip()[:200])
+    page_number = page_number_of(page_text)
     problems: list[Problem] = []
     with viewer.database.read() as conn:
         fields = list_fields(conn, viewer.application_id)
@@ -308,10 +322,11 @@ def profile(
     request: Request,
     customer_id: str,
     viewer: Viewer,
-    events: Annotated[int, Query(ge=1, le=EVENTS_MORE)] = EVENTS_SHOWN,
+    events: str = str(EVENTS_SHOWN),
 ) -> Response:
     """One customer: attributes and fields (editable), consent, events, journeys, messages."""
-    return _profile(request, viewer, customer_id, events_limit=events)
+    limit = page_number_of(events, EVENTS_MORE)
+    return _profile(request, viewer, customer_id, events_limit=limit)
 
 
 def _changes(form: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:

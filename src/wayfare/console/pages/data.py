@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
-from wayfare.console.pages.customers import customer_url
+from wayfare.console.pages.customers import customer_url, page_number_of
 from wayfare.console.web import (
     Changing,
     ConsoleRoute,
@@ -212,10 +212,10 @@ def show_list(
     request: Request,
     list_id: int,
     viewer: Viewer,
-    page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+    page_text: Annotated[str, Query(alias="page")] = "1",
 ) -> Response:
     """A contact list: its members a page at a time, and a CSV upload of more."""
-    return _list_page(request, viewer, list_id, page_number)
+    return _list_page(request, viewer, list_id, page_number_of(page_text))
 
 
 async def _upload_form(request: Request, viewer: Viewer) -> FormData:
