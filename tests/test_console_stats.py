@@ -239,6 +239,8 @@ def test_the_interval_filters_the_figures(console: ConsoleClient) -> None:
     bad = console.get(f"/journeys/{journey_id}/stats?from=yesterday&to=2020-01-01")
     assert bad.status_code == 400
     assert 'id="e-from"' in bad.text and "&#39;yesterday&#39; is not a date" in bad.text
+    too_far = console.get(f"/journeys/{journey_id}/stats?to=9999-12-31")
+    assert too_far.status_code == 400 and "To: must be before 9999-12-31" in too_far.text
     backwards = console.get(f"/journeys/{journey_id}/stats?from=2020-02-01&to=2020-01-01")
     assert backwards.status_code == 400 and 'id="e-to"' in backwards.text
 
@@ -274,6 +276,9 @@ def test_the_csv_of_the_figures_and_the_history(console: ConsoleClient) -> None:
     assert int(rows["3"]["entered"]) + int(rows["4"]["entered"]) == 60
     empty = console.get(f"/journeys/{journey_id}/stats.csv?from=2020-01-01&to=2020-01-02").text
     assert [row[2] for row in list(csv.reader(io.StringIO(empty)))[1:]] == ["0"] * 5
+
+    bad = console.get(f"/journeys/{journey_id}/stats.csv?from=15/03/2026")
+    assert bad.status_code == 400 and "From: &#39;15/03/2026&#39; is not a date" in bad.text
 
     history = console.get(f"/journeys/{journey_id}/history.csv")
     assert history.status_code == 200 and history.headers["content-type"].startswith("text/csv")

@@ -124,6 +124,8 @@ def read_interval(from_text: str | None, to_text: str | None, test: bool = False
         last = _day("to", "To", to_text)
     except InvalidInput as error:
         problems.extend(error.problems)
+    if last == date.max:
+        problems.append(Problem("to", f"To: must be before {date.max.isoformat()}", "range"))
     if first is not None and last is not None and last < first:
         problems.append(Problem("to", "To: must be on or after From", "range"))
     if problems:
@@ -404,9 +406,8 @@ def chart_range(
     if born is None:
         return None
     start = max(interval.start or born, born.replace(minute=0, second=0, microsecond=0))
-    end = interval.end or min(journey.deactivated_at or now, now) + timedelta(seconds=1)
-    if not interval.test and journey.deactivated_at is not None:
-        end = min(end, journey.deactivated_at + timedelta(seconds=1))
+    last = min(journey.deactivated_at or now, now) + timedelta(seconds=1)
+    end = min(interval.end, last) if interval.end else last
     return (start, end) if start < end else None
 
 
