@@ -385,7 +385,7 @@ def delete_state(viewer: Viewer, journey_id: int, state_id: int, _csrf: Changing
     if pointing:
         shown = ", ".join(str(i) for i in pointing)
         notice += f" States {shown} still go to it: choose their next state again."
-    return see_other(f"/journeys/{journey_id:int}", notice)
+    return see_other(f"/journeys/{journey_id}", notice)
 
 
 def _points_at(value: object, state_id: int) -> bool:
@@ -419,4 +419,4 @@ def rename(
             else [Problem("name", error.message, error.error_code)]
         )
         return _render(request, viewer, journey_id, name_problems=problems, status=400)
-    return see_other(f"/journeys/{journey_id:int}", "Journey renamed.")
+    return see_other(f"/journeys/{journey_id}", "Journey renamed.")
