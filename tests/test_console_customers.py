@@ -11,7 +11,7 @@ from sqlalchemy import select
 from wayfare.store.applications import create_application
 from wayfare.store.customers import define_field, get_customer, upsert_customers
 from wayfare.store.events import customer_events
-from wayfare.store.schema import customers, enrollments, events, journeys, list_members
+from wayfare.store.schema import customers, enrollments, events, journeys, list_members, outbox
 
 from .conftest import NOW
 from .console_support import ConsoleClient, shot
@@ -131,6 +131,28 @@ def test_a_profile_shows_fields_events_and_enrollments(console: ConsoleClient) -
                 enrollments.c.customer_id == enrolled.customer_id,
             )
         ).all()
+    with database.write() as conn:  # what the worker would have sent by now
+        conn.execute(
+            outbox.insert(),
+            [
+                {
+                    "application_id": demo,
+                    "idempotency_key": f"console-test-{n}",
+                    "journey_id": enrolled.id,
+                    "customer_id": enrolled.customer_id,
+                    "channel": channel,
+                    "payload": {},
+                    "status": status,
+                    "attempts": 1,
+                    "next_attempt_at": NOW,
+                    "reason": reason,
+                    "created_at": NOW,
+                }
+                for n, (channel, status, reason) in enumerate(
+                    [("email", "sent", None), ("sms", "skipped", "no consent for sms")]
+                )
+            ],
+        )
     answer = console.get(f"/customers/{enrolled.customer_id}")
     assert answer.status_code == 200, answer.text
     text = answer.text
@@ -155,6 +177,16 @@ def test_a_profile_shows_fields_events_and_enrollments(console: ConsoleClient) -
     assert journeys_part.count("<tr>") - 1 == len(in_journeys)
     for (status,) in in_journeys:
         assert status in journeys_part
+    with database.read() as conn:
+        sent = conn.execute(
+            select(outbox.c.channel).where(
+                outbox.c.application_id == demo, outbox.c.customer_id == enrolled.customer_id
+            )
+        ).all()
+    messages_part = text.split('id="messages-title"')[1].split('id="erase-title"')[0]
+    assert f"({len(sent)}" in messages_part and len(sent) >= 2
+    assert "skipped" in messages_part and "no consent for sms" in messages_part
+    assert messages_part.count("<tr>") - (1 if sent else 0) == min(len(sent), 20)
     assert "Delete (erase)" in text and "list memberships" in text
 
 
