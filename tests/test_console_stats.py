@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 
 from wayfare.console.charts import Series, line_chart, ticks
-from wayfare.console.pages.stats import compare_paths, timeline
+from wayfare.console.figures import compare_paths, timeline
 from wayfare.demo import DEMO
 from wayfare.engine.entries import put_customers, start_journey
 from wayfare.engine.worker import Runner
