@@ -21,7 +21,7 @@ from wayfare.store.applications import create_application
 from wayfare.store.campaigns import list_campaigns
 from wayfare.store.database import Database
 from wayfare.store.events import record_events
-from wayfare.store.journeys import create_journey
+from wayfare.store.journeys import create_journey, list_journeys
 from wayfare.store.schema import applications, enrollments, events, outbox
 from wayfare.store.stats import JourneyStats, PathStats, StateStats
 
@@ -308,6 +308,26 @@ def test_a_draft_says_it_has_no_figures_and_others_journeys_are_not_found(
         answer = console.get(url)
         assert answer.status_code == 404, url
         assert "Elsewhere" not in answer.text
+
+
+def test_every_demo_journey_has_a_statistics_page(console: ConsoleClient) -> None:
+    database: Database = console.app.state.database
+    with database.read() as conn:
+        app = demo_application(conn)
+        found = list_journeys(conn, app, limit=100).items
+        members = conn.execute(
+            select(func.count()).where(
+                enrollments.c.journey_id == next(j.id for j in found if j.name == "Welcome series")
+            )
+        ).scalar_one()
+    assert {j.name for j in found} >= {"Welcome series", "Abandoned cart", "VIP offer (A/B)"}
+    for journey in found:
+        answer = console.get(f"/journeys/{journey.id}/stats")
+        assert answer.status_code == 200, (journey.name, answer.text[-500:])
+        if journey.name == "Welcome series":  # its list's members entered when the demo was made
+            assert cells(answer.text, "state-1")[2] == str(members) and members > 0
+        if journey.name == "VIP offer (A/B)":
+            assert "This journey is a draft" in answer.text
 
 
 def test_test_runs_of_a_draft_are_shown_apart(console: ConsoleClient) -> None:
