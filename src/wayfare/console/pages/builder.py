@@ -134,6 +134,7 @@ def _render(
     values: Values | None = None,
     form_problems: list[Problem] | None = None,
     name_problems: list[Problem] | None = None,
+    page_problems: list[Problem] | None = None,
     check: bool = False,
     status: int = 200,
 ) -> Response:
@@ -192,6 +193,7 @@ def _render(
         "per_state": per_state,
         "general": general,
         "name_problems": name_problems or [],
+        "page_problems": page_problems or [],
         "check": check,
         "catalogue": catalogue,
         "state_choices": [(str(i), f"{i} · {type_words(t, p)}") for i, t, p in states],
@@ -278,7 +280,7 @@ async def _save(
         state_type = str(values.get("type", ""))
         if state_type not in FORMS:
             problem = Problem("type", f"choose a state type (not {state_type!r})", "invalid")
-            return _render(request, viewer, journey_id, name_problems=[problem], status=400)
+            return _render(request, viewer, journey_id, page_problems=[problem], status=400)
     else:
         found = next((s for s in _state_ids(journey) if s[0] == state_id), None)
         if found is None:
