@@ -176,9 +176,11 @@ def line_chart(
                 f'<polyline class="series" points="{points}" fill="none" stroke="{colour}" '
                 f'stroke-width="2.5" stroke-linejoin="round"{dashes}/>'
             )
-        if len(one.values) <= MAX_MARKERS:
+        if len(one.values) <= MAX_MARKERS:  # smaller for each series: equal points stay seen
+            radius = max(2.0, 6.0 - 1.5 * number)
             parts.extend(
-                f'<circle cx="{x_of(i):.1f}" cy="{y_of(v):.1f}" r="3.5" fill="{colour}"/>'
+                f'<circle cx="{x_of(i):.1f}" cy="{y_of(v):.1f}" r="{radius:.1f}" fill="{colour}"'
+                ' stroke="#fff" stroke-width="1"/>'
                 for i, v in enumerate(one.values)
             )
         legend.append(f"<li>{_swatch(colour, dash)} {escape(one.name)}</li>")
