@@ -370,3 +370,5 @@ def test_builder_in_a_browser(browser_page: Any, live_console: Any) -> None:
     page.goto(f"/journeys/{journey_id}?state=3")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     shot(page, "builder-375")
+    page.goto(f"/journeys/{journey_id}?state=4")  # a filter: condition rows, branches
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
