@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.console_support import ConsoleClient, shot
+from wayfare.console.stateforms import condition_rows, duration_parts
 from wayfare.console.web import utcnow
 from wayfare.store.campaigns import create_campaign
 from wayfare.store.journeys import check_journey, create_journey, get_journey
@@ -372,3 +373,71 @@ def test_builder_in_a_browser(browser_page: Any, live_console: Any) -> None:
     shot(page, "builder-375")
     page.goto(f"/journeys/{journey_id}?state=4")  # a filter: condition rows, branches
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_entry_types_round_trip_and_edit(console: ConsoleClient) -> None:
+    states: list[dict[str, Any]] = [
+        {"id": 1, "type": "IN_ALL", "params": {"forward": 7}},
+        {"id": 2, "type": "IN_LIST", "params": {"listId": 1, "forward": 7}},
+        {"id": 3, "type": "IN_SEGMENT", "params": {"cond": {"segmentIds": [1]}, "forward": 7}},
+        {
+            "id": 4,
+            "type": "IN_FILTER",
+            "params": {"cond": {"vip": {"eq": True}, "age": {"gte": 30, "lt": 60}}, "forward": 7},
+        },
+        {"id": 5, "type": "IN_CUSTOM_EVENT", "params": {"eventName": "purchase", "forward": 7}},
+        {
+            "id": 6,
+            "type": "IN_BIRTHDAY",
+            "params": {"field": "birthday", "offset": "-P3D", "at": "10:00", "forward": 7},
+        },
+        {
+            "id": 7,
+            "type": "ACTION_EMAIL_SEND",
+            "params": {"action": {"campaignId": 3}, "forward": None},
+        },
+    ]
+    with console.app.state.database.write() as conn:
+        journey_id = create_journey(conn, 1, {"name": "Entries", "states": states}, utcnow())
+    for state in states:
+        url = f"/journeys/{journey_id}/states/{state['id']}"
+        data = form_data(console.get(f"/journeys/{journey_id}?state={state['id']}").text, url)
+        assert post(console, url, data).status_code == 303, state["id"]
+        assert _stored(console, journey_id)[state["id"]] == state
+
+    def edit(state_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        url = f"/journeys/{journey_id}/states/{state_id}"
+        data = form_data(console.get(f"/journeys/{journey_id}?state={state_id}").text, url)
+        answer = post(console, url, {**data, **changes})
+        assert answer.status_code == 303, answer.text[-2000:]
+        params: dict[str, Any] = _stored(console, journey_id)[state_id]["params"]
+        return params
+
+    assert edit(2, {"listId": ""}) == {"listId": None, "forward": 7}
+    params = edit(6, {"offset.amount": "2", "offset.unit": "weeks", "offset.before": "after"})
+    assert params["offset"] == "P2W" and params["at"] == "10:00"
+    params = edit(4, {"cond[1].field": "", "cond[2].field": ""})  # rows removed
+    assert params["cond"] == {"vip": {"eq": True}}
+    params = edit(5, {"cond[0].field": "city", "cond[0].op": "isnull"})
+    assert params == {"eventName": "purchase", "cond": {"city": {"isnull": True}}, "forward": 7}
+
+
+def test_an_empty_draft_shows_its_way_in(console: ConsoleClient) -> None:
+    with console.app.state.database.write() as conn:
+        journey_id = create_journey(conn, 1, {"name": "Empty", "states": []}, utcnow())
+    page = console.get(f"/journeys/{journey_id}")
+    assert page.status_code == 200
+    assert "No states yet" in page.text and "Add a state" in page.text
+    assert 'role="img"' in page.text
+
+
+def test_durations_and_conditions_in_form_terms() -> None:
+    assert duration_parts("P2D") == ("2", "days", False)
+    assert duration_parts("PT90M") == ("90", "minutes", False)
+    assert duration_parts("PT2H") == ("2", "hours", False)
+    assert duration_parts("-P1Y") == ("1", "years", True)
+    assert duration_parts("P1DT2H") == ("P1DT2H", "iso", False)
+    assert duration_parts("nonsense") == ("nonsense", "iso", False)
+    assert condition_rows({"age": {"gt": 3, "lt": 9}}) == [("age", "gt", "3"), ("age", "lt", "9")]
+    assert condition_rows({"$or": []}) is None
+    assert condition_rows({"d": {"useActualDate": {"active": True}}}) is None
