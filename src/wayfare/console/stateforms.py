@@ -74,7 +74,6 @@ class Item:
     """For a campaign picker: the channel its campaign must have (None: any)."""
     signed: bool = False
     """For a duration: it can be before (negative) as well as after."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _forward(name: str = "forward", label: str = "Next state") -> Item:
