@@ -9,13 +9,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from wayfare.console.graph import (
-    condition_words,
-    draw,
-    duration_words,
-    layout,
-    type_words,
-)
+from wayfare.console.graph import draw, layout
+from wayfare.console.journey_words import condition_words, duration_words, type_words
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -19,7 +19,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
-from wayfare.console.graph import condition_words, detail_words, draw, duration_words, type_words
+from wayfare.console.graph import draw
+from wayfare.console.journey_words import (
+    condition_words,
+    detail_words,
+    duration_words,
+    type_words,
+)
 from wayfare.console.stateforms import (
     BODY_KINDS,
     FORMS,
