@@ -108,3 +108,10 @@ def test_logging_in_with_a_browser(browser_page) -> None:  # type: ignore[no-unt
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the home page is {width} px wide at 375"
     shot(page, "home-375")
+
+
+def test_a_bad_parameter_is_an_html_page_naming_it(console: ConsoleClient) -> None:
+    answer = console.get("/lists/abc")
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "<code>list_id</code>" in answer.text or "<code>id</code>" in answer.text, answer.text

@@ -8,8 +8,8 @@ store and engine functions as the ``/v1`` API; the console has no business logic
 - Every form that changes something carries the session's CSRF token in a ``csrf`` field (or
   an ``X-CSRF-Token`` header for ``fetch``); ``Changing`` checks it.
 - ``notice`` and ``see_other`` carry a one-line message to the next page (a short cookie).
-- A ``WayfareError`` a page lets through becomes an HTML error page with the right status,
-  never a traceback or the API's JSON.
+- A ``WayfareError`` a page lets through, or a bad path or query parameter, becomes an HTML
+  error page with the right status, never a traceback or the API's JSON.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from wayfare import __version__
-from wayfare.api.errors import status_of
+from wayfare.api.errors import status_of, validation_problems
 from wayfare.errors import InvalidInput, Problem, WayfareError
 from wayfare.store.database import Database
 from wayfare.store.schema import applications
@@ -114,6 +115,7 @@ async def check_csrf(request: Request, context: Annotated[ViewerContext, Depends
         value = form.get("csrf")
         sent = value if isinstance(value, str) else None
     if not sent or not hmac.compare_digest(sent, context.session.csrf_token):
+        await request.close()  # uploaded files of a refused form are not kept
         raise CsrfRefused
 
 
@@ -189,6 +191,10 @@ class ConsoleRoute(APIRoute):
                 if request.method != "GET":
                     target = "/"
                 return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+            except RequestValidationError as invalid:
+                error = InvalidInput(problems=validation_problems(invalid))
+                context = {"problems": problems_of(error)}
+                return page(request, "error.html", context, status=400, title="That did not work")
             except WayfareError as error:
                 status = status_of(error)
                 status = 403 if isinstance(error, CsrfRefused) else status
