@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from wayfare.engine.worker import Worker
+from wayfare.errors import InvalidInput
 from wayfare.settings import Settings
-from wayfare.store.channels import list_channels
+from wayfare.store.channels import list_channels, refuse_private_base_url
 from wayfare.store.database import Database
 
 from .test_api_client import TestClient, client_for, key_for
@@ -65,6 +66,16 @@ def test_bad_settings_are_refused_naming_the_field(
     refused = api.put(path, json=body)
     assert refused.status_code == 400
     assert [e["where"] for e in refused.json()["errors"]] == [where]
+
+
+def test_a_private_base_url_is_refused_unless_the_server_allows_it() -> None:
+    for url in ("http://127.0.0.1:9/", "http://localhost/", "smtp://10.0.0.7:25"):
+        with pytest.raises(InvalidInput) as refused:
+            refuse_private_base_url({"baseUrl": url}, allow_private=False)
+        assert [p.code for p in refused.value.problems] == ["private_address"]
+        refuse_private_base_url({"baseUrl": url}, allow_private=True)
+    refuse_private_base_url({"baseUrl": "not a url"}, allow_private=False)  # put_channel's to name
+    refuse_private_base_url({}, allow_private=False)
 
 
 def test_messages_show_what_each_customer_got(api: TestClient, database: Database) -> None:

@@ -14,11 +14,9 @@ from pydantic import Field
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, ok
 from wayfare.channels.dispatch import BUILT_IN
-from wayfare.channels.webhook import private_address
-from wayfare.errors import InvalidInput, Problem
 from wayfare.model.customers import CHANNELS
 from wayfare.settings import Settings
-from wayfare.store.channels import list_channels, put_channel
+from wayfare.store.channels import list_channels, put_channel, refuse_private_base_url
 
 router = APIRouter(prefix="/v1/channel", tags=["channels"])
 
@@ -70,23 +68,8 @@ def update(
     private addresses (``WAYFARE_ALLOW_PRIVATE_WEBHOOKS``): a tenant cannot aim the workers at
     the installation's own network.
     """
-    base_url = body.settings.get("baseUrl")
     settings: Settings = request.app.state.settings
-    if (
-        isinstance(base_url, str)
-        and "://" in base_url
-        and not settings.allow_private_webhooks
-        and private_address(base_url)
-    ):
-        raise InvalidInput(
-            problems=[
-                Problem(
-                    "settings.baseUrl",
-                    "a private or loopback address is refused on this server",
-                    "private_address",
-                )
-            ]
-        )
+    refuse_private_base_url(body.settings, allow_private=settings.allow_private_webhooks)
     with database.write() as conn:
         put_channel(
             conn,

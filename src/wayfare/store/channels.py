@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from wayfare.channels.base import ChannelConfig
+from wayfare.channels.webhook import private_address
 from wayfare.errors import InvalidInput, Problem
 from wayfare.model.customers import CHANNELS
 from wayfare.store.common import plain_json
@@ -55,6 +56,24 @@ class StoredChannel:
             "rateLimit": self.config.rate_limit,
             "updatedAt": self.updated_at.isoformat(),
         }
+
+
+def refuse_private_base_url(settings: Mapping[str, Any], *, allow_private: bool) -> None:
+    """Refuse a ``baseUrl`` on a loopback or private network address unless ``allow_private``.
+
+    The server's ``WAYFARE_ALLOW_PRIVATE_WEBHOOKS`` decides ``allow_private``: without it a tenant
+    cannot aim the workers at the installation's own network. A ``baseUrl`` that is not an
+    absolute URL is left to ``put_channel``'s own checks.
+    """
+    base_url = settings.get("baseUrl")
+    if (
+        isinstance(base_url, str)
+        and "://" in base_url
+        and not allow_private
+        and private_address(base_url)
+    ):
+        message = "a private or loopback address is refused on this server"
+        raise InvalidInput(problems=[Problem("settings.baseUrl", message, "private_address")])
 
 
 def _checked(

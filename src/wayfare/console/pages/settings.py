@@ -19,7 +19,6 @@ from fastapi.responses import HTMLResponse, Response
 
 from wayfare.api.auth import key_cache
 from wayfare.channels.dispatch import BUILT_IN
-from wayfare.channels.webhook import private_address
 from wayfare.console.web import (
     Changing,
     ConsoleRoute,
@@ -32,8 +31,13 @@ from wayfare.console.web import (
 )
 from wayfare.errors import InvalidInput, NotFound, Problem
 from wayfare.model.customers import CHANNELS
-from wayfare.settings import Settings
-from wayfare.store.channels import SECRET, StoredChannel, list_channels, put_channel
+from wayfare.store.channels import (
+    SECRET,
+    StoredChannel,
+    list_channels,
+    put_channel,
+    refuse_private_base_url,
+)
 from wayfare.store.keys import NewKey, create_key, disable_key, list_keys, rotate_key
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -312,18 +316,6 @@ def settings_of(
     return settings, rate_limit, problems
 
 
-def _refuse_private(settings: Settings, base_url: Any) -> None:
-    """The API's rule: no ``baseUrl`` on a private or loopback address unless allowed."""
-    if (
-        isinstance(base_url, str)
-        and "://" in base_url
-        and not settings.allow_private_webhooks
-        and private_address(base_url)
-    ):
-        message = "a private or loopback address is refused on this server"
-        raise InvalidInput(problems=[Problem("settings.baseUrl", message, "private_address")])
-
-
 def _save_channel(
     request: Request, viewer: ViewerContext, channel: str, form: Mapping[str, Any]
 ) -> Response:
@@ -342,7 +334,8 @@ def _save_channel(
     try:
         if problems:
             raise InvalidInput(problems=problems)
-        _refuse_private(request.app.state.settings, settings.get("baseUrl"))
+        allowed = request.app.state.settings.allow_private_webhooks
+        refuse_private_base_url(settings, allow_private=allowed)
         with viewer.database.write() as conn:
             put_channel(
                 conn,
