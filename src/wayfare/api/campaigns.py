@@ -13,6 +13,7 @@ from pydantic import Field
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, Page, created, ok
+from wayfare.channels import rendering
 from wayfare.store.campaigns import (
     StoredCampaign,
     create_campaign,
@@ -21,8 +22,6 @@ from wayfare.store.campaigns import (
     list_campaigns,
     update_campaign,
 )
-from wayfare.store.customers import get_customer
-from wayfare.templates import compile_campaign, variables
 
 router = APIRouter(prefix="/v1/campaign", tags=["campaigns"])
 
@@ -129,9 +128,6 @@ def delete(campaign_id: int, caller: Auth, database: Db) -> Json:
 @router.post("/{campaign_id}/preview")
 def preview(campaign_id: int, body: PreviewBody, caller: Auth, database: Db) -> Json:
     """The campaign's content rendered for one stored customer (with context and event)."""
-    with database.read() as conn:
-        campaign = get_campaign(conn, caller.application_id, campaign_id)
-        customer = get_customer(conn, caller.application_id, body.customer_id)
     event = None
     if body.event is not None:
         event = {
@@ -139,8 +135,17 @@ def preview(campaign_id: int, body: PreviewBody, caller: Auth, database: Db) -> 
             "date": body.event.date or utcnow(),
             "customData": body.event.custom_data,
         }
-    values = variables(customer, customer.customer_id, body.context, event)
-    content = compile_campaign(campaign.channel, campaign.content).render(values)
+    with database.read() as conn:
+        campaign = get_campaign(conn, caller.application_id, campaign_id)
+        customer, content = rendering.preview(
+            conn,
+            caller.application_id,
+            campaign.channel,
+            campaign.content,
+            body.customer_id,
+            context=body.context,
+            event=event,
+        )
     return ok(
         {
             "campaignId": campaign.id,

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, select
 
 from wayfare.channels.base import Failed, Message, Skipped
 from wayfare.model.customers import Customer
-from wayfare.store.customers import customers_by_id, fields_by_id
+from wayfare.store.customers import customers_by_id, fields_by_id, get_customer
 from wayfare.store.database import json_dumps
 from wayfare.store.outbox import Claimed
 from wayfare.store.schema import campaigns
@@ -64,6 +64,28 @@ def render_contents(
                 continue
             found.append((customer, content))
     return found
+
+
+def preview(
+    conn: Connection,
+    application_id: int,
+    channel: str,
+    content: Mapping[str, Any],
+    customer_id: str,
+    *,
+    context: Mapping[str, Any] | None = None,
+    event: Mapping[str, Any] | None = None,
+) -> tuple[Customer, dict[str, Any]]:
+    """A campaign's ``content`` for ``channel`` rendered for the stored customer ``customer_id``.
+
+    What ``POST /v1/campaign/{id}/preview`` and the console's editor show: the variables and
+    compiled templates of a send, with ``context`` values and a triggering ``event``
+    (``{eventCode, date, customData}``) if given. Raises ``NotFound`` for an unknown customer
+    and ``TemplateError`` for content that does not compile or render.
+    """
+    customer = get_customer(conn, application_id, customer_id)
+    values = variables(customer, customer.customer_id, context or {}, event)
+    return customer, compile_campaign(channel, content).render(values)
 
 
 def render_in_place(conn: Connection, items: Sequence[ToRender]) -> list[dict[str, Any] | None]:

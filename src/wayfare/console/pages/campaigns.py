@@ -3,7 +3,7 @@
 The same store functions as ``/v1/campaign`` (``store.campaigns``: content checked by
 ``check_content``, Liquid errors named by field and line) and ``/v1/campaign/{id}/send/...``
 (``store.sendings``). The preview renders the content as ``POST /v1/campaign/{id}/preview`` does
-(``compile_campaign`` and ``variables`` for one stored customer), but from the editor's unsaved
+(``channels.rendering.preview`` for one stored customer), but from the editor's unsaved
 fields; ``static/campaigns.js`` asks for it as the fields change (``POST
 /campaigns/{id}/preview`` answers an HTML fragment), and the "Preview" button does without JS.
 """
@@ -19,6 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Connection, select
 
+from wayfare.channels import rendering
 from wayfare.console.pages.campaign_form import content_of, fields_of, form_values, place_problems
 from wayfare.console.web import (
     Changing,
@@ -43,12 +44,12 @@ from wayfare.store.campaigns import (
     update_campaign,
 )
 from wayfare.store.common import plain_json
-from wayfare.store.customers import get_customer, list_customers
+from wayfare.store.customers import list_customers
 from wayfare.store.journeys import json_references
 from wayfare.store.lists import list_lists
 from wayfare.store.schema import journeys
 from wayfare.store.sendings import send_to_all, send_to_list
-from wayfare.templates import TemplateError, check_content, compile_campaign, variables
+from wayfare.templates import TemplateError, check_content
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -99,14 +100,11 @@ def render_preview(
         preview.problems = [Problem("customer", "choose a customer to preview for", "required")]
         return preview
     try:
-        customer = get_customer(conn, application_id, customer_id.strip())
+        found = rendering.preview(conn, application_id, channel, checked, customer_id.strip())
+        preview.content = found[1]
     except NotFound:
         message = f"there is no customer {customer_id.strip()!r} in this application"
         preview.problems = [Problem("customer", message, "not_found")]
-        return preview
-    values = variables(customer, customer.customer_id, {}, None)
-    try:
-        preview.content = compile_campaign(channel, checked).render(values)
     except TemplateError as error:
         preview.problems = [Problem(error.where, error.reason, error.error_code)]
     return preview
