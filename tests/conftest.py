@@ -29,6 +29,7 @@ from .console_support import (  # noqa: F401 (fixtures of the console tests)
     console,
     demo_database,
     demo_template,
+    fresh_page,
     live_console,
 )
 from .providers import provider  # noqa: F401 (a fixture every test module may use)

@@ -5,9 +5,10 @@
 - ``live_console``: ``wayfare serve`` as a user runs it, in this process: uvicorn on a free port
   and the engine's worker, on a demo SQLite file shared by the session's browser tests (each test
   makes what it changes itself).
-- ``browser_page``: a page of Debian's Chromium (``/usr/bin/chromium``, driven by playwright),
-  logged in to ``live_console`` at 1280 px wide; a console error or an uncaught script error
-  fails the test. ``shot(page, name)`` keeps a screenshot in ``artifacts/console/``.
+- ``fresh_page``: a page of Debian's Chromium (``/usr/bin/chromium``, driven by playwright) on
+  ``live_console``, 1280 px wide; a console error or an uncaught script error fails the test.
+  ``browser_page`` is the same, logged in as the demo user (``log_in``).
+  ``shot(page, name)`` keeps a screenshot in ``artifacts/console/``.
 """
 
 from __future__ import annotations
@@ -177,26 +178,51 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def browser_page(browser: Any, live_console: LiveConsole) -> Iterator[Any]:
-    """A page logged in to the live console as the demo user; script errors fail the test."""
+def fresh_page(browser: Any, live_console: LiveConsole) -> Iterator[Any]:
+    """A page of the live console, not logged in, 1280 px wide; script errors fail the test."""
     context = browser.new_context(
         base_url=live_console.url, viewport={"width": 1280, "height": 900}
     )
     page = context.new_page()
     page.set_default_timeout(10_000)
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("console", lambda m: _console_error(m, errors))
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(DEMO_USER[0])
-    page.get_by_label("Password").fill(DEMO_USER[1])
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login" not in url)
+    page.on("response", lambda r: _failed_resource(r, errors))
     try:
         yield page
     finally:
         context.close()
     assert not errors, f"errors in the browser console: {errors}"
+
+
+def _console_error(message: Any, errors: list[str]) -> None:
+    # A page answered 4xx (a form shown again with its problems) is logged by Chromium as a
+    # failed resource; failed resources are told apart by ``_failed_resource`` instead.
+    if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        errors.append(message.text)
+
+
+def _failed_resource(response: Any, errors: list[str]) -> None:
+    if response.status >= 400 and response.request.resource_type != "document":
+        errors.append(f"{response.status} for {response.request.resource_type} {response.url}")
+
+
+def log_in(page: Any, email: str = DEMO_USER[0], password: str = DEMO_USER[1]) -> None:
+    """Log ``page`` in through the login form (the one it shows, or ``/login``)."""
+    if "/login" not in page.url:
+        page.goto("/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+@pytest.fixture
+def browser_page(fresh_page: Any) -> Any:
+    """A page logged in to the live console as the demo user; script errors fail the test."""
+    log_in(fresh_page)
+    return fresh_page
 
 
 def shot(page: Any, name: str) -> Path:
