@@ -149,7 +149,7 @@ async def authenticate(
     key = cache.get(digest)
     if key is None:
         key = await run_in_threadpool(server_key, database, secret)
-    if request.method not in READ_METHODS and request.url.path.startswith(KEYS_PATH):
+    if request.method not in READ_METHODS and request.scope["path"].startswith(KEYS_PATH):
         cache.clear()  # keys are being managed: read them again from now on
     if key is None:
         raise Refused(401, "unknown_key", "that server key is not valid")

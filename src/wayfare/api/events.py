@@ -8,6 +8,7 @@ and answered once that commits.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -136,13 +137,20 @@ async def record(request: Request) -> Json:
 
 
 def _event(raw: bytes, now: datetime) -> EventRecord:
-    """The event of a single-event body, checked but for its code; ``InvalidInput`` if bad."""
+    r"""The event of a single-event body, checked but for its code; ``InvalidInput`` if bad.
+
+    orjson refuses a lone surrogate escape (``"\ud800"``) that the standard library reads: the
+    body is read again by the latter, so that the check names the field holding it.
+    """
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise InvalidInput(
-            problems=[Problem("body", "is not a JSON document", "invalid")]
-        ) from None
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise InvalidInput(
+                problems=[Problem("body", "is not a JSON document", "invalid")]
+            ) from None
     record, problems = parse_event(body, None, now, "")
     if record is None:
         raise InvalidInput(
