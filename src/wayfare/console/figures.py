@@ -2,8 +2,9 @@
 
 The interval and run kind asked for (``Interval``), the message states' lines, the random paths
 compared (the best named only when its 95 % interval clears the others'), the notes written on
-the graph's states, and the chart over time: ``journey_stats`` over each bucket of the interval,
-so that its points add up to the tables' figures.
+the graph's states, and the chart over time: ``journey_series`` over the buckets of the interval
+(each point what ``journey_stats`` counts over its bucket, all read at once), so that its points
+add up to the tables' figures.
 """
 
 from __future__ import annotations
@@ -21,10 +22,18 @@ from wayfare.errors import InvalidInput, NotFound, Problem
 from wayfare.model.states import SendParams, State
 from wayfare.store.campaigns import get_campaign
 from wayfare.store.journeys import StoredJourney
-from wayfare.store.stats import JourneyStats, PathStats, StateStats, journey_stats, rate, wilson
+from wayfare.store.stats import (
+    JourneyStats,
+    PathStats,
+    StateStats,
+    journey_series,
+    journey_stats,
+    rate,
+    wilson,
+)
 
 MAX_POINTS = 31
-"""The most points the chart over time has (each is a ``journey_stats`` of its bucket)."""
+"""The most points (``journey_series`` buckets) the chart over time has."""
 
 STEPS = tuple(
     [timedelta(hours=h) for h in (1, 2, 3, 6, 12)]
@@ -391,25 +400,22 @@ def chart_over_time(
     if covered is None:
         return None
     line = timeline(*covered)
-    entered: list[int] = []
-    sent: list[int] = []
-    clicked: list[int] = []
-    for bucket in line.starts:
-        figures = journey_stats(
-            conn,
-            application_id,
-            journey.id,
-            date_from=bucket,
-            date_to=bucket + line.step,
-            test=interval.test,
-        )
-        messages = [s.messages for s in figures.states if s.messages is not None]
-        entered.append(figures.entered)
-        sent.append(sum(m.sent for m in messages))
-        clicked.append(sum(m.clicked for m in messages))
+    points = journey_series(
+        conn,
+        application_id,
+        journey.id,
+        start=line.starts[0],
+        end=covered[1],
+        step=line.step,
+        test=interval.test,
+    )
     return line_chart(
-        [moment.strftime(line.pattern) for moment in line.starts],
-        [Series("Entered", entered), Series("Sent", sent), Series("Clicked", clicked)],
+        [point.start.strftime(line.pattern) for point in points],
+        [
+            Series("Entered", [point.entered for point in points]),
+            Series("Sent", [point.sent for point in points]),
+            Series("Clicked", [point.clicked for point in points]),
+        ],
         title="Entered, sent and clicked over time",
         unit=line.unit,
     )

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,18 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Connection,
+    DateTime,
     Engine,
+    Integer,
     String,
     any_,
     bindparam,
+    case,
+    cast,
     collate,
     create_engine,
     event,
+    extract,
     func,
     literal,
     literal_column,
@@ -62,6 +67,8 @@ JSON_CODEC: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer"
 """How the engine writes and reads JSON columns."""
 MIGRATION_LOCK = 0x57A7_FA2E
 """The PostgreSQL advisory lock key held while migrating."""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,39 @@ class Dialect:
         if value is None or self.is_postgres:
             return value
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def microseconds_since(self, column: Any, moment: datetime) -> ColumnElement[int]:
+        """The microseconds from ``moment`` to the ``UtcDateTime`` ``column``, exactly (an integer).
+
+        PostgreSQL subtracts the two and reads the interval's seconds (small enough for a double
+        to hold every microsecond, whatever the server's version); SQLite reads its stored text
+        (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC): whole seconds by ``strftime``, the fraction as
+        written (``strftime`` alone would round it to the millisecond).
+        """
+        if moment.tzinfo is None:
+            raise ValueError(f"naive datetime {moment!r}: Wayfare compares aware datetimes")
+        if self.is_postgres:
+            since = column - literal(moment.astimezone(UTC), DateTime(timezone=True))
+            return cast(func.round(extract("epoch", since) * 1_000_000), BigInteger)
+        seconds = cast(func.strftime("%s", func.substr(column, 1, 19)), BigInteger)
+        fraction = cast(func.substr(column, 21, 6), Integer)
+        start = (moment - EPOCH) // MICROSECOND
+        return seconds * 1_000_000 + fraction - literal(start, BigInteger)
+
+    def bucket_number(self, column: Any, start: datetime, step: timedelta) -> ColumnElement[int]:
+        """Which ``step``-long bucket from ``start`` the ``UtcDateTime`` ``column`` falls in.
+
+        ``floor((column - start) / step)`` in integer microseconds: 0 for ``[start, start +
+        step)``, 1 for the next, -1 for the one before, with the same edges as ``column >=
+        bucket_start AND column < bucket_end`` (``step`` is a positive whole number of
+        microseconds).
+        """
+        size = step // MICROSECOND
+        if size <= 0 or step % MICROSECOND:
+            raise ValueError(f"bucket step {step!r} is not a positive number of microseconds")
+        since = self.microseconds_since(column, start)
+        # integer division truncates towards zero on both databases: floor the negative ones
+        return case((since < 0, (since + 1) // size - 1), else_=since // size)
 
 
 def _json_path_key(key: str) -> str:

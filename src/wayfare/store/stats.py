@@ -2,10 +2,11 @@
 
 Per state: counters, live waiting counts, message outcomes, goal conversions, the random paths'
 conversion with a confidence interval (one customer's path and the history CSV are in
-``store.inspection``).
+``store.inspection``). Over time: the journey's entered and message figures per bucket of an
+interval (``journey_series``), each bucket counted as ``journey_stats`` counts it.
 
 Everything is read with grouped set queries (one per kind of figure, one per ``FLOW_RANDOM``
-path), never one query per customer. The caller owns the (read) transaction.
+path), never one query per customer or per bucket. The caller owns the (read) transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -35,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
+from wayfare.errors import InvalidInput, Problem
 from wayfare.model.durations import Duration
 from wayfare.model.journey import Goal, parse_journey
 from wayfare.model.states import MESSAGE_CHANNELS, RandomParams, SendParams, State
@@ -54,6 +56,8 @@ state's campaign and they come from a recipient at or after the message was crea
 
 HANDED = ("pending", "sent")
 """Outbox statuses of a message handed to its channel (not skipped, not failed)."""
+MAX_BUCKETS = 10_000
+"""The most buckets ``journey_series`` counts in one call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +344,48 @@ def journey_stats(
     )
 
 
+def _sent_messages(
+    application_id: int,
+    journey_id: int,
+    test: bool,
+    date_from: datetime | None,
+    date_to: datetime | None,
+) -> tuple[Any, ColumnElement[bool]]:
+    """Where message outcomes are counted: the journey's outbox rows created in the interval.
+
+    A FROM (the rows with their enrollments, for ``test``) and a WHERE.
+    """
+    sent = outbox.join(enrollments, enrollments.c.id == outbox.c.enrollment_id)
+    scope = and_(
+        outbox.c.application_id == application_id,
+        outbox.c.journey_id == journey_id,
+        outbox.c.state_id.is_not(None),
+        enrollments.c.test.is_(test),
+        _in_interval(outbox.c.created_at, date_from, date_to),
+    )
+    return sent, scope
+
+
+def _tracked(conn: Connection, application_id: int) -> ColumnElement[bool]:
+    """An event that is a delivery, open or click of the outbox row's message.
+
+    A message event of the recipient naming the message's campaign, at or after its creation.
+    """
+    campaign = dialect_of(conn).json_text(events.c.custom_data, "campaignId")
+    return and_(
+        events.c.application_id == application_id,
+        events.c.customer_id == outbox.c.customer_id,
+        events.c.event_code.in_((*DELIVERED_EVENTS, *OPENED_EVENTS, *CLICKED_EVENTS)),
+        cast(campaign, String) == cast(outbox.c.campaign_id, String),
+        events.c.occurred_at >= outbox.c.created_at,
+    )
+
+
+def _recipients(codes: Sequence[str], enrollment: Any, code: Any) -> Any:
+    """How many distinct enrollments (recipients) have one of the events ``codes``."""
+    return func.count(func.distinct(case((code.in_(codes), enrollment), else_=None)))
+
+
 def _message_stats(
     conn: Connection,
     application_id: int,
@@ -355,14 +401,7 @@ def _message_stats(
     message events of their campaigns, a join with the goal events (joins, not a correlated
     test per row: PostgreSQL hashes them).
     """
-    sent = outbox.join(enrollments, enrollments.c.id == outbox.c.enrollment_id)
-    scope = and_(
-        outbox.c.application_id == application_id,
-        outbox.c.journey_id == journey_id,
-        outbox.c.state_id.is_not(None),
-        enrollments.c.test.is_(test),
-        _in_interval(outbox.c.created_at, date_from, date_to),
-    )
+    sent, scope = _sent_messages(application_id, journey_id, test, date_from, date_to)
     found: dict[int, dict[str, int]] = defaultdict(dict)
     for state_id, failed in conn.execute(
         select(outbox.c.state_id, func.sum(case((outbox.c.status == "failed", 1), else_=0)))
@@ -372,26 +411,15 @@ def _message_stats(
     ):
         found[int(state_id)]["failed"] = int(failed or 0)
 
-    def recipients(codes: Sequence[str]) -> Any:
-        hit = case((events.c.event_code.in_(codes), outbox.c.enrollment_id), else_=None)
-        return func.count(func.distinct(hit))
-
-    campaign = dialect_of(conn).json_text(events.c.custom_data, "campaignId")
-    tracked = and_(
-        events.c.application_id == application_id,
-        events.c.customer_id == outbox.c.customer_id,
-        events.c.event_code.in_((*DELIVERED_EVENTS, *OPENED_EVENTS, *CLICKED_EVENTS)),
-        cast(campaign, String) == cast(outbox.c.campaign_id, String),
-        events.c.occurred_at >= outbox.c.created_at,
-    )
+    enrollment, code = outbox.c.enrollment_id, events.c.event_code
     for state_id, delivered, opened, clicked in conn.execute(
         select(
             outbox.c.state_id,
-            recipients(DELIVERED_EVENTS),
-            recipients(OPENED_EVENTS),
-            recipients(CLICKED_EVENTS),
+            _recipients(DELIVERED_EVENTS, enrollment, code),
+            _recipients(OPENED_EVENTS, enrollment, code),
+            _recipients(CLICKED_EVENTS, enrollment, code),
         )
-        .select_from(sent.join(events, tracked))
+        .select_from(sent.join(events, _tracked(conn, application_id)))
         .where(scope)
         .group_by(outbox.c.state_id)
     ):
@@ -486,6 +514,143 @@ def _path_stats(
             conversions=None if converted is None else int(row[index * step + 1] or 0),
         )
         for index, path in enumerate(params.paths)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Over time
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """A journey's figures over one bucket ``[start, end)``: ``journey_stats`` over that interval.
+
+    ``entered`` is the journey's; the message figures are summed over its message states
+    (``sent`` and ``skipped`` from the counters, the rest recipients of its messages created in
+    the bucket).
+    """
+
+    start: datetime
+    end: datetime
+    entered: int
+    sent: int
+    skipped: int
+    delivered: int
+    opened: int
+    clicked: int
+
+
+def journey_series(
+    conn: Connection,
+    application_id: int,
+    journey_id: int,
+    *,
+    start: datetime,
+    end: datetime,
+    step: timedelta,
+    test: bool = False,
+) -> tuple[SeriesPoint, ...]:
+    """The figures of the journey ``journey_id`` per ``step`` from ``start`` until ``end``.
+
+    The buckets are ``start + i * step`` for each one that begins before ``end``, each ``step``
+    long (the last may run past ``end``); each point counts exactly what ``journey_stats``
+    counts over its bucket, in two grouped queries for the whole series (counters, message
+    events) instead of a ``journey_stats`` per bucket. The points add up to ``journey_stats``
+    over their whole span, except for a recipient that got a state's message in two buckets
+    (a journey passing through it twice): counted once per bucket, once over the span.
+    ``NotFound`` if the application has no such journey, ``InvalidInput`` for a bad step.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError(f"naive bounds {start!r}, {end!r}: Wayfare compares aware datetimes")
+    if step <= timedelta(0) or step % timedelta(microseconds=1):
+        raise InvalidInput(
+            problems=[Problem("step", f"{step} is not a positive number of microseconds", "range")]
+        )
+    count = max(0, -(-(end - start) // step))
+    if count > MAX_BUCKETS:
+        raise InvalidInput(
+            problems=[Problem("step", f"{count} buckets of {step}: at most {MAX_BUCKETS}", "range")]
+        )
+    parsed = parse_journey(get_journey(conn, application_id, journey_id).document())
+    starts = [start + number * step for number in range(count)]
+    if not starts:
+        return ()
+    entry_id = next((s.id for s in parsed.states if s.type.is_entry), None)
+    senders = [s.id for s in parsed.states if isinstance(s.params, SendParams)]
+    figures: list[dict[str, int]] = [defaultdict(int) for _ in starts]
+    stop = starts[-1] + step
+    dialect = dialect_of(conn)
+
+    metric = stat_counters.c.metric
+    wanted: list[ColumnElement[bool]] = []
+    if entry_id is not None:
+        wanted.append(and_(stat_counters.c.state_id == entry_id, metric == "entered"))
+    if senders:
+        sends = or_(metric == "sent", metric.startswith("skipped:", autoescape=True))
+        wanted.append(and_(stat_counters.c.state_id.in_(senders), sends))
+    if wanted:
+        kind = case((metric.startswith("skipped:", autoescape=True), "skipped"), else_=metric)
+        counted = (
+            select(
+                dialect.bucket_number(stat_counters.c.bucket, start, step).label("number"),
+                kind.label("kind"),
+                stat_counters.c.value,
+            )
+            .where(
+                stat_counters.c.journey_id == journey_id,
+                stat_counters.c.test.is_(test),
+                _in_interval(stat_counters.c.bucket, start, stop),
+                or_(*wanted),
+            )
+            .subquery("counted")
+        )
+        for number, name, value in conn.execute(
+            select(counted.c.number, counted.c.kind, func.sum(counted.c.value)).group_by(
+                counted.c.number, counted.c.kind
+            )
+        ):
+            figures[int(number)][str(name)] += int(value)
+
+    if senders:
+        sent, scope = _sent_messages(application_id, journey_id, test, start, stop)
+        tracked = (
+            select(
+                dialect.bucket_number(outbox.c.created_at, start, step).label("number"),
+                outbox.c.state_id,
+                outbox.c.enrollment_id,
+                events.c.event_code,
+            )
+            .select_from(sent.join(events, _tracked(conn, application_id)))
+            .where(scope, outbox.c.state_id.in_(senders))
+            .subquery("tracked")
+        )
+        enrollment, code = tracked.c.enrollment_id, tracked.c.event_code
+        for number, _state, delivered, opened, clicked in conn.execute(
+            select(
+                tracked.c.number,
+                tracked.c.state_id,
+                _recipients(DELIVERED_EVENTS, enrollment, code),
+                _recipients(OPENED_EVENTS, enrollment, code),
+                _recipients(CLICKED_EVENTS, enrollment, code),
+            ).group_by(tracked.c.number, tracked.c.state_id)
+        ):
+            point = figures[int(number)]
+            point["delivered"] += int(delivered)
+            point["opened"] += int(opened)
+            point["clicked"] += int(clicked)
+
+    return tuple(
+        SeriesPoint(
+            start=moment,
+            end=moment + step,
+            entered=found["entered"],
+            sent=found["sent"],
+            skipped=found["skipped"],
+            delivered=found["delivered"],
+            opened=found["opened"],
+            clicked=found["clicked"],
+        )
+        for moment, found in zip(starts, figures, strict=True)
     )
 
 

@@ -7,8 +7,9 @@ and the ``FLOW_RANDOM`` paths side by side with their 95 % intervals. ``stats.cs
 per-state table as CSV; ``history.csv`` streams every enrollment (``store.inspection``, the
 API's export).
 
-What is shown is worked out in ``console/figures.py`` (the chart's points are ``journey_stats``
-over each hour, day or week of the interval, so they add up to the tables' figures).
+What is shown is worked out in ``console/figures.py`` (the chart's points are
+``store.stats.journey_series`` over the hours, days or weeks of the interval: what
+``journey_stats`` counts over each, so they add up to the tables' figures).
 """
 
 from __future__ import annotations
