@@ -10,29 +10,24 @@ check and start), whose problems name the state id and field path.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import IO, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, Page, created, ok
 from wayfare.api.uploads import UPLOAD_BODY, spool_upload
-from wayfare.engine.runner import PutResult, put_customers, start_journey, stop_journey
-from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
-from wayfare.importing.source import BATCH, MAX_LISTED, CsvSource, Problems, where
-from wayfare.model.customers import CUSTOMER_ID, AttributeError_, check_customer_id
+from wayfare.engine.runner import put_customers, start_journey, stop_journey
+from wayfare.errors import InvalidInput, Problem
+from wayfare.importing.entries import PutReport, put_csv
+from wayfare.model.customers import check_customer_id
 from wayfare.model.lifecycle import JourneyStatus
-from wayfare.model.templates import TEMPLATES, JourneyTemplate, build_journey, find_template
-from wayfare.store.campaigns import create_campaign, get_campaign
-from wayfare.store.customers import define_field
-from wayfare.store.database import Database
-from wayfare.store.events import define_event_type, event_codes
+from wayfare.model.templates import TEMPLATES, find_template
+from wayfare.store import journey_templates
 from wayfare.store.inspection import EnrollmentHistory, enrollment_history, history_csv
 from wayfare.store.journeys import (
     StoredJourney,
@@ -206,78 +201,12 @@ def create_from_template(template_id: str, body: TemplateBody, caller: Auth, dat
     named ``<journey name> · <slot name>``; missing event types and customer fields are defined.
     """
     template = find_template(template_id)
-    now = utcnow()
     with database.write() as conn:
-        made = _provide(conn, caller.application_id, template, body, now)
-        document = build_journey(template, body.name, made["campaigns"])
-        journey_id = create_journey(conn, caller.application_id, document, now)
-        journey = get_journey(conn, caller.application_id, journey_id)
-    return created({**journey_json(journey), "template": template.id, **made})
-
-
-def _provide(
-    conn: Connection,
-    application_id: int,
-    template: JourneyTemplate,
-    body: TemplateBody,
-    now: datetime,
-) -> dict[str, Any]:
-    """Check the given campaigns; make what the template needs and the application lacks."""
-    slots = {c.key: c for c in template.campaigns}
-    problems = []
-    for key, campaign_id in body.campaigns.items():
-        need = slots.get(key)
-        if need is None:
-            known = ", ".join(slots) or "none"
-            problems.append(Problem(f"campaigns.{key}", f"not a slot of this template ({known})"))
-            continue
-        try:
-            channel = get_campaign(conn, application_id, campaign_id).channel
-        except NotFound:
-            problems.append(
-                Problem(f"campaigns.{key}", f"campaign {campaign_id} does not exist", "unknown")
-            )
-            continue
-        if channel != need.channel:
-            problems.append(
-                Problem(
-                    f"campaigns.{key}",
-                    f"campaign {campaign_id} is {channel}; the slot needs {need.channel}",
-                    "channel_mismatch",
-                )
-            )
-    if problems:
-        raise InvalidInput(problems=problems)
-    campaign_ids = dict(body.campaigns)
-    new_campaigns = []
-    for need in template.campaigns:
-        if need.key not in campaign_ids:
-            name = f"{body.name} · {need.name}"[:200]
-            campaign_ids[need.key] = create_campaign(
-                conn, application_id, name, need.channel, need.content, now
-            )
-            new_campaigns.append(campaign_ids[need.key])
-    new_fields = []
-    for need_field in template.fields:
-        try:
-            made = define_field(conn, application_id, need_field.name, need_field.type, now)
-        except Conflict as exc:
-            raise Conflict(
-                f"the template needs the customer field {need_field.name!r} as a "
-                f"{need_field.type}: {exc.message}"
-            ) from None
-        if made.created_at == now:
-            new_fields.append(need_field.name)
-    known_events = event_codes(conn, application_id)
-    new_events = []
-    for need_event in template.events:
-        if need_event.code not in known_events:
-            define_event_type(conn, application_id, need_event.code, need_event.name, now)
-            new_events.append(need_event.code)
-    return {
-        "campaigns": campaign_ids,
-        "created": {"campaigns": new_campaigns, "fields": new_fields, "eventTypes": new_events},
-    }
+        draft = journey_templates.create_from_template(
+            conn, caller.application_id, template, body.name, body.campaigns, utcnow()
+        )
+        journey = get_journey(conn, caller.application_id, draft.journey_id)
+    return created({**journey_json(journey), "template": template.id, **draft.to_json()})
 
 
 @router.get("/{journey_id}")
@@ -571,46 +500,6 @@ def customer_enrollments(
     return ok([enrollment_json(e) for e in found], count=len(found))
 
 
-@dataclass(frozen=True, slots=True)
-class PutReport:
-    """What putting customers in did: counts, and the first ids discarded or unknown."""
-
-    entered: int
-    discarded: int
-    unknown: int
-    discarded_ids: tuple[str, ...] = ()
-    unknown_ids: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, result: PutResult) -> PutReport:
-        """The report of one ``put_customers`` call."""
-        return cls(
-            result.entered,
-            len(result.discarded),
-            len(result.unknown),
-            tuple(result.discarded[:MAX_LISTED]),
-            tuple(result.unknown[:MAX_LISTED]),
-        )
-
-    def __add__(self, other: PutReport) -> PutReport:
-        return PutReport(
-            self.entered + other.entered,
-            self.discarded + other.discarded,
-            self.unknown + other.unknown,
-            (self.discarded_ids + other.discarded_ids)[:MAX_LISTED],
-            (self.unknown_ids + other.unknown_ids)[:MAX_LISTED],
-        )
-
-    def to_json(self, test: bool) -> dict[str, Any]:
-        """The report as the API shows it."""
-        return {
-            "test": test,
-            "entered": self.entered,
-            "discarded": {"count": self.discarded, "customerIds": list(self.discarded_ids)},
-            "unknown": {"count": self.unknown, "customerIds": list(self.unknown_ids)},
-        }
-
-
 @router.put("/{journey_id}/customers")
 def put_in(
     journey_id: int,
@@ -653,55 +542,6 @@ def put_in(
     return ok(PutReport.of(result).to_json(test))
 
 
-def _put_csv(
-    database: Database,
-    application_id: int,
-    journey_id: int,
-    stream: IO[bytes],
-    now: datetime,
-    test: bool,
-) -> PutReport:
-    """Put the customers of a CSV in, in batches, in one transaction (none if a row is bad)."""
-    with database.write() as conn:
-        source = CsvSource(stream)
-        source.check_header("customerId")
-        header = source.header
-        width = len(header)
-        id_index = header.index("customerId")
-        context_columns = [(i, name) for i, name in enumerate(header) if i != id_index]
-        problems = Problems()
-        report = PutReport(0, 0, 0)
-        batch: list[str | Mapping[str, Any]] = []
-        for row in source:
-            customer_id = row[id_index] if len(row) == width else ""
-            if len(row) != width or not CUSTOMER_ID.fullmatch(customer_id):
-                problems.add_row(_row_problems(row, width, id_index, source.line))
-                continue
-            context = {name: row[i] for i, name in context_columns if row[i]}
-            batch.append({"customerId": customer_id, "contextValues": context})
-            if len(batch) >= BATCH:
-                if not problems.count:
-                    report += PutReport.of(
-                        put_customers(conn, application_id, journey_id, batch, now, test=test)
-                    )
-                batch = []
-        if problems.count:
-            raise problems.failure()
-        # the last batch, even empty: a journey that takes no customers says so
-        result = put_customers(conn, application_id, journey_id, batch, now, test=test)
-    return report + PutReport.of(result)
-
-
-def _row_problems(row: list[str], width: int, id_index: int, line: int) -> list[Problem]:
-    if len(row) != width:
-        return [Problem(where(line), f"expected {width} values, found {len(row)}")]
-    try:
-        check_customer_id(row[id_index])
-    except AttributeError_ as exc:
-        return [Problem(where(line, "customerId"), str(exc), "invalid_customer_id")]
-    return []
-
-
 @router.put("/{journey_id}/customers/csv", openapi_extra=UPLOAD_BODY)
 async def put_in_csv(
     journey_id: int,
@@ -720,7 +560,7 @@ async def put_in_csv(
     stream = await spool_upload(request)
     try:
         report = await run_in_threadpool(
-            _put_csv, database, caller.application_id, journey_id, stream, utcnow(), test
+            put_csv, database, caller.application_id, journey_id, stream, utcnow(), test
         )
     finally:
         stream.close()

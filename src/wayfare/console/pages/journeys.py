@@ -5,8 +5,9 @@ with options; active ones deactivated; any cloned; drafts and deactivated ones r
 put into a list-entry journey from a CSV.
 
 Each action calls what the ``/v1/journey`` router calls (``wayfare.api.journeys``): the store's
-journey functions and the engine's ``start_journey``, ``stop_journey`` and ``put_customers``. The
-builder (``GET /journeys/{id}``, ``builder.py``) and the statistics (``stats.py``) are other pages.
+journey functions (``store.journey_templates`` for the gallery), the engine's ``start_journey``
+and ``stop_journey``, and ``importing.entries.put_csv`` for a CSV of customers. The builder (``GET /journeys/{id}``, ``builder.py``) and the statistics
+(``stats.py``) are other pages.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from fastapi.responses import Response
 from sqlalchemy import Connection, or_, select
 from starlette.datastructures import UploadFile
 
-from wayfare.api.journeys import PutReport, TemplateBody, _provide, _put_csv
 from wayfare.console.web import Changing, ConsoleRoute, Viewer, page, see_other, utcnow
 from wayfare.engine.runner import start_journey, stop_journey
 from wayfare.errors import Conflict, InvalidInput, InvalidTransition, Problem
+from wayfare.importing.entries import PutReport, put_csv
 from wayfare.model.fields import FieldType
 from wayfare.model.lifecycle import JourneyStatus
-from wayfare.model.templates import TEMPLATES, JourneyTemplate, build_journey, find_template
+from wayfare.model.templates import TEMPLATES, find_template
+from wayfare.store import journey_templates
 from wayfare.store.common import NAME_MAX
 from wayfare.store.customers import list_fields
 from wayfare.store.enrollments import journey_counts
@@ -327,7 +329,10 @@ def create_from_template(
     wrong = _name_problem(name)
     if wrong is None:
         try:
-            journey_id, made = _from_template(viewer, chosen, name.strip())
+            with viewer.database.write() as conn:
+                draft = journey_templates.create_from_template(
+                    conn, viewer.application_id, chosen, name.strip(), {}, utcnow()
+                )
         except (Conflict, InvalidInput) as error:
             wrong = error.message
     if wrong is not None:
@@ -338,22 +343,11 @@ def create_from_template(
             template_errors={chosen.id: wrong},
             status=400,
         )
-    placeholders = len(made["created"]["campaigns"])
+    placeholders = len(draft.new_campaigns)
     notice = f"Created {name.strip()} from the template {chosen.name}"
     if placeholders:
         notice += f", with {placeholders} placeholder campaign(s) to write in Campaigns"
-    return see_other(f"/journeys/{journey_id}", notice + ".")
-
-
-def _from_template(
-    viewer: Viewer, template: JourneyTemplate, name: str
-) -> tuple[int, dict[str, Any]]:
-    """The new draft's id and what was made for it (campaigns, fields, event types)."""
-    now = utcnow()
-    with viewer.database.write() as conn:
-        made = _provide(conn, viewer.application_id, template, TemplateBody(name=name), now)
-        document = build_journey(template, name, made["campaigns"])
-        return create_journey(conn, viewer.application_id, document, now), made
+    return see_other(f"/journeys/{draft.journey_id}", notice + ".")
 
 
 @router.post("/journeys/new")
@@ -666,7 +660,7 @@ async def customers_upload(
     upload.file.seek(0)
     try:
         report = await run_in_threadpool(
-            _put_csv,
+            put_csv,
             viewer.database,
             viewer.application_id,
             journey_id,
