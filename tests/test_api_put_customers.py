@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from wayfare.api import journeys as journeys_api
 from wayfare.channels.dispatch import Dispatcher
 from wayfare.engine.wake import LOCAL_WAKE
 from wayfare.engine.worker import Runner, Worker
+from wayfare.importing import entries as journey_entries
 from wayfare.settings import Settings
 from wayfare.store.database import Database
 
@@ -285,7 +285,7 @@ def test_customers_put_in_wake_the_worker(api: TestClient, database: Database) -
 def test_a_csv_of_several_batches(
     api: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(journeys_api, "BATCH", 2)
+    monkeypatch.setattr(journey_entries, "BATCH", 2)
     journey_id = journey(api)
     # a bad row after two batches were written: the whole file is refused, nobody entered
     late = upload(api, journey_id, "customerId,coupon\nc-0,A\nc-1,B\nc-2,C\nc-3,D\nbad id,E\n")
