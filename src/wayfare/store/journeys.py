@@ -282,7 +282,9 @@ def remove_state(
 
 def check_journey(conn: Connection, application_id: int, journey_id: int) -> ValidationReport:
     """Validate the stored journey, its references checked against the application's catalog."""
-    return _validate(conn, application_id, get_journey(conn, application_id, journey_id).document())
+    return validate_document(
+        conn, application_id, get_journey(conn, application_id, journey_id).document()
+    )
 
 
 def activate_journey(
@@ -309,7 +311,7 @@ def activate_journey(
         "maxEntries": max_entries,
         "recheckEvery": str(DEFAULT_RECHECK_EVERY) if recheck_every is None else recheck_every,
     }
-    problems = _validate(
+    problems = validate_document(
         conn, application_id, {**current.document(), "settings": settings}
     ).problems
     if problems:
@@ -419,9 +421,14 @@ def delete_journey(conn: Connection, application_id: int, journey_id: int) -> No
 # Helpers
 
 
-def _validate(
+def validate_document(
     conn: Connection, application_id: int, document: Mapping[str, Any]
 ) -> ValidationReport:
+    """Validate a journey document, its references checked against the application's catalog.
+
+    What ``check_journey`` and activation do for a stored journey; the builder uses it on a
+    journey with an edit not stored yet.
+    """
     return validate_journey(document, load_catalog(conn, application_id))
 
 

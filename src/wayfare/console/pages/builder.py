@@ -43,9 +43,7 @@ from wayfare.console.web import Changing, ConsoleRoute, Viewer, page, see_other,
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
 from wayfare.model.events import BUILTIN_EVENTS
 from wayfare.model.lifecycle import Action, JourneyStatus, transition
-from wayfare.model.validation import validate_journey
 from wayfare.store.campaigns import list_campaigns
-from wayfare.store.catalog import load_catalog
 from wayfare.store.customers import list_fields
 from wayfare.store.events import list_event_types
 from wayfare.store.journeys import (
@@ -55,6 +53,7 @@ from wayfare.store.journeys import (
     remove_state,
     replace_state,
     update_journey,
+    validate_document,
 )
 from wayfare.store.lists import list_lists
 from wayfare.store.segments import list_segments
@@ -147,7 +146,7 @@ def _render(
     with viewer.database.read() as conn:
         journey = get_journey(conn, viewer.application_id, journey_id)
         catalogue = _catalogue(conn, viewer.application_id)
-        report = validate_journey(journey.document(), load_catalog(conn, viewer.application_id))
+        report = validate_document(conn, viewer.application_id, journey.document())
     states = _state_ids(journey)
     known = {ident for ident, _, _ in states}
     if selected is not None and selected not in known:
@@ -270,7 +269,7 @@ def _save_problems(
     if not replacing:
         states.append(state)
     document = {**journey.document(), "states": states}
-    report = validate_journey(document, load_catalog(conn, viewer.application_id))
+    report = validate_document(conn, viewer.application_id, document)
     found, _ = by_state(report.problems)
     return [p for p in found.get(state["id"], []) if p.where.startswith("params")]
 
