@@ -1,5 +1,8 @@
 """Journey inspection: where each customer is in a journey, how they got there, the history CSV.
 
+``customer_enrollments`` gathers one customer's enrollments in every journey (the console's
+profile page).
+
 Read with set queries in batches; the caller owns the (read) transaction.
 """
 
@@ -19,7 +22,7 @@ from sqlalchemy import Connection, func, select
 from wayfare.model.journey import parse_journey
 from wayfare.store.enrollments import path_steps
 from wayfare.store.journeys import get_journey
-from wayfare.store.schema import enrollments, outbox
+from wayfare.store.schema import enrollments, journeys, outbox
 from wayfare.store.stats import HANDED
 
 HISTORY_COLUMNS = (
@@ -68,6 +71,45 @@ class EnrollmentHistory:
     end_reason: str | None
     messages: tuple[SentMessage, ...]
     path: tuple[tuple[int, datetime], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerEnrollment:
+    """One of the customer's enrollments, with its journey's name."""
+
+    journey_id: int
+    journey_name: str
+    journey_status: str
+    history: EnrollmentHistory
+
+
+def customer_enrollments(
+    conn: Connection, application_id: int, customer_id: str
+) -> list[CustomerEnrollment]:
+    """Every enrollment of the customer, in any journey, newest entry first.
+
+    The journeys come from one query on the enrollments' ``(application_id, customer_id)``
+    index; each journey's enrollments from ``enrollment_history``.
+    """
+    rows = conn.execute(
+        select(journeys.c.id, journeys.c.name, journeys.c.status)
+        .where(
+            journeys.c.application_id == application_id,
+            journeys.c.id.in_(
+                select(enrollments.c.journey_id).where(
+                    enrollments.c.application_id == application_id,
+                    enrollments.c.customer_id == customer_id,
+                )
+            ),
+        )
+        .order_by(journeys.c.id)
+    ).all()
+    found = [
+        CustomerEnrollment(int(row.id), row.name, row.status, history)
+        for row in rows
+        for history in enrollment_history(conn, application_id, int(row.id), customer_id)
+    ]
+    return sorted(found, key=lambda e: (e.history.entered_at, e.history.id), reverse=True)
 
 
 def enrollment_history(

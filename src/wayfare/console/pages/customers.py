@@ -41,9 +41,9 @@ from wayfare.store.customers import (
 )
 from wayfare.store.database import dialect_of
 from wayfare.store.events import customer_events
-from wayfare.store.inspection import EnrollmentHistory, enrollment_history
+from wayfare.store.inspection import customer_enrollments
 from wayfare.store.outbox import list_messages
-from wayfare.store.schema import customers, enrollments, journeys
+from wayfare.store.schema import customers
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -209,45 +209,6 @@ def index(
 
 
 # -- a profile -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Enrollment:
-    """One of the customer's enrollments, with its journey's name."""
-
-    journey_id: int
-    journey_name: str
-    journey_status: str
-    history: EnrollmentHistory
-
-
-def customer_enrollments(
-    conn: Connection, application_id: int, customer_id: str
-) -> list[Enrollment]:
-    """Every enrollment of the customer, in any journey, newest entry first.
-
-    The journeys come from one query on the enrollments' ``(application_id, customer_id)``
-    index; each journey's enrollments from the API's ``enrollment_history``.
-    """
-    rows = conn.execute(
-        select(journeys.c.id, journeys.c.name, journeys.c.status)
-        .where(
-            journeys.c.application_id == application_id,
-            journeys.c.id.in_(
-                select(enrollments.c.journey_id).where(
-                    enrollments.c.application_id == application_id,
-                    enrollments.c.customer_id == customer_id,
-                )
-            ),
-        )
-        .order_by(journeys.c.id)
-    ).all()
-    found = [
-        Enrollment(int(row.id), row.name, row.status, history)
-        for row in rows
-        for history in enrollment_history(conn, application_id, int(row.id), customer_id)
-    ]
-    return sorted(found, key=lambda e: (e.history.entered_at, e.history.id), reverse=True)
 
 
 def _form_values(customer: Customer) -> dict[str, str]:
