@@ -540,6 +540,14 @@ class SeriesPoint:
     clicked: int
 
 
+def _index(number: Any, count: int) -> int:
+    """A bucket number read back, checked to be one of the series' (else a bug, not a point)."""
+    index = int(number)
+    if not 0 <= index < count:
+        raise AssertionError(f"bucket {index} is outside the series' {count} buckets")
+    return index
+
+
 def journey_series(
     conn: Connection,
     application_id: int,
@@ -609,7 +617,7 @@ def journey_series(
                 counted.c.number, counted.c.kind
             )
         ):
-            figures[int(number)][str(name)] += int(value)
+            figures[_index(number, count)][str(name)] += int(value)
 
     if senders:
         sent, scope = _sent_messages(application_id, journey_id, test, start, stop)
@@ -634,7 +642,7 @@ def journey_series(
                 _recipients(CLICKED_EVENTS, enrollment, code),
             ).group_by(tracked.c.number, tracked.c.state_id)
         ):
-            point = figures[int(number)]
+            point = figures[_index(number, count)]
             point["delivered"] += int(delivered)
             point["opened"] += int(opened)
             point["clicked"] += int(clicked)
