@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from wayfare.errors import Conflict, InvalidInput
+from wayfare.model.conditions import parse_condition
+from wayfare.model.fields import FieldType
 from wayfare.store.applications import create_application
 from wayfare.store.customers import (
     define_field,
@@ -62,6 +64,34 @@ def test_pages_are_checked_and_search_ignores_case(database: Database, app_id: i
         assert [c.customer_id for c in list_customers(conn, app_id, q="bob@")[0]] == ["Bob"]
         ordered = [c.customer_id for c in list_customers(conn, app_id)[0]]
         assert ordered == ["Bob", "alice", "carol"]  # code point order on both databases
+
+
+def test_customers_are_listed_by_condition_with_their_segments(
+    database: Database, app_id: int
+) -> None:
+    with database.write() as conn:
+        define_field(conn, app_id, "city", "string", NOW)
+        upsert_customers(
+            conn,
+            app_id,
+            [
+                {"customerId": "ana", "fields": {"city": "Madrid"}},
+                {"customerId": "andres", "fields": {"city": "Lima"}},
+                {"customerId": "amaia", "fields": {"city": "Madrid"}},
+                {"customerId": "bea", "fields": {"city": "Madrid"}},
+            ],
+            NOW,
+        )
+        madrid = create_segment(conn, app_id, "Madrid", {"city": {"eq": "Madrid"}}, NOW)
+        types = {"city": FieldType.STRING}
+        in_madrid, _ = parse_condition({"city": {"eq": "Madrid"}}, "cond", types)
+        in_segment, _ = parse_condition({"segmentIds": [madrid]}, "cond", types)
+        assert in_madrid is not None and in_segment is not None
+        for cond in (in_madrid, in_segment):
+            found, total = list_customers(conn, app_id, q="A", condition=cond, now=NOW, limit=1)
+            assert ([c.customer_id for c in found], total) == (["amaia"], 2)
+            found, total = list_customers(conn, app_id, condition=cond, now=NOW)
+            assert ([c.customer_id for c in found], total) == (["amaia", "ana", "bea"], 3)
 
 
 def test_a_field_in_use_cannot_be_deleted(database: Database, app_id: int) -> None:

@@ -13,8 +13,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, func, literal, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
+from wayfare.model.conditions import Condition, referenced_segments
 from wayfare.model.customers import (
     CHANNELS,
     RESERVED_NAMES,
@@ -400,10 +402,13 @@ def list_customers(
     limit: int = 50,
     offset: int = 0,
     q: str | None = None,
+    condition: Condition | None = None,
+    now: datetime | None = None,
 ) -> tuple[list[Customer], int]:
     """A page of customers by id, and how many there are in all.
 
-    ``q``: only the customers whose id or email starts with it, in any case.
+    ``q``: only the customers whose id or email starts with it, in any case. ``condition``: only
+    the customers it holds for at ``now`` (required with it), as a filter state would test them.
     """
     checked_page(limit, offset)
     where = [customers.c.application_id == application_id]
@@ -413,6 +418,10 @@ def list_customers(
             func.lower(customers.c.customer_id).like(pattern + "%", escape="\\")
             | func.lower(customers.c.email).like(pattern + "%", escape="\\")
         )
+    if condition is not None:
+        if now is None:
+            raise TypeError("list_customers: a condition needs now")
+        where.append(_condition_test(conn, application_id, condition, now))
     total = conn.execute(select(func.count()).where(and_(*where))).scalar_one()
     rows = conn.execute(
         select(customers)
@@ -422,6 +431,22 @@ def list_customers(
         .offset(offset)
     )
     return [customer_from_row(row) for row in rows], int(total)
+
+
+def _condition_test(
+    conn: Connection, application_id: int, condition: Condition, now: datetime
+) -> ColumnElement[bool]:
+    """``condition`` as SQL over ``customers``, the application's fields and segments loaded."""
+    from wayfare.store.conditions_sql import (  # it imports this module
+        compile_condition,
+        load_segments,
+    )
+
+    types = field_types(conn, application_id)
+    saved = load_segments(conn, application_id, referenced_segments(condition), types)
+    return compile_condition(
+        condition, dialect=dialect_of(conn), field_types=types, now=now, segments=saved
+    )
 
 
 def field_users(conn: Connection, application_id: int, name: str) -> list[str]:

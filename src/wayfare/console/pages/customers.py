@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from wayfare.console.web import (
     Changing,
@@ -30,20 +30,17 @@ from wayfare.errors import InvalidInput, NotFound, Problem
 from wayfare.model.conditions import parse_condition
 from wayfare.model.customers import CHANNELS, Customer
 from wayfare.model.fields import FieldType
-from wayfare.store.conditions_sql import compile_condition
 from wayfare.store.customers import (
-    customer_from_row,
     delete_customer,
+    field_types,
     get_customer,
     list_customers,
     list_fields,
     upsert_customers,
 )
-from wayfare.store.database import dialect_of
 from wayfare.store.events import customer_events
 from wayfare.store.inspection import customer_enrollments
 from wayfare.store.outbox import list_messages
-from wayfare.store.schema import customers
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -127,39 +124,29 @@ def _matching(
 ) -> tuple[list[Customer], int]:
     """A page of the customers matching ``search``, and how many match in all.
 
-    The text goes to the store's search (id or e-mail, case-free prefix); a field value is
-    compiled to SQL as the condition ``{field: {eq: value}}``, as a filter state would be.
+    The text goes to the store's search (id or e-mail, case-free prefix); a field value becomes
+    the condition ``{field: {eq: value}}``, tested as a filter state would test it.
     """
-    if not search.field:
-        return list_customers(
-            conn, application_id, limit=PAGE_SIZE, offset=offset, q=search.q or None
-        )
-    types = {f.name: f.type for f in list_fields(conn, application_id)}
-    if search.field not in types:
-        raise InvalidInput(problems=[Problem("field", "no such customer field")])
-    cond, problems = parse_condition({search.field: {"eq": search.value}}, "value", types)
-    if cond is None:
-        raise InvalidInput(
-            problems=[Problem("value", p.message, p.code) for p in problems]
-            or [Problem("value", "not a value of this field")]
-        )
-    test = compile_condition(cond, dialect=dialect_of(conn), field_types=types, now=utcnow())
-    where = [customers.c.application_id == application_id, test]
-    if search.q:
-        prefix = search.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append(
-            func.lower(customers.c.customer_id).like(prefix + "%", escape="\\")
-            | func.lower(customers.c.email).like(prefix + "%", escape="\\")
-        )
-    total = conn.execute(select(func.count()).select_from(customers).where(*where)).scalar_one()
-    rows = conn.execute(
-        select(customers)
-        .where(*where)
-        .order_by(dialect_of(conn).code_point_order(customers.c.customer_id))
-        .limit(PAGE_SIZE)
-        .offset(offset)
+    cond = None
+    if search.field:
+        types = field_types(conn, application_id)
+        if search.field not in types:
+            raise InvalidInput(problems=[Problem("field", "no such customer field")])
+        cond, problems = parse_condition({search.field: {"eq": search.value}}, "value", types)
+        if cond is None:
+            raise InvalidInput(
+                problems=[Problem("value", p.message, p.code) for p in problems]
+                or [Problem("value", "not a value of this field")]
+            )
+    return list_customers(
+        conn,
+        application_id,
+        limit=PAGE_SIZE,
+        offset=offset,
+        q=search.q or None,
+        condition=cond,
+        now=utcnow(),
     )
-    return [customer_from_row(row) for row in rows], int(total)
 
 
 def consent_summary(customer: Customer) -> str:
