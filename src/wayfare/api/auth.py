@@ -6,8 +6,8 @@ one place the API reads the clock).
 Keys read from the database are kept in a cache of the process, per database, for
 ``KEY_CACHE_SECONDS`` (by the hash of the secret; secrets are never kept): a key disabled or
 rotated by another process stops working within that time, one disabled or rotated through
-this process at once (a write to ``/v1/serverkey`` empties the cache). Unknown secrets are
-not kept, so they cannot fill it.
+this process at once (``forget_keys``, called by the API and the console after a key is rotated
+or disabled, empties the cache). Unknown secrets are not kept, so they cannot fill it.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class KeyCache:
             self._keys[digest] = (found[0], key)
 
     def clear(self) -> None:
-        """Forget every key (a key was created, rotated or disabled)."""
+        """Forget every key (a key was rotated or disabled)."""
         self._keys.clear()
 
 
@@ -101,6 +101,15 @@ def key_cache(database: Database) -> KeyCache:
     if cache is None:
         cache = _caches.setdefault(database, KeyCache())
     return cache
+
+
+def forget_keys(database: Database) -> None:
+    """Empty ``database``'s key cache in this process: call it once a key change is committed.
+
+    A key rotated or disabled then stops working at once here (within ``KEY_CACHE_SECONDS``
+    in other processes).
+    """
+    key_cache(database).clear()
 
 
 def server_key(database: Database, secret: str) -> ServerKey | None:
@@ -149,8 +158,6 @@ async def authenticate(
     key = cache.get(digest)
     if key is None:
         key = await run_in_threadpool(server_key, database, secret)
-    if request.method not in READ_METHODS and request.scope["path"].startswith(KEYS_PATH):
-        cache.clear()  # keys are being managed: read them again from now on
     if key is None:
         raise Refused(401, "unknown_key", "that server key is not valid")
     if not key.enabled:
@@ -165,10 +172,6 @@ async def authenticate(
         await run_in_threadpool(_touch, database, key, now)
         cache.touched(digest, dataclasses.replace(key, last_used_at=now))
     return Caller(key.application_id, key.id, key.role)
-
-
-KEYS_PATH = "/v1/serverkey"
-"""Where keys are managed: a write there empties the key cache of this process."""
 
 
 def _touch(database: Database, key: ServerKey, now: datetime) -> None:

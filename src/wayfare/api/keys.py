@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import Field
 
-from wayfare.api.auth import Auth, Db, utcnow
+from wayfare.api.auth import Auth, Db, forget_keys, utcnow
 from wayfare.api.envelope import Body, Json, created, ok
 from wayfare.api.errors import Refused
 from wayfare.store.keys import NewKey, create_key, disable_key, list_keys, rotate_key
@@ -66,6 +66,7 @@ def rotate(key_id: int, caller: Auth, database: Db) -> Json:
     _full(caller)
     with database.write() as conn:
         new = rotate_key(conn, caller.application_id, key_id)
+    forget_keys(database)  # the old secret stops working now
     return ok(_with_secret(new))
 
 
@@ -75,4 +76,5 @@ def disable(key_id: int, caller: Auth, database: Db) -> Json:
     _full(caller)
     with database.write() as conn:
         key = disable_key(conn, caller.application_id, key_id)
+    forget_keys(database)
     return ok(key.to_dict())

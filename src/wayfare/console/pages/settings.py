@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from wayfare.api.auth import key_cache
+from wayfare.api.auth import forget_keys
 from wayfare.channels.dispatch import BUILT_IN
 from wayfare.console.web import (
     Changing,
@@ -422,7 +422,7 @@ def rotate(request: Request, viewer: Viewer, key_id: int, _csrf: Changing) -> Re
     """Give the key a new secret (shown this once); the old one stops working at once."""
     with viewer.database.write() as conn:
         new = rotate_key(conn, viewer.application_id, key_id)
-    key_cache(viewer.database).clear()  # the old secret stops working now, as through the API
+    forget_keys(viewer.database)  # the old secret stops working now, as through the API
     return _secret_page(request, new, "rotated")
 
 
@@ -431,5 +431,5 @@ def disable(request: Request, viewer: Viewer, key_id: int, _csrf: Changing) -> R
     """Disable the key for good (it stays listed)."""
     with viewer.database.write() as conn:
         key = disable_key(conn, viewer.application_id, key_id)
-    key_cache(viewer.database).clear()
+    forget_keys(viewer.database)
     return see_other("/keys", f"Key {key.name!r} ({key.prefix}…) disabled.")
