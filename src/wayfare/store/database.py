@@ -69,6 +69,7 @@ MIGRATION_LOCK = 0x57A7_FA2E
 """The PostgreSQL advisory lock key held while migrating."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+"""The unit of ``Dialect.microseconds_since`` and ``Dialect.bucket_number``: exact integers."""
 
 
 @dataclass(frozen=True)
