@@ -16,7 +16,9 @@ from wayfare.store.campaigns import create_campaign
 from wayfare.store.database import Database
 from wayfare.store.journeys import (
     DEACTIVATED_REASON,
+    JourneyRef,
     activate_journey,
+    active_journeys_using,
     add_state,
     check_journey,
     clone_journey,
@@ -24,6 +26,7 @@ from wayfare.store.journeys import (
     deactivate_journey,
     delete_journey,
     get_journey,
+    journeys_using,
     list_journeys,
     remove_state,
     replace_state,
@@ -520,3 +523,26 @@ def test_another_applications_journey_is_not_found(
         assert list_journeys(conn, other).count == 0
         journey = get_journey(conn, app_id, draft_id)
     assert (journey.name, journey.status, journey.version) == ("Welcome", "DRAFT", 1)
+
+
+def test_journeys_using_a_campaign_are_found_by_campaign(
+    database: Database, app_id: int, email_id: int
+) -> None:
+    with database.write() as conn:
+        other = create_campaign(conn, app_id, "Other", "email", {"subject": "Hi", "html": "x"}, NOW)
+        unused = create_campaign(
+            conn, app_id, "Unused", "email", {"subject": "x", "html": "x"}, NOW
+        )
+        draft = create_journey(conn, app_id, welcome(email_id, "Draft"), NOW)
+        live = create_journey(conn, app_id, welcome(other, "Live"), NOW)
+    activate(database, app_id, live)
+    with database.read() as conn:
+        found = journeys_using(conn, app_id, "campaignId", [email_id, other, unused])
+        active = journeys_using(conn, app_id, "campaignId", [email_id, other], active=True)
+        assert active_journeys_using(conn, app_id, "campaignId", other) == [(live, "Live")]
+    assert found == {
+        email_id: [JourneyRef(draft, "Draft", "DRAFT")],
+        other: [JourneyRef(live, "Live", "ACTIVE")],
+        unused: [],
+    }
+    assert active == {email_id: [], other: [JourneyRef(live, "Live", "ACTIVE")]}

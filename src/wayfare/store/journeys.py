@@ -8,7 +8,7 @@ version = :v``, so of two concurrent edits of the same version exactly one wins 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
@@ -103,25 +103,44 @@ def list_journeys(
     return Page([_stored(row) for row in rows], int(count))
 
 
+@dataclass(frozen=True, slots=True)
+class JourneyRef:
+    """A journey that mentions something: its id, name and status."""
+
+    id: int
+    name: str
+    status: str
+
+
+def journeys_using(
+    conn: Connection, application_id: int, key: str, ids: Iterable[int], *, active: bool = False
+) -> dict[int, list[JourneyRef]]:
+    """For each of ``ids``, the journeys whose states mention it under ``key``, by journey id.
+
+    ``key`` is ``campaignId`` (message states, push clicks, reminders) or ``segmentIds``;
+    ``active``: only the active journeys. Every id of ``ids`` is a key (with no journeys).
+    """
+    found: dict[int, list[JourneyRef]] = {ref_id: [] for ref_id in ids}
+    query = (
+        select(journeys.c.id, journeys.c.name, journeys.c.status, journeys.c.states)
+        .where(journeys.c.application_id == application_id)
+        .order_by(journeys.c.id)
+    )
+    if active:
+        query = query.where(journeys.c.status == JourneyStatus.ACTIVE.value)
+    for row in conn.execute(query):
+        for ref_id in set(json_references(row.states, key)) & found.keys():
+            found[ref_id].append(JourneyRef(int(row.id), str(row.name), str(row.status)))
+    return found
+
+
 def active_journeys_using(
     conn: Connection, application_id: int, key: str, ref_id: int
 ) -> list[tuple[int, str]]:
-    """The active journeys (id, name) whose states mention ``ref_id`` under ``key``.
-
-    ``key`` is ``campaignId`` (message states, push clicks, reminders) or ``segmentIds``.
-    """
-    rows = conn.execute(
-        select(journeys.c.id, journeys.c.name, journeys.c.states)
-        .where(
-            journeys.c.application_id == application_id,
-            journeys.c.status == JourneyStatus.ACTIVE.value,
-        )
-        .order_by(journeys.c.id)
-    )
+    """The active journeys (id, name) whose states mention ``ref_id`` under ``key``."""
     return [
-        (int(row.id), str(row.name))
-        for row in rows
-        if ref_id in set(json_references(row.states, key))
+        (j.id, j.name)
+        for j in journeys_using(conn, application_id, key, [ref_id], active=True)[ref_id]
     ]
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from wayfare.channels import rendering
 from wayfare.console.pages.campaign_form import content_of, fields_of, form_values, place_problems
@@ -45,9 +45,8 @@ from wayfare.store.campaigns import (
 )
 from wayfare.store.common import plain_json
 from wayfare.store.customers import list_customers
-from wayfare.store.journeys import json_references
+from wayfare.store.journeys import journeys_using
 from wayfare.store.lists import list_lists
-from wayfare.store.schema import journeys
 from wayfare.store.sendings import send_to_all, send_to_list
 from wayfare.templates import TemplateError, check_content
 
@@ -110,20 +109,6 @@ def render_preview(
     return preview
 
 
-def _users(conn: Connection, application_id: int, ids: set[int]) -> dict[int, list[Any]]:
-    """The journeys (id, name, status) that mention each of the campaigns ``ids``."""
-    found: dict[int, list[Any]] = {campaign_id: [] for campaign_id in ids}
-    rows = conn.execute(
-        select(journeys.c.id, journeys.c.name, journeys.c.status, journeys.c.states)
-        .where(journeys.c.application_id == application_id)
-        .order_by(journeys.c.id)
-    )
-    for row in rows:
-        for ref in set(json_references(row.states, "campaignId")) & ids:
-            found[ref].append(row)
-    return found
-
-
 def _listing(
     request: Request,
     viewer: ViewerContext,
@@ -137,7 +122,8 @@ def _listing(
         found = list_campaigns(
             conn, viewer.application_id, limit=PER_PAGE, page=max(page_number, 1) - 1
         )
-        users = _users(conn, viewer.application_id, {c.id for c in found.items})
+        ids = [c.id for c in found.items]
+        users = journeys_using(conn, viewer.application_id, "campaignId", ids)
     problems = problems or []
     context = {
         "campaigns": found.items,
