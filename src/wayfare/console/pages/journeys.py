@@ -6,8 +6,8 @@ put into a list-entry journey from a CSV.
 
 Each action calls what the ``/v1/journey`` router calls (``wayfare.api.journeys``): the store's
 journey functions (``store.journey_templates`` for the gallery), the engine's ``start_journey``
-and ``stop_journey``, and ``importing.entries.put_csv`` for a CSV of customers. The builder (``GET /journeys/{id}``, ``builder.py``) and the statistics
-(``stats.py``) are other pages.
+and ``stop_journey``, and ``importing.entries.put_csv`` for a CSV of customers. The builder
+(``GET /journeys/{id}``, ``builder.py``) and the statistics (``stats.py``) are other pages.
 """
 
 from __future__ import annotations
