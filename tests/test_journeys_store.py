@@ -26,6 +26,7 @@ from wayfare.store.journeys import (
     deactivate_journey,
     delete_journey,
     get_journey,
+    journey_names,
     journeys_using,
     list_journeys,
     remove_state,
@@ -546,3 +547,17 @@ def test_journeys_using_a_campaign_are_found_by_campaign(
         unused: [],
     }
     assert active == {email_id: [], other: [JourneyRef(live, "Live", "ACTIVE")]}
+
+
+def test_journey_names_are_found_by_prefix(database: Database, app_id: int, email_id: int) -> None:
+    with database.write() as conn:
+        for name in ("Welcome", "Welcome 2", "welcome lower", "50% off", "Winback"):
+            create_journey(conn, app_id, welcome(email_id, name), NOW)
+    with database.read() as conn:
+        assert journey_names(conn, app_id, ["Welcome", "50%"]) == {
+            "Welcome",
+            "Welcome 2",
+            "50% off",
+        }
+        assert journey_names(conn, app_id, ["5_%"]) == set()  # wildcards are plain characters
+        assert journey_names(conn, app_id, []) == set()

@@ -8,12 +8,12 @@ version = :v``, so of two concurrent edits of the same version exactly one wins 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, RowMapping, func, select
+from sqlalchemy import Connection, RowMapping, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from wayfare.errors import Conflict, InvalidInput, JourneyInvalid, NotFound, Problem
@@ -101,6 +101,16 @@ def list_journeys(
         .offset(page * limit)
     ).mappings()
     return Page([_stored(row) for row in rows], int(count))
+
+
+def journey_names(conn: Connection, application_id: int, prefixes: Sequence[str]) -> set[str]:
+    """The application's journey names that start with one of ``prefixes`` (case counts)."""
+    wanted = [journeys.c.name.startswith(prefix, autoescape=True) for prefix in prefixes]
+    if not wanted:
+        return set()
+    query = select(journeys.c.name).where(journeys.c.application_id == application_id, or_(*wanted))
+    found = conn.execute(query).scalars()  # SQLite's LIKE ignores case: checked again here
+    return {name for name in found if name.startswith(tuple(prefixes))}
 
 
 @dataclass(frozen=True, slots=True)

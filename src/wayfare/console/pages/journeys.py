@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection
 from starlette.datastructures import UploadFile
 
 from wayfare.console.web import Changing, ConsoleRoute, Viewer, page, see_other, utcnow
@@ -43,10 +43,10 @@ from wayfare.store.journeys import (
     create_journey,
     delete_journey,
     get_journey,
+    journey_names,
     list_journeys,
 )
 from wayfare.store.lists import list_lists
-from wayfare.store.schema import journeys
 from wayfare.store.segments import list_segments
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -254,7 +254,7 @@ def _new_page(
             for f in list_fields(conn, viewer.application_id)
             if f.type in (FieldType.DATE, FieldType.DATETIME)
         ]
-        taken = _taken_names(conn, viewer.application_id)
+        taken = journey_names(conn, viewer.application_id, [t.name for t in TEMPLATES])
     gallery = [
         {
             "template": t,
@@ -284,18 +284,6 @@ def _new_page(
 def new_journey(request: Request, viewer: Viewer) -> Response:
     """The "New journey" page: the template gallery and a from-scratch form."""
     return _new_page(request, viewer)
-
-
-def _taken_names(conn: Connection, application_id: int) -> set[str]:
-    """The journey names of the application that a template's name could clash with."""
-    return set(
-        conn.execute(
-            select(journeys.c.name).where(
-                journeys.c.application_id == application_id,
-                or_(*(journeys.c.name.startswith(t.name, autoescape=True) for t in TEMPLATES)),
-            )
-        ).scalars()
-    )
 
 
 def _free_name(name: str, taken: set[str]) -> str:
