@@ -127,13 +127,17 @@ def list_event_types(conn: Connection, application_id: int) -> list[EventType]:
 
 
 def event_codes(conn: Connection, application_id: int) -> set[str]:
-    """Every event code the application accepts: its event types and the built-in ones."""
-    rows = conn.execute(
-        select(event_types.c.code).where(
-            event_types.c.application_id == application_id, event_types.c.enabled.is_(True)
-        )
+    """Every event code the application accepts: its event types and the built-in ones.
+
+    A driver-level query: every batch and every group of single events asks.
+    """
+    mark = dialect_of(conn).marks(1)
+    rows = fetch_rows(
+        conn,
+        f"SELECT code FROM event_types WHERE application_id = {mark} AND enabled = {mark}",
+        (application_id, True),
     )
-    return set(rows.scalars()) | BUILTIN_EVENTS
+    return {row[0] for row in rows} | BUILTIN_EVENTS
 
 
 def record_events(
