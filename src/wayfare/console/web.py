@@ -15,7 +15,7 @@ store and engine functions as the ``/v1`` API; the console has no business logic
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,6 +172,34 @@ def problems_of(error: WayfareError) -> list[Problem]:
     if isinstance(error, InvalidInput) and error.problems:
         return list(error.problems)
     return [Problem("", error.message, error.error_code)]
+
+
+def errors_by_field(problems: Sequence[Problem], fields: Sequence[str] = ()) -> dict[str, str]:
+    """Each problem's message keyed by the form field it belongs to, for ``m.field(errors=...)``.
+
+    A problem belongs to the longest of ``fields`` its ``where`` starts with (``content.buttons``
+    for ``content.buttons[1].url``, the rest of the path kept in the message); without ``fields``,
+    to its ``where`` up to the first index (``ipAllowlist`` for ``ipAllowlist[2]``). Messages of
+    one field are joined; problems of no field are left out (pages list them all at the top).
+    """
+    placed: dict[str, list[str]] = {}
+    for problem in problems:
+        where = problem.where
+        if fields:
+            owner = max(
+                (f for f in fields if where == f or where.startswith((f + ".", f + "["))),
+                key=len,
+                default="",
+            )
+        else:
+            owner = where.split("[")[0]
+        if not owner:
+            continue
+        rest = where[len(owner) :].lstrip(".")
+        placed.setdefault(owner, []).append(
+            f"{rest}: {problem.message}" if rest else problem.message
+        )
+    return {field: "; ".join(messages) for field, messages in placed.items()}
 
 
 class ConsoleRoute(APIRoute):

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from wayfare.console.web import errors_by_field
 from wayfare.errors import Problem
 
 Kind = Literal["line", "text", "code", "json", "lines", "choice"]
@@ -169,22 +170,4 @@ def place_problems(
     the message); ``others`` are more field names (``name``). Problems of no field are left out:
     the page lists every problem at the top as well.
     """
-    names = [field.name for field in fields_of(channel)] + list(others)
-    placed: dict[str, list[str]] = {}
-    for problem in problems:
-        owner = max(
-            (
-                n
-                for n in names
-                if problem.where == n or problem.where.startswith((n + ".", n + "["))
-            ),
-            key=len,
-            default=None,
-        )
-        if owner is None:
-            continue
-        rest = problem.where[len(owner) :].lstrip(".")
-        placed.setdefault(owner, []).append(
-            f"{rest}: {problem.message}" if rest else problem.message
-        )
-    return {name: "; ".join(messages) for name, messages in placed.items()}
+    return errors_by_field(problems, [field.name for field in fields_of(channel)] + list(others))

@@ -22,6 +22,7 @@ from wayfare.console.web import (
     Viewer,
     ViewerContext,
     check_csrf,
+    errors_by_field,
     page,
     problems_of,
     see_other,
@@ -40,14 +41,6 @@ MEMBERS_PAGE = 100
 """Members in one page of a list."""
 
 FIELD_TYPES = [(t.value, t.value) for t in FieldType]
-
-
-def _errors(problems: Sequence[Problem]) -> dict[str, str]:
-    """Messages by the input they name (the first one of each)."""
-    errors: dict[str, str] = {}
-    for problem in problems:
-        errors.setdefault(problem.where, problem.message)
-    return errors
 
 
 def _named(error: InvalidInput | Conflict, where: str) -> list[Problem]:
@@ -79,7 +72,7 @@ def _fields_page(
             "types": FIELD_TYPES,
             "form": form or {"name": "", "type": "string"},
             "problems": problems,
-            "errors": _errors(problems),
+            "errors": errors_by_field(problems),
         },
         title="Customer fields",
         status=status,
@@ -144,7 +137,7 @@ def _lists_page(
     return page(
         request,
         "data_lists.html",
-        {"lists": found, "name": name, "problems": problems, "errors": _errors(problems)},
+        {"lists": found, "name": name, "problems": problems, "errors": errors_by_field(problems)},
         title="Contact lists",
         status=status,
     )
@@ -196,7 +189,7 @@ def _list_page(
             "page_number": page_number,
             "limit": MEMBERS_PAGE,
             "problems": problems,
-            "errors": _errors(problems),
+            "errors": errors_by_field(problems),
             "delete_question": (
                 f"Delete the list {found.name}? Its {found.members:,} memberships go; "
                 "the customers stay. Journeys that enter from it will find it missing."
@@ -311,7 +304,7 @@ def _event_types_page(
             "types": found,
             "form": form or {},
             "problems": problems,
-            "errors": _errors(problems),
+            "errors": errors_by_field(problems),
         },
         title="Event types",
         status=status,

@@ -24,6 +24,7 @@ from wayfare.console.web import (
     ConsoleRoute,
     Viewer,
     ViewerContext,
+    errors_by_field,
     page,
     problems_of,
     see_other,
@@ -221,7 +222,7 @@ def _channel_page(
         "status": _status(channel, stored),
         "values": values,
         "problems": problems,
-        "errors": _placed(problems),
+        "errors": errors_by_field(problems),
     }
     return page(
         request, "settings_channel.html", context, status=status, title=f"{form.label} channel"
@@ -232,17 +233,6 @@ def _rate(rate: float | None) -> str:
     if rate is None:
         return ""
     return str(int(rate)) if float(rate).is_integer() else str(rate)
-
-
-def _placed(problems: list[Problem]) -> dict[str, str]:
-    """Problems by the form field they name (``ipAllowlist[2]`` goes to ``ipAllowlist``)."""
-    placed: dict[str, str] = {}
-    for problem in problems:
-        where = problem.where.split("[")[0]
-        placed[where] = (
-            f"{placed[where]}; {problem.message}" if where in placed else problem.message
-        )
-    return placed
 
 
 @router.get("/channels/{channel}")
@@ -375,7 +365,7 @@ def _keys_page(
         "keys": keys,
         "values": values or {"role": "full"},
         "problems": problems,
-        "errors": _placed(problems),
+        "errors": errors_by_field(problems),
         "roles": [("full", "Full access"), ("read", "Read-only")],
     }
     return page(request, "settings_keys.html", context, status=status, title="API keys")

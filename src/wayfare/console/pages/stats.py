@@ -36,8 +36,8 @@ from wayfare.console.figures import (
     state_notes,
 )
 from wayfare.console.graph import draw
-from wayfare.console.web import ConsoleRoute, Viewer, page, utcnow
-from wayfare.errors import InvalidInput, NotFound, Problem
+from wayfare.console.web import ConsoleRoute, Viewer, errors_by_field, page, utcnow
+from wayfare.errors import InvalidInput, NotFound
 from wayfare.model.journey import parse_journey
 from wayfare.model.lifecycle import JourneyStatus
 from wayfare.store.inspection import history_csv
@@ -76,10 +76,6 @@ ToText = Annotated[str | None, Query(alias="to")]
 # Pages
 
 
-def _errors(problems: Sequence[Problem]) -> dict[str, str]:
-    return {p.where: p.message for p in problems if p.where}
-
-
 @router.get("/journeys/{journey_id:int}/stats", response_class=HTMLResponse)
 def stats_page(
     request: Request,
@@ -103,7 +99,7 @@ def stats_page(
                 {
                     "journey": journey,
                     "interval": Interval(from_text or "", to_text or "", None, None, test),
-                    "errors": _errors(error.problems),
+                    "errors": errors_by_field(error.problems),
                     "problems": error.problems,
                 },
                 status=400,
