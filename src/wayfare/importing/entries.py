@@ -13,9 +13,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from wayfare.engine.entries import PutResult, put_customers
-from wayfare.errors import Problem
-from wayfare.importing.source import BATCH, MAX_LISTED, CsvSource, Problems, where
-from wayfare.model.customers import CUSTOMER_ID, AttributeError_, check_customer_id
+from wayfare.importing.source import BATCH, MAX_LISTED, CsvSource, Problems
 from wayfare.store.database import Database
 
 
@@ -74,20 +72,10 @@ def put_csv(
     """
     with database.write() as conn:
         source = CsvSource(stream)
-        source.check_header("customerId")
-        header = source.header
-        width = len(header)
-        id_index = header.index("customerId")
-        context_columns = [(i, name) for i, name in enumerate(header) if i != id_index]
         problems = Problems()
         report = PutReport(0, 0, 0)
         batch: list[str | Mapping[str, Any]] = []
-        for row in source:
-            customer_id = row[id_index] if len(row) == width else ""
-            if len(row) != width or not CUSTOMER_ID.fullmatch(customer_id):
-                problems.add_row(_row_problems(row, width, id_index, source.line))
-                continue
-            context = {name: row[i] for i, name in context_columns if row[i]}
+        for customer_id, context in source.customer_rows(problems):
             batch.append({"customerId": customer_id, "contextValues": context})
             if len(batch) >= BATCH:
                 if not problems.count:
@@ -100,13 +88,3 @@ def put_csv(
         # the last batch, even empty: a journey that takes no customers says so
         result = put_customers(conn, application_id, journey_id, batch, now, test=test)
     return report + PutReport.of(result)
-
-
-def _row_problems(row: list[str], width: int, id_index: int, line: int) -> list[Problem]:
-    if len(row) != width:
-        return [Problem(where(line), f"expected {width} values, found {len(row)}")]
-    try:
-        check_customer_id(row[id_index])
-    except AttributeError_ as exc:
-        return [Problem(where(line, "customerId"), str(exc), "invalid_customer_id")]
-    return []

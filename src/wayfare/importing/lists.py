@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import IO, Any
 
-from wayfare.errors import Problem
 from wayfare.importing.source import (
     BATCH,
     Background,
@@ -18,9 +17,7 @@ from wayfare.importing.source import (
     Problems,
     Progress,
     position,
-    where,
 )
-from wayfare.model.customers import CUSTOMER_ID, AttributeError_, check_customer_id
 from wayfare.store.database import Database
 from wayfare.store.lists import create_list, find_list, get_list, member_count, write_members
 
@@ -43,10 +40,6 @@ def import_list(
     """
     source = CsvSource(stream)
     source.check_header("customerId")
-    header = source.header
-    width = len(header)
-    id_index = header.index("customerId")
-    context_columns = [(i, name) for i, name in enumerate(header) if i != id_index]
     with database.write() as conn:
         if isinstance(list_ref, str):
             found = find_list(conn, application_id, list_ref)
@@ -55,7 +48,7 @@ def import_list(
             list_id = get_list(conn, application_id, list_ref).id
         before = member_count(conn, list_id)
         problems = Problems()
-        rows = 0
+        good = 0
         created = 0
         batch: dict[str, dict[str, Any]] = {}
 
@@ -64,13 +57,8 @@ def import_list(
             created += write_members(conn, application_id, members, now)
 
         with Background(write) as background:
-            for row in source:
-                rows += 1
-                customer_id = row[id_index] if len(row) == width else ""
-                if len(row) != width or not CUSTOMER_ID.fullmatch(customer_id):
-                    problems.add_row(_problems(row, width, id_index, source.line))
-                    continue
-                context = {name: row[i] for i, name in context_columns if row[i]}
+            for customer_id, context in source.customer_rows(problems):
+                good += 1
                 batch[customer_id] = {
                     "list_id": list_id,
                     "customer_id": customer_id,
@@ -89,6 +77,7 @@ def import_list(
         if progress is not None:
             progress(position(stream) or 0)
         added = member_count(conn, list_id) - before
+    rows = good + problems.rows
     return ImportReport(
         kind="list",
         rows=rows,
@@ -98,13 +87,3 @@ def import_list(
         problems=tuple(problems.listed),
         customers_created=created,
     )
-
-
-def _problems(row: list[str], width: int, id_index: int, line: int) -> list[Problem]:
-    if len(row) != width:
-        return [Problem(where(line), f"expected {width} values, found {len(row)}")]
-    try:
-        check_customer_id(row[id_index])
-    except AttributeError_ as exc:
-        return [Problem(where(line, "customerId"), str(exc), "invalid_customer_id")]
-    return []

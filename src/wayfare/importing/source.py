@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from wayfare.errors import ImportFailed, Problem
+from wayfare.model.customers import CUSTOMER_ID, AttributeError_, check_customer_id
 from wayfare.model.fields import FieldType
 
 MAX_LISTED = 100
@@ -326,6 +327,34 @@ class CsvSource:
             if name in seen:
                 raise fatal(1, "the column appears twice", name)
             seen.add(name)
+
+    def customer_rows(self, problems: Problems) -> Iterator[tuple[str, dict[str, str]]]:
+        """Each good row of a file with a ``customerId`` column: the id, and the context.
+
+        The context is the other columns' non-empty values (a list member's or a journey's). A
+        row of the wrong width or with a bad id is added to ``problems``, naming its line and
+        column, and skipped.
+        """
+        self.check_header("customerId")
+        width = len(self.header)
+        id_index = self.header.index("customerId")
+        context_columns = [(i, name) for i, name in enumerate(self.header) if i != id_index]
+        for row in self:
+            customer_id = row[id_index] if len(row) == width else ""
+            if len(row) != width or not CUSTOMER_ID.fullmatch(customer_id):
+                problems.add_row(_row_problems(row, width, id_index, self.line))
+                continue
+            yield customer_id, {name: row[i] for i, name in context_columns if row[i]}
+
+
+def _row_problems(row: list[str], width: int, id_index: int, line: int) -> list[Problem]:
+    if len(row) != width:
+        return [Problem(where(line), f"expected {width} values, found {len(row)}")]
+    try:
+        check_customer_id(row[id_index])
+    except AttributeError_ as exc:
+        return [Problem(where(line, "customerId"), str(exc), "invalid_customer_id")]
+    return []
 
 
 class Background:

@@ -37,8 +37,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import InvalidInput, NotFound, Problem
-from wayfare.importing.source import BATCH, CsvSource, Problems, where
-from wayfare.model.customers import CUSTOMER_ID, AttributeError_, check_customer_id
+from wayfare.importing.source import BATCH, CsvSource, Problems
+from wayfare.model.customers import AttributeError_, check_customer_id
 from wayfare.store.campaigns import StoredCampaign, get_campaign
 from wayfare.store.common import Page, checked_page, plain_json
 from wayfare.store.database import dialect_of, json_dumps
@@ -221,20 +221,11 @@ def send_csv(
     """
     campaign = get_campaign(conn, application_id, campaign_id)
     source = CsvSource(stream)
-    source.check_header("customerId")
-    header = source.header
-    width = len(header)
-    id_index = header.index("customerId")
-    context_columns = [(i, name) for i, name in enumerate(header) if i != id_index]
     writer = _Writer(conn, campaign, "csv", send_at or now, now)
     problems = Problems()
     batch: list[Recipient] = []
-    for row in source:
-        customer_id = row[id_index] if len(row) == width else ""
-        if len(row) != width or not CUSTOMER_ID.fullmatch(customer_id):
-            problems.add_row(_row_problems(row, width, id_index, source.line))
-            continue
-        batch.append((customer_id, {name: row[i] for i, name in context_columns if row[i]}))
+    for recipient in source.customer_rows(problems):
+        batch.append(recipient)
         if len(batch) >= BATCH:
             if not problems.count:
                 writer.write(batch)
@@ -243,16 +234,6 @@ def send_csv(
         raise problems.failure()
     writer.write(batch)
     return writer.report()
-
-
-def _row_problems(row: list[str], width: int, id_index: int, line: int) -> list[Problem]:
-    if len(row) != width:
-        return [Problem(where(line), f"expected {width} values, found {len(row)}")]
-    try:
-        check_customer_id(row[id_index])
-    except AttributeError_ as exc:
-        return [Problem(where(line, "customerId"), str(exc), "invalid_customer_id")]
-    return []
 
 
 def _create(
