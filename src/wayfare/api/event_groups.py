@@ -71,7 +71,6 @@ class EventGroups:
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._closed = False
 
     async def record(self, application_id: int, record: EventRecord) -> EventOutcome:
         """Record a checked event with the others waiting; its outcome once committed.
@@ -85,8 +84,6 @@ class EventGroups:
         """Hand a checked event to the writer; the future of its outcome."""
         answer: Future[EventOutcome] = Future()
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the event writer is closed")
             self._queue.put(_Waiting(application_id, record, answer))
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -96,12 +93,11 @@ class EventGroups:
         return answer
 
     def close(self, timeout: float = 30.0) -> None:
-        """Write what is waiting, then stop the writer (no new events are taken)."""
+        """Write what is waiting, then stop the writer thread (an event after starts a new one)."""
         with self._lock:
-            self._closed = True
-            thread = self._thread
+            thread, self._thread = self._thread, None
             if thread is not None:
-                self._queue.put(None)
+                self._queue.put(None)  # the events before it are written by that thread
         if thread is not None:
             thread.join(timeout)
 
@@ -113,7 +109,8 @@ class EventGroups:
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty():  # submit() starts a new thread after this
-                        self._thread = None
+                        if self._thread is threading.current_thread():
+                            self._thread = None
                         return
                 continue
             if first is None:
