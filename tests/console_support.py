@@ -156,9 +156,13 @@ def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConso
         database.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless (skipped where it is not installed, failed in CI)."""
+    """Debian's Chromium, headless (skipped where it is not installed, failed in CI).
+
+    One per test module: playwright's sync API keeps an event loop running in the main thread
+    while it is open, and later modules (the dispatcher) run event loops of their own there.
+    """
     import os
 
     if not CHROMIUM.exists():
