@@ -167,6 +167,18 @@ def see_other(url: str, notice: str | None = None) -> RedirectResponse:
     return response
 
 
+def whole_number(text: str | None, *, most: int = 2**63 - 1) -> int | None:
+    """The whole number ``text`` spells in ASCII digits (``"²"`` is not one), or None.
+
+    None too above ``most``: a form's number that is out of range is the form's problem.
+    """
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number <= most else None
+
+
 def problems_of(error: WayfareError) -> list[Problem]:
     """The problems an error names (one, its message, when it names none)."""
     if isinstance(error, InvalidInput) and error.problems:
