@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fastapi import APIRouter
 
 from wayfare.api.app import create_app
+from wayfare.console.web import ConsoleRoute, Viewer
 from wayfare.demo import DEMO_USER
 from wayfare.errors import Conflict, InvalidInput
 from wayfare.store.applications import create_application
@@ -115,3 +117,75 @@ def test_a_bad_parameter_is_an_html_page_naming_it(console: ConsoleClient) -> No
     assert answer.status_code == 400
     assert answer.headers["content-type"].startswith("text/html")
     assert "<code>list_id</code>" in answer.text or "<code>id</code>" in answer.text, answer.text
+
+
+def test_failed_logins_are_throttled_by_address_and_client() -> None:
+    from wayfare.console.throttle import PER_ADDRESS, PER_CLIENT, WINDOW, LoginThrottle
+
+    now = [1000.0]
+    throttle = LoginThrottle(clock=lambda: now[0])
+    for _ in range(PER_ADDRESS):
+        assert throttle.wait("10.0.0.1", "ana@example.com") == 0
+        throttle.failed("10.0.0.1", "Ana@Example.com ")
+    assert throttle.wait("10.0.0.2", "ana@example.com") == int(WINDOW)
+    assert throttle.wait("10.0.0.1", "bob@example.com") == 0
+    now[0] += WINDOW
+    assert throttle.wait("10.0.0.2", "ana@example.com") == 0
+    for number in range(PER_CLIENT):
+        throttle.failed("10.0.0.3", f"guess{number}@example.com")
+    assert throttle.wait("10.0.0.3", "someone@example.com") > 0
+    assert throttle.wait("10.0.0.4", "someone@example.com") == 0
+
+
+def test_the_login_form_refuses_after_too_many_failures(demo_database: Database) -> None:
+    app = create_app(console_settings(demo_database.url), demo_database)
+    with ConsoleClient(app, base_url="http://console.test") as client:
+        for _ in range(5):
+            wrong = client.post("/login", data={"email": DEMO_USER[0], "password": "wrong-one"})
+            assert wrong.status_code == 401
+        refused = client.post("/login", data={"email": DEMO_USER[0], "password": DEMO_USER[1]})
+        assert refused.status_code == 429 and "Too many failed logins" in refused.text
+        assert int(refused.headers["retry-after"]) > 0
+
+
+def test_the_session_cookie_is_secure_when_served_over_https(demo_database: Database) -> None:
+    settings = console_settings(demo_database.url, public_url="https://wayfare.example.com")
+    with ConsoleClient(create_app(settings, demo_database), base_url="http://internal") as client:
+        answer = client.post(
+            "/login",
+            data={"email": DEMO_USER[0], "password": DEMO_USER[1]},
+            follow_redirects=False,
+        )
+        assert "secure" in answer.headers["set-cookie"].lower()
+
+
+def test_a_missing_page_is_an_html_page_and_the_api_keeps_json(console: ConsoleClient) -> None:
+    page = console.get("/journeys/none/at/all", headers={"accept": "text/html"})
+    assert page.status_code == 404 and "there is no page /journeys/none/at/all" in page.text
+    assert 'aria-label="Sections"' in page.text  # with the menu, for a logged-in viewer
+    api = console.get("/v1/nothing", headers={"accept": "text/html"})
+    assert api.status_code == 404 and api.json()["statusCode"] == 404
+
+
+def test_a_failing_page_is_an_html_page(console: ConsoleClient, caplog) -> None:  # type: ignore[no-untyped-def]
+    router = APIRouter(route_class=ConsoleRoute)
+
+    @router.get("/broken")
+    def broken(_viewer: Viewer) -> None:
+        raise RuntimeError("a bug")
+
+    console.app.include_router(router)  # type: ignore[attr-defined]
+    answer = console.get("/broken")
+    assert answer.status_code == 500 and "the page failed" in answer.text
+    assert "a bug" not in answer.text and "a bug" in caplog.text
+
+
+def test_logging_out_needs_no_application(console: ConsoleClient) -> None:
+    from sqlalchemy import delete
+
+    from wayfare.store.schema import applications
+
+    with console.app.state.database.write() as conn:  # type: ignore[attr-defined]
+        conn.execute(delete(applications))
+    assert console.form("/logout").status_code == 200
+    assert console.get("/", follow_redirects=False).status_code == 303

@@ -15,6 +15,7 @@ store and engine functions as the ``/v1`` API; the console has no business logic
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from starlette.exceptions import HTTPException
 
 from wayfare import __version__
 from wayfare.api.errors import status_of, validation_problems
@@ -35,6 +37,8 @@ from wayfare.errors import InvalidInput, Problem, WayfareError
 from wayfare.store.database import Database
 from wayfare.store.schema import applications
 from wayfare.store.users import Session, find_session
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "wayfare_session"
 NOTICE_COOKIE = "wayfare_notice"
@@ -89,11 +93,17 @@ def current_session(request: Request) -> Session | None:
         return find_session(conn, token, utcnow())
 
 
-def viewer(request: Request) -> ViewerContext:
-    """The logged-in viewer of ``request``; ``LoginRequired`` when there is none."""
+def logged_in(request: Request) -> Session:
+    """The live session of ``request``; ``LoginRequired`` when there is none."""
     session = current_session(request)
     if session is None:
         raise LoginRequired
+    request.state.session = session
+    return session
+
+
+def viewer(request: Request, session: Annotated[Session, Depends(logged_in)]) -> ViewerContext:
+    """The logged-in viewer of ``request`` and the application shown."""
     database = database_of(request)
     with database.read() as conn:
         rows = conn.execute(select(applications.c.id, applications.c.name).order_by("id")).all()
@@ -101,20 +111,19 @@ def viewer(request: Request) -> ViewerContext:
     chosen = chosen or (rows[0] if rows else None)
     if chosen is None:
         raise InvalidInput("no application yet: create one with `wayfare keys create`")
-    request.state.session = session
     request.state.applications = rows
     request.state.application_id = chosen.id
     return ViewerContext(session, chosen.id, chosen.name, database)
 
 
-async def check_csrf(request: Request, context: Annotated[ViewerContext, Depends(viewer)]) -> None:
+async def check_csrf(request: Request, session: Annotated[Session, Depends(logged_in)]) -> None:
     """Refuse a changing request whose CSRF token is not the session's."""
     sent = request.headers.get("x-csrf-token")
     if sent is None:
         form = await request.form()
         value = form.get("csrf")
         sent = value if isinstance(value, str) else None
-    if not sent or not hmac.compare_digest(sent, context.session.csrf_token):
+    if not sent or not hmac.compare_digest(sent, session.csrf_token):
         await request.close()  # uploaded files of a refused form are not kept
         raise CsrfRefused
 
@@ -235,6 +244,8 @@ class ConsoleRoute(APIRoute):
                 error = InvalidInput(problems=validation_problems(invalid))
                 context = {"problems": problems_of(error)}
                 return page(request, "error.html", context, status=400, title="That did not work")
+            except HTTPException as error:
+                return error_page(request, error.status_code, str(error.detail))
             except WayfareError as error:
                 status = status_of(error)
                 status = 403 if isinstance(error, CsrfRefused) else status
@@ -246,4 +257,23 @@ class ConsoleRoute(APIRoute):
                     title="Something went wrong" if status >= 500 else "That did not work",
                 )
 
+            except Exception:
+                log.exception("console page %s %s failed", request.method, request.url.path)
+                return error_page(request, 500, "the page failed; the server's log says why")
+
         return guarded
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """An HTML page for an HTTP error (a page that does not exist, a failure)."""
+    title = "Something went wrong" if status >= 500 else "That did not work"
+    if status == 404:
+        title = "Not found"
+    context = {"problems": [Problem("", message, "error")]}
+    return page(request, "error.html", context, status=status, title=title)
+
+
+def wants_page(request: Request) -> bool:
+    """Whether ``request`` is a browser's asking for a console page (not the API's JSON)."""
+    path = request.url.path
+    return "text/html" in request.headers.get("accept", "") and not path.startswith("/v1/")

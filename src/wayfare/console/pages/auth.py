@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
+from wayfare.console.throttle import LoginThrottle
 from wayfare.console.web import (
     SESSION_COOKIE,
     Changing,
@@ -48,12 +49,22 @@ def login(
 ) -> Response:
     """Check the address and password; open a session."""
     database = database_of(request)
-    with database.write() as conn:
+    client = request.client.host if request.client else ""
+    logins: LoginThrottle = request.app.state.logins
+    wait = logins.wait(client, email)
+    if wait:
+        context = {"next": _safe_next(next), "email": email, "wait": wait}
+        refused = page(request, "login.html", context, status=429, title="Log in")
+        refused.headers["Retry-After"] = str(wait)
+        return refused
+    with database.read() as conn:  # the password hash costs ~50 ms: not inside a write
         user = check_login(conn, email, password)
-        token = open_session(conn, user, utcnow()) if user else None
-    if token is None:
+    if user is None:
+        logins.failed(client, email)
         context = {"next": _safe_next(next), "email": email, "failed": True}
         return page(request, "login.html", context, status=401, title="Log in")
+    with database.write() as conn:
+        token = open_session(conn, user, utcnow())
     response = see_other(_safe_next(next))
     response.set_cookie(
         SESSION_COOKIE,
@@ -61,13 +72,19 @@ def login(
         max_age=int(SESSION_LIFETIME.total_seconds()),
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=_served_over_https(request),
     )
     return response
 
 
+def _served_over_https(request: Request) -> bool:
+    """Whether browsers reach this console over HTTPS (directly, or through a TLS proxy)."""
+    public_url = request.app.state.settings.public_url or ""
+    return request.url.scheme == "https" or public_url.startswith("https://")
+
+
 @router.post("/logout")
-def logout(request: Request, _viewer: Viewer, _csrf: Changing) -> Response:
+def logout(request: Request, _csrf: Changing) -> Response:
     """Close the session."""
     with database_of(request).write() as conn:
         close_session(conn, request.cookies[SESSION_COOKIE])

@@ -219,7 +219,7 @@ async def _upload_form(request: Request, viewer: Viewer) -> FormData:
     """
     form = await request.form()
     try:
-        await check_csrf(request, viewer)
+        await check_csrf(request, viewer.session)
     except BaseException:
         await form.close()
         raise
