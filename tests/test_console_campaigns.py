@@ -317,3 +317,31 @@ def test_the_editor_previews_live_as_you_type(browser_page, live_console) -> Non
         f"Hello {customer.fields['first_name']}, glad you are here."
     )
     shot(page, "campaign-email")
+
+
+def test_numbers_in_other_scripts_are_refused_not_a_crash(console: ConsoleClient) -> None:
+    """``"²"`` passes ``str.isdigit`` but not ``int``: a clear refusal, not a 500."""
+    bad = console.form("/campaigns/5/send", {"audience": "list:²"})
+    assert bad.status_code == 400 and "choose everyone or a list" in bad.text
+    assert console.form("/campaigns/²/preview", {"customer": "cust-0001"}).status_code == 404
+    with _database(console).read() as conn:
+        assert list_sendings(conn, _app_id(console), 5, limit=10, offset=0).items == []
+
+
+def test_saving_keeps_the_preview_customer_whatever_their_id(console: ConsoleClient) -> None:
+    from wayfare.store.customers import upsert_customers
+
+    with _database(console).write() as conn:
+        upsert_customers(
+            conn,
+            _app_id(console),
+            [{"customerId": "ana+vip@example.com", "fields": {"first_name": "Plus"}}],
+            get_campaign(conn, _app_id(console), 5).created_at,
+        )
+    content = {"content.text": "Hi {{ customer.first_name }}"}
+    made = console.form(
+        "/campaigns/new",
+        {"name": "Plus", "channel": "sms", "customer": "ana+vip@example.com", **content},
+    )
+    assert made.status_code == 200 and "Campaign created." in made.text
+    assert "Hi Plus" in made.text, "the preview is not for the customer chosen before saving"

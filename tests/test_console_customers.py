@@ -323,3 +323,14 @@ def test_search_and_profile_in_a_browser_at_two_widths(browser_page: Any) -> Non
     assert "list memberships" in dialog.inner_text()
     dialog.get_by_role("button", name="Cancel").click()
     assert page.url.endswith("/customers/cust-0012")
+
+
+def test_numbers_in_other_scripts_are_not_numbers(console: ConsoleClient) -> None:
+    """``"²"`` passes ``str.isdigit`` but not ``int``: a page, not a 500."""
+    for number in ("²", "١٢", "1²"):
+        answer = console.get("/customers", params={"page": number})
+        assert answer.status_code == 200, number
+        assert _ids(answer.text)[0] == "cust-0001"
+        assert console.get("/lists/1", params={"page": number}).status_code == 200, number
+        events = console.get("/customers/cust-0001", params={"events": number})
+        assert events.status_code == 200, number

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -31,6 +32,7 @@ from wayfare.console.web import (
     see_other,
     templates,
     utcnow,
+    whole_number,
 )
 from wayfare.engine.wake import notify
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
@@ -251,7 +253,7 @@ def _save(
     except (InvalidInput, Conflict) as error:
         return again(problems_of(error), 400)
     saved = "Campaign created." if campaign is None else "Campaign saved."
-    return see_other(f"/campaigns/{campaign_id}?customer={customer_id}", saved)
+    return see_other(f"/campaigns/{campaign_id}?{urlencode({'customer': customer_id})}", saved)
 
 
 @router.post("/campaigns/new")
@@ -304,8 +306,8 @@ def _preview_fragment(
         channel = _posted(form, "channel")
         if channel not in CHANNELS:
             raise InvalidInput(problems=[Problem("channel", "choose a channel", "unknown")])
-    elif ref.isdigit():
-        channel = _campaign(viewer, int(ref)).channel
+    elif (campaign_id := whole_number(ref)) is not None:
+        channel = _campaign(viewer, campaign_id).channel
     else:
         raise NotFound(f"campaign {ref!r} does not exist")
     content, problems = content_of(channel, form)
@@ -352,8 +354,8 @@ def send(
     with viewer.database.write() as conn:
         if audience == "all":
             report = send_to_all(conn, viewer.application_id, campaign_id, now)
-        elif audience.startswith("list:") and audience[5:].isdigit():
-            report = send_to_list(conn, viewer.application_id, campaign_id, int(audience[5:]), now)
+        elif audience.startswith("list:") and (list_id := whole_number(audience[5:])) is not None:
+            report = send_to_list(conn, viewer.application_id, campaign_id, list_id, now)
         else:
             raise InvalidInput(problems=[Problem("audience", "choose everyone or a list")])
         notify(conn)

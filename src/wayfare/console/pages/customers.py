@@ -26,6 +26,7 @@ from wayfare.console.web import (
     page,
     see_other,
     utcnow,
+    whole_number,
 )
 from wayfare.errors import InvalidInput, NotFound, Problem
 from wayfare.model.conditions import parse_condition
@@ -93,8 +94,8 @@ def page_number_of(text: str, last: int = MAX_PAGE) -> int:
 
     Lenient on purpose: a hand-edited address shows a page rather than an error.
     """
-    text = text.strip()
-    return min(max(int(text), 1), last) if text.isdigit() and len(text) < 10 else 1
+    number = whole_number(text)
+    return 1 if number is None else min(max(number, 1), last)
 
 
 def customer_url(customer_id: str) -> str:
