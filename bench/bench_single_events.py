@@ -1,7 +1,7 @@
 """Single-event ingestion over HTTP: ``POST /v1/event``, one event a request, from a second process.
 
 ``python bench/bench_single_events.py [--seconds 20] [--rate 1000] [--connections 64]
-[--no-journey] [--profile FILE]``
+[--no-journey] [--workers N] [--skip-saturation] [--profile FILE]``
 
 Starts the real server (``wayfare serve``, which also runs the worker) on a temporary SQLite
 file, and sets up through the API what ``bench_latency.py`` does: the event type ``signup``, a
@@ -18,7 +18,9 @@ its own ``eventId`` and customer:
    and prints the percentiles of the time from the scheduled send to the answer.
 
 For each phase it prints the server's CPU per request (``/proc/<pid>/stat`` before and after),
-less sensitive to other load on the machine than the rates. With ``--profile FILE``,
+less sensitive to other load on the machine than the rates, and the errors the server logged
+(a group written again one by one says so). To measure an older commit, run this script with
+``PYTHONPATH`` pointing at that commit's ``src`` (``--workers`` is then left out). With ``--profile FILE``,
 ``py-spy record`` (pip-installed in the venv, not a dependency) samples the server during the
 saturation phase (only the thread holding the GIL, so CPU time) and writes its collapsed stacks
 to FILE (one line per stack and its sample count).
@@ -162,7 +164,9 @@ def main() -> None:
     key = create_key(env)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    command = [WAYFARE, "serve", "--port", str(port), "--no-demo", "--workers", str(args.workers)]
+    command = [WAYFARE, "serve", "--port", str(port), "--no-demo"]
+    if args.workers > 1:
+        command += ["--workers", str(args.workers)]
     log = folder / "server.log"
     # at most 5,000 requests/s in the saturation phase, then the fixed rate
     saturation_room = 0 if args.skip_saturation else round(5000 * args.seconds)
@@ -231,6 +235,9 @@ def main() -> None:
             f"{len(latencies) / groups:,.1f} events a transaction; "
             f"failed {errors or 'none'}; the sender at most {behind:,.1f} ms behind schedule"
         )
+        errors_logged = [line for line in log.read_text().splitlines() if "Error" in line]
+        if errors_logged:
+            print("errors in the server's log (last 5):", *errors_logged[-5:], sep="\n  ")
     finally:
         server.send_signal(signal.SIGINT)
         try:
