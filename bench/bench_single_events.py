@@ -20,10 +20,10 @@ its own ``eventId`` and customer:
 For each phase it prints the server's CPU per request (``/proc/<pid>/stat`` before and after),
 less sensitive to other load on the machine than the rates, and the errors the server logged
 (a group written again one by one says so). To measure an older commit, run this script with
-``PYTHONPATH`` pointing at that commit's ``src`` (``--workers`` is then left out). With ``--profile FILE``,
-``py-spy record`` (pip-installed in the venv, not a dependency) samples the server during the
-saturation phase (only the thread holding the GIL, so CPU time) and writes its collapsed stacks
-to FILE (one line per stack and its sample count).
+``PYTHONPATH`` pointing at that commit's ``src`` (``--workers`` is then left out). With
+``--profile FILE``, ``py-spy record`` (pip-installed in the venv, not a dependency) samples
+the server during the saturation phase (only the thread holding the GIL, so CPU time) and
+writes its collapsed stacks to FILE (one line per stack and its sample count).
 """
 
 from __future__ import annotations
