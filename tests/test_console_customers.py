@@ -334,3 +334,29 @@ def test_numbers_in_other_scripts_are_not_numbers(console: ConsoleClient) -> Non
         assert console.get("/lists/1", params={"page": number}).status_code == 200, number
         events = console.get("/customers/cust-0001", params={"events": number})
         assert events.status_code == 200, number
+
+
+def test_search_by_a_number_or_boolean_field_is_typed(console: ConsoleClient) -> None:
+    with _database(console).read() as conn:
+        rows = conn.execute(
+            select(customers.c.customer_id, customers.c.fields).where(
+                customers.c.application_id == _demo_id(console)
+            )
+        ).all()
+    age = next(row.fields["age"] for row in rows if "age" in row.fields)
+    of_age = sorted(row.customer_id for row in rows if row.fields.get("age") == age)
+    vips = sorted(row.customer_id for row in rows if row.fields.get("vip") is True)
+    assert vips and len(vips) < len(rows)
+    by_age = console.get("/customers", params={"field": "age", "value": str(age)})
+    assert by_age.status_code == 200, by_age.text
+    assert f"{len(of_age)} customers found" in by_age.text and _ids(by_age.text) == of_age[:50]
+    for text in ("true", "TRUE", "yes"):
+        by_vip = console.get("/customers", params={"field": "vip", "value": text})
+        assert by_vip.status_code == 200, text
+        assert f"{len(vips)} customers found" in by_vip.text
+    maybe = console.get("/customers", params={"field": "vip", "value": "maybe"})
+    assert (
+        maybe.status_code == 400 and "true or false" in maybe.text and 'id="e-value"' in maybe.text
+    )
+    old = console.get("/customers", params={"field": "age", "value": "old"})
+    assert old.status_code == 400 and "'old' is not a number" in html.unescape(old.text)

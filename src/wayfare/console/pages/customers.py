@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
+from wayfare.console.stateforms import _typed
 from wayfare.console.web import (
     Changing,
     ConsoleRoute,
@@ -78,6 +79,12 @@ FIELD_HINTS = {
     FieldType.DATETIME: "ISO 8601, e.g. 2026-03-15T12:00:00Z",
 }
 
+TYPED_VALUES = {
+    FieldType.NUMBER: "a number such as 30 or 2.5",
+    FieldType.BOOLEAN: "true or false (yes or no)",
+}
+"""What a search value of a typed field must look like, for the problem that says it does not."""
+
 ERASE_QUESTION = (
     "Erase customer {id}? This removes their profile and field values, list memberships, "
     "events, journey enrollments, in-app inbox and wallet passes, cancels their pending "
@@ -127,14 +134,22 @@ def _matching(
     """A page of the customers matching ``search``, and how many match in all.
 
     The text goes to the store's search (id or e-mail, case-free prefix); a field value becomes
-    the condition ``{field: {eq: value}}``, tested as a filter state would test it.
+    the condition ``{field: {eq: value}}`` (the text typed as the builder's condition rows type
+    it: ``30`` a number, ``true`` a boolean), tested as a filter state would test it.
     """
     cond = None
     if search.field:
         types = field_types(conn, application_id)
         if search.field not in types:
             raise InvalidInput(problems=[Problem("field", "no such customer field")])
-        cond, problems = parse_condition({search.field: {"eq": search.value}}, "value", types)
+        field_type = types[search.field]
+        try:
+            value = _typed(search.value, field_type)
+        except ValueError:
+            expected = TYPED_VALUES.get(field_type, f"a {field_type}")
+            message = f"{search.value!r} is not a {field_type}: expected {expected}"
+            raise InvalidInput(problems=[Problem("value", message, "invalid")]) from None
+        cond, problems = parse_condition({search.field: {"eq": value}}, "value", types)
         if cond is None:
             raise InvalidInput(
                 problems=[Problem("value", p.message, p.code) for p in problems]
