@@ -14,6 +14,7 @@ from wayfare.store.events import customer_events
 from wayfare.store.schema import customers, enrollments, events, journeys, list_members, outbox
 
 from .conftest import NOW
+from .console_loop import queries_on_the_loop
 from .console_support import ConsoleClient, shot
 
 
@@ -360,3 +361,16 @@ def test_search_by_a_number_or_boolean_field_is_typed(console: ConsoleClient) ->
     )
     old = console.get("/customers", params={"field": "age", "value": "old"})
     assert old.status_code == 400 and "'old' is not a number" in html.unescape(old.text)
+
+
+def test_no_customer_page_queries_the_database_on_the_event_loop(console: ConsoleClient) -> None:
+    """A query on the loop's thread would hold up every other request while it waits."""
+    url = "/customers/cust-0004"
+    with queries_on_the_loop(_database(console)) as on_the_loop:
+        assert console.get("/customers", params={"field": "age", "value": "30"}).is_success
+        assert console.get(url).is_success
+        saved = console.form(url, {"fields.age": "52"}, follow_redirects=False)
+        assert saved.status_code == 303
+        assert console.form(url, {"fields.age": "old"}).status_code == 400
+        assert console.form(url + "/consent", {"channel": "sms", "allowed": "false"}).is_success
+    assert on_the_loop == []

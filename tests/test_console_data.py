@@ -15,6 +15,7 @@ from wayfare.store.lists import find_list, list_lists, list_members
 from wayfare.store.schema import applications, contact_lists
 from wayfare.store.schema import list_members as members_table
 
+from .console_loop import queries_on_the_loop
 from .console_support import ConsoleClient, shot
 
 
@@ -293,3 +294,20 @@ def test_a_list_filled_from_a_file_input_in_a_browser(browser_page: Any, tmp_pat
     for url, title in (("/fields", "fields"), ("/event-types", "event-types")):
         page.goto(url)
         shot(page, title)
+
+
+def test_no_data_page_queries_the_database_on_the_event_loop(console: ConsoleClient) -> None:
+    """A query on the loop's thread would hold up every other request while it waits."""
+    csv = b"customerId\ncust-0001\n"
+    with queries_on_the_loop(_database(console)) as on_the_loop:
+        assert console.get("/fields").is_success and console.get("/lists/1").is_success
+        uploaded = console.form(
+            "/lists/1/csv", files={"file": ("a.csv", csv, "text/csv")}, follow_redirects=False
+        )
+        assert uploaded.status_code == 303
+        bad = console.form("/lists/1/csv", files={"file": ("b.csv", b"id\nx\n", "text/csv")})
+        assert bad.status_code == 400
+        none = console.form("/lists/1/csv", {"ignoreErrors": "on"}, files={"file": ("", b"")})
+        assert none.status_code == 400 and "choose a CSV file" in none.text
+        assert console.form("/lists/999/csv", files={"file": ("a.csv", csv)}).status_code == 404
+    assert on_the_loop == []

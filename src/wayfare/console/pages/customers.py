@@ -325,18 +325,27 @@ def _save(viewer: ViewerContext, customer_id: str, body: dict[str, Any]) -> list
     return []
 
 
-@router.post("/customers/{customer_id}")
-async def save(request: Request, customer_id: str, viewer: Viewer, _csrf: Changing) -> Response:
-    """Change the customer's attributes and fields with the API's upsert."""
-    form = await request.form()
+def _save_form(
+    request: Request, viewer: ViewerContext, customer_id: str, sent: dict[str, str]
+) -> Response:
+    """Save the posted edit form; the profile again with the problems when it is refused."""
     with viewer.database.read() as conn:
         names = [f.name for f in list_fields(conn, viewer.application_id)]
-    sent = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
-    body = _changes(sent, names)
-    problems = await run_in_threadpool(_save, viewer, customer_id, body)
+    problems = _save(viewer, customer_id, _changes(sent, names))
     if problems:
         return _profile(request, viewer, customer_id, values=sent, problems=problems, status=400)
     return see_other(customer_url(customer_id), f"Saved customer {customer_id}.")
+
+
+@router.post("/customers/{customer_id}")
+async def save(request: Request, customer_id: str, viewer: Viewer, _csrf: Changing) -> Response:
+    """Change the customer's attributes and fields with the API's upsert.
+
+    Async only to read the form; the database work runs in the thread pool.
+    """
+    form = await request.form()
+    sent = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+    return await run_in_threadpool(_save_form, request, viewer, customer_id, sent)
 
 
 @router.post("/customers/{customer_id}/consent")

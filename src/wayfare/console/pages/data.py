@@ -235,17 +235,16 @@ async def upload_members(
 ) -> Response:
     """Add members from a CSV file with the API's ``import_list`` (``POST /v1/list/{id}/csv``).
 
-    The file has a ``customerId`` column; the other columns are context values.
+    The file has a ``customerId`` column; the other columns are context values. Async only
+    to read the form: the import and the pages run in the thread pool.
     """
     try:
-        return await _import(request, list_id, viewer, form)
+        return await run_in_threadpool(_import, request, list_id, viewer, form)
     finally:
         await form.close()
 
 
-async def _import(
-    request: Request, list_id: int, viewer: ViewerContext, form: FormData
-) -> Response:
+def _import(request: Request, list_id: int, viewer: ViewerContext, form: FormData) -> Response:
     upload = form.get("file")
     skip_bad = form.get("ignoreErrors") == "on"
     with viewer.database.read() as conn:
@@ -254,8 +253,7 @@ async def _import(
         problem = Problem("file", "choose a CSV file to upload", "missing")
         return _list_page(request, viewer, list_id, problems=[problem], status=400)
     try:
-        report = await run_in_threadpool(
-            import_list,
+        report = import_list(
             viewer.database,
             viewer.application_id,
             list_id,
