@@ -311,3 +311,34 @@ def test_no_data_page_queries_the_database_on_the_event_loop(console: ConsoleCli
         assert none.status_code == 400 and "choose a CSV file" in none.text
         assert console.form("/lists/999/csv", files={"file": ("a.csv", csv)}).status_code == 404
     assert on_the_loop == []
+
+
+def test_the_fields_page_checks_each_journey_once_not_once_per_field(
+    console: ConsoleClient,
+) -> None:
+    from sqlalchemy import event
+
+    from wayfare.store.customers import define_field
+
+    from .conftest import NOW
+
+    def statements() -> int:
+        found: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            found.append(statement)
+
+        engine = _database(console).engine
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            assert console.get("/fields").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        return len(found)
+
+    before = statements()
+    with _database(console).write() as conn:
+        demo = _demo(console)
+        for n in range(15):
+            define_field(conn, demo, f"extra_{n}", "string", NOW)
+    assert statements() == before, "one more field should not mean more queries"

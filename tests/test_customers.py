@@ -1,4 +1,6 @@
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -279,3 +281,65 @@ def test_erasure_removes_everything_about_the_customer(database: Database, app_i
         ("kept", "pending", None, None, None),
         ("kept", "sent", {"html": "<p>Hello kept</p>"}, "bounced: <kept@example.com>", "SM-kept"),
     ]
+
+
+def _statements(database: Database) -> Any:
+    """A list that fills with the statements run on ``database`` while the block runs."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def counting() -> Iterator[list[str]]:
+        found: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            found.append(statement)
+
+        event.listen(database.engine, "before_cursor_execute", seen)
+        try:
+            yield found
+        finally:
+            event.remove(database.engine, "before_cursor_execute", seen)
+
+    return counting()
+
+
+def test_fields_in_use_walks_journeys_and_segments_once(database: Database, app_id: int) -> None:
+    from wayfare.store.customers import field_users, fields_in_use
+    from wayfare.store.journeys import activate_journey, create_journey
+    from wayfare.store.segments import create_segment
+
+    def journey(name: str, cond: dict[str, Any]) -> dict[str, Any]:
+        state = {"id": 1, "type": "IN_FILTER", "params": {"cond": cond, "forward": None}}
+        return {"name": name, "states": [state]}
+
+    _fields(database, app_id)
+    with database.write() as conn:
+        adults = create_journey(
+            conn, app_id, journey("Adults", {"age": {"gte": 18}, "vip": {"eq": True}}), NOW
+        )
+        activate_journey(
+            conn, app_id, adults, NOW, reentry=False, max_entries=None, recheck_every=None
+        )
+        create_journey(conn, app_id, journey("Draft", {"birthday": {"isnull": True}}), NOW)
+        segment = create_segment(conn, app_id, "Madrid", {"city": {"eq": "Madrid"}}, NOW)
+    expected = {
+        "age": [f"active journey {adults} (Adults)"],
+        "vip": [f"active journey {adults} (Adults)"],
+        "city": [f"segment {segment} (Madrid)"],
+        "birthday": [],
+        "last_seen": [],
+    }
+    with database.read() as conn:
+        assert fields_in_use(conn, app_id) == expected
+        assert {name: field_users(conn, app_id, name) for name in expected} == expected
+        assert field_users(conn, app_id, "no_such_field") == []
+    with _statements(database) as few, database.read() as conn:
+        fields_in_use(conn, app_id)
+    with database.write() as conn:
+        for n in range(20):
+            define_field(conn, app_id, f"extra_{n}", "string", NOW)
+    with _statements(database) as many, database.read() as conn:
+        assert len(fields_in_use(conn, app_id)) == 25
+    assert len(many) == len(few), "one more field should not mean more queries"

@@ -450,41 +450,56 @@ def _condition_test(
 
 
 def field_users(conn: Connection, application_id: int, name: str) -> list[str]:
-    """The active journeys and segments that would lose a reference if field ``name`` went.
+    """The active journeys and segments that would lose a reference if field ``name`` went."""
+    return fields_in_use(conn, application_id).get(name, [])
 
-    Found by checking each against the application's catalog without that field.
+
+def fields_in_use(conn: Connection, application_id: int) -> dict[str, list[str]]:
+    """Every customer field of the application → the active journeys and segments using it.
+
+    Each active journey and segment is checked once, against the application's catalog without
+    any field: the fields it reports unknown are the ones it uses. A field nothing uses maps to
+    an empty list.
     """
     from wayfare.model.conditions import parse_condition
     from wayfare.model.validation import validate_journey
     from wayfare.store.catalog import load_catalog
 
     catalog = load_catalog(conn, application_id)
-    if name not in catalog.fields:
-        return []
-    without = replace(catalog, fields={k: v for k, v in catalog.fields.items() if k != name})
-    unknown = repr(name)
+    users: dict[str, list[str]] = {name: [] for name in sorted(catalog.fields)}
+    if not users:
+        return users
+    without = replace(catalog, fields={})
+    quoted = {repr(name): name for name in users}
 
-    def loses(problems: Iterable[Problem]) -> bool:
-        return any(p.code == "unknown_field" and unknown in p.message for p in problems)
+    def note(problems: Iterable[Problem], user: str) -> None:
+        named: dict[str, None] = {}
+        for problem in problems:
+            if problem.code == "unknown_field":
+                for text, name in quoted.items():
+                    if text in problem.message:
+                        named[name] = None
+        for name in named:
+            users[name].append(user)
 
-    users = []
     active = conn.execute(
-        select(journeys.c.id, journeys.c.name, journeys.c.states, journeys.c.settings).where(
-            journeys.c.application_id == application_id, journeys.c.status == "ACTIVE"
-        )
+        select(journeys.c.id, journeys.c.name, journeys.c.states, journeys.c.settings)
+        .where(journeys.c.application_id == application_id, journeys.c.status == "ACTIVE")
+        .order_by(journeys.c.id)
     )
     for row in active:
         document = {"name": row.name, "states": row.states, "settings": row.settings}
-        if loses(validate_journey(document, without).problems):
-            users.append(f"active journey {row.id} ({row.name})")
+        note(validate_journey(document, without).problems, f"active journey {row.id} ({row.name})")
     saved = conn.execute(
-        select(segments.c.id, segments.c.name, segments.c.cond).where(
-            segments.c.application_id == application_id
-        )
+        select(segments.c.id, segments.c.name, segments.c.cond)
+        .where(segments.c.application_id == application_id)
+        .order_by(segments.c.id)
     )
     for segment in saved:
-        if loses(parse_condition(segment.cond, "cond", without.fields)[1]):
-            users.append(f"segment {segment.id} ({segment.name})")
+        note(
+            parse_condition(segment.cond, "cond", without.fields)[1],
+            f"segment {segment.id} ({segment.name})",
+        )
     return users
 
 
@@ -539,6 +554,8 @@ __all__ = [
     "delete_field",
     "ensure_customers",
     "field_types",
+    "field_users",
+    "fields_in_use",
     "get_customer",
     "list_customers",
     "list_fields",

@@ -31,7 +31,7 @@ from wayfare.console.web import (
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
 from wayfare.importing import import_list
 from wayfare.model.fields import FieldType
-from wayfare.store.customers import define_field, delete_field, field_users, list_fields
+from wayfare.store.customers import define_field, delete_field, fields_in_use, list_fields
 from wayfare.store.events import define_event_type, list_event_types
 from wayfare.store.lists import create_list, delete_list, get_list, list_lists, list_members
 
@@ -60,10 +60,8 @@ def _fields_page(
     status: int = 200,
 ) -> Response:
     with viewer.database.read() as conn:
-        fields = [
-            (f, field_users(conn, viewer.application_id, f.name))
-            for f in list_fields(conn, viewer.application_id)
-        ]
+        users = fields_in_use(conn, viewer.application_id)
+        fields = [(f, users.get(f.name, [])) for f in list_fields(conn, viewer.application_id)]
     return page(
         request,
         "data_fields.html",
