@@ -36,10 +36,10 @@ from wayfare.settings import Settings
 from wayfare.store.database import Database
 
 ROUTERS = (
+    event_api,  # first: the busiest path, and FastAPI tries the routes in order
     keys,
     customer_api,
     lists,
-    event_api,
     journey_api,
     campaigns,
     tracking_api,
