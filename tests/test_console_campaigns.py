@@ -345,3 +345,22 @@ def test_saving_keeps_the_preview_customer_whatever_their_id(console: ConsoleCli
     )
     assert made.status_code == 200 and "Campaign created." in made.text
     assert "Hi Plus" in made.text, "the preview is not for the customer chosen before saving"
+
+
+def test_the_editor_picks_customers_without_counting_them_all(console: ConsoleClient) -> None:
+    from sqlalchemy import event
+
+    found: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        found.append(" ".join(statement.split()))
+
+    engine = _database(console).engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        editor = console.get("/campaigns/5")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert editor.status_code == 200 and 'value="cust-0001"' in editor.text
+    customer_queries = [s for s in found if "FROM customers" in s]
+    assert customer_queries and not [s for s in customer_queries if "count(" in s.lower()]

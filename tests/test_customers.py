@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from wayfare.errors import Conflict, InvalidInput, NotFound
+from wayfare.store.applications import create_application
 from wayfare.store.customers import (
     define_field,
     delete_customer,
@@ -343,3 +344,48 @@ def test_fields_in_use_walks_journeys_and_segments_once(database: Database, app_
     with _statements(database) as many, database.read() as conn:
         assert len(fields_in_use(conn, app_id)) == 25
     assert len(many) == len(few), "one more field should not mean more queries"
+
+
+def _page_plan(database: Database, app_id: int) -> str:
+    """The query plan of ``list_customers``'s page query, the planner kept off a sort."""
+    from sqlalchemy import event
+
+    captured: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "ORDER BY" in statement:
+            captured.append((statement, parameters))
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        with database.read() as conn:
+            list_customers(conn, app_id, limit=20, offset=40)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+    ((statement, parameters),) = captured
+    with database.read() as conn:
+        if database.engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            conn.exec_driver_sql("SET LOCAL enable_sort = off")
+            explain = "EXPLAIN " + statement
+        else:
+            explain = "EXPLAIN QUERY PLAN " + statement
+        rows = conn.exec_driver_sql(explain, parameters).all()
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+def test_the_customer_page_is_read_in_index_order(database: Database, app_id: int) -> None:
+    """Paging by id in code-point order must not sort the application's customers per page."""
+    with database.write() as conn:
+        upsert_customers(conn, app_id, [{"customerId": f"c{n:03d}"} for n in range(100)], NOW)
+        other = create_application(conn, "other", NOW)
+        upsert_customers(conn, other, [{"customerId": "c050x"}], NOW)
+    with database.read() as conn:
+        found, total = list_customers(conn, app_id, limit=20, offset=40)
+    assert [c.customer_id for c in found] == [f"c{n:03d}" for n in range(40, 60)]
+    assert total == 100
+    plan = _page_plan(database, app_id)
+    if database.engine.dialect.name == "postgresql":
+        assert "Sort" not in plan and "ix_customers_code_point" in plan, plan
+    else:
+        assert "TEMP B-TREE" not in plan, plan

@@ -155,6 +155,19 @@ customers = Table(
     UniqueConstraint("application_id", "customer_id"),
 )
 
+# The customer listing pages by id in code-point order (``Dialect.code_point_order``): on
+# PostgreSQL that is ``COLLATE "C"``, which the unique index (in the database's collation) cannot
+# serve, so each page sorted all the application's customers. This index holds them in that
+# order (PostgreSQL's index grammar puts a column's COLLATE where an operator class goes; its
+# reflection shows the plain columns). PostgreSQL only: SQLite's default order is already code
+# point, and its unique index serves the listing.
+Index(
+    "ix_customers_code_point",
+    customers.c.application_id,
+    customers.c.customer_id,
+    postgresql_ops={"customer_id": 'COLLATE "C"'},
+).ddl_if(dialect="postgresql")
+
 segments = Table(
     "segments",
     metadata,

@@ -46,7 +46,7 @@ from wayfare.store.campaigns import (
     update_campaign,
 )
 from wayfare.store.common import plain_json
-from wayfare.store.customers import list_customers
+from wayfare.store.customers import customers_page
 from wayfare.store.journeys import journeys_using
 from wayfare.store.lists import list_lists
 from wayfare.store.sendings import send_to_all, send_to_list
@@ -163,7 +163,7 @@ def _editor(
 ) -> HTMLResponse:
     """The editor page, with its preview rendered for ``customer_id`` (the first customer)."""
     with viewer.database.read() as conn:
-        picker, _ = list_customers(conn, viewer.application_id, limit=PICKER_SIZE)
+        picker = customers_page(conn, viewer.application_id, limit=PICKER_SIZE)
         if customer_id is None:
             customer_id = picker[0].customer_id if picker else ""
         if preview is None:
