@@ -6,7 +6,7 @@ import html
 import re
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from wayfare.store.applications import create_application
 from wayfare.store.customers import define_field, get_customer, upsert_customers
@@ -374,3 +374,46 @@ def test_no_customer_page_queries_the_database_on_the_event_loop(console: Consol
         assert console.form(url, {"fields.age": "old"}).status_code == 400
         assert console.form(url + "/consent", {"channel": "sms", "allowed": "false"}).is_success
     assert on_the_loop == []
+
+
+def test_a_profile_shows_the_latest_enrollments_and_how_many(console: ConsoleClient) -> None:
+    from datetime import timedelta
+
+    from wayfare.console.pages.customers import ENROLLMENTS_SHOWN
+
+    database = _database(console)
+    demo = _demo_id(console)
+    with database.write() as conn:
+        journey_id = conn.execute(
+            select(journeys.c.id).where(journeys.c.application_id == demo).limit(1)
+        ).scalar_one()
+        conn.execute(
+            enrollments.insert(),
+            [
+                {
+                    "application_id": demo,
+                    "journey_id": journey_id,
+                    "customer_id": "cust-0299",
+                    "entry_number": 100 + n,
+                    "test": False,
+                    "state_id": 1,
+                    "status": "completed",
+                    "context": {},
+                    "transitions": 1,
+                    "entered_at": NOW + timedelta(minutes=n),
+                    "updated_at": NOW,
+                }
+                for n in range(ENROLLMENTS_SHOWN + 5)
+            ],
+        )
+        total = conn.execute(
+            select(func.count()).where(
+                enrollments.c.application_id == demo, enrollments.c.customer_id == "cust-0299"
+            )
+        ).scalar_one()
+    text = console.get("/customers/cust-0299").text
+    part = text.split('id="journeys-title"')[1].split('id="events-title"')[0]
+    assert part.count("<tr>") - 1 == ENROLLMENTS_SHOWN
+    assert f"({total:,}, the latest {ENROLLMENTS_SHOWN})" in part
+    newest = f"{NOW + timedelta(minutes=ENROLLMENTS_SHOWN + 4):%Y-%m-%d %H:%M}"
+    assert part.index(newest) < part.index(f"{NOW + timedelta(minutes=5):%Y-%m-%d %H:%M}")

@@ -1,7 +1,7 @@
 """Journey inspection: where each customer is in a journey, how they got there, the history CSV.
 
-``customer_enrollments`` gathers one customer's enrollments in every journey (the console's
-profile page).
+``customer_enrollments`` gathers one customer's latest enrollments in every journey, with how
+many they have (the console's profile page).
 
 Read with set queries in batches; the caller owns the (read) transaction.
 """
@@ -12,14 +12,15 @@ import csv
 import io
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from wayfare.model.journey import parse_journey
+from wayfare.model.states import StateType
+from wayfare.store.common import checked_page
 from wayfare.store.enrollments import path_steps
 from wayfare.store.journeys import get_journey
 from wayfare.store.schema import enrollments, journeys, outbox
@@ -83,56 +84,95 @@ class CustomerEnrollment:
     history: EnrollmentHistory
 
 
-def customer_enrollments(
-    conn: Connection, application_id: int, customer_id: str
-) -> list[CustomerEnrollment]:
-    """Every enrollment of the customer, in any journey, newest entry first.
+@dataclass(frozen=True, slots=True)
+class CustomerEnrollments:
+    """The latest of a customer's enrollments, newest entry first, and how many they have."""
 
-    The journeys come from one query on the enrollments' ``(application_id, customer_id)``
-    index; each journey's enrollments from ``enrollment_history``.
+    items: list[CustomerEnrollment]
+    count: int
+
+
+ENROLLMENTS_SHOWN = 50
+"""The enrollments ``customer_enrollments`` gives by default (the newest)."""
+
+_HISTORY_COLUMNS = (
+    enrollments.c.id,
+    enrollments.c.entry_number,
+    enrollments.c.test,
+    enrollments.c.state_id,
+    enrollments.c.status,
+    enrollments.c.entered_at,
+    enrollments.c.state_since,
+    enrollments.c.wake_at,
+    enrollments.c.ended_at,
+    enrollments.c.end_reason,
+    enrollments.c.path,
+    enrollments.c.journey_id,
+)
+
+
+def customer_enrollments(
+    conn: Connection, application_id: int, customer_id: str, *, limit: int = ENROLLMENTS_SHOWN
+) -> CustomerEnrollments:
+    """The customer's latest ``limit`` enrollments in any journey, newest entry first.
+
+    Four queries however many journeys: the count and the page on the enrollments'
+    ``(application_id, customer_id)`` index, then their journeys and their messages.
     """
+    checked_page(limit, 0)
+    mine = (
+        enrollments.c.application_id == application_id,
+        enrollments.c.customer_id == customer_id,
+    )
+    count = int(conn.execute(select(func.count()).where(*mine)).scalar_one())
+    if not count:
+        return CustomerEnrollments([], 0)
     rows = conn.execute(
-        select(journeys.c.id, journeys.c.name, journeys.c.status)
-        .where(
-            journeys.c.application_id == application_id,
-            journeys.c.id.in_(
-                select(enrollments.c.journey_id).where(
-                    enrollments.c.application_id == application_id,
-                    enrollments.c.customer_id == customer_id,
-                )
-            ),
-        )
-        .order_by(journeys.c.id)
+        select(*_HISTORY_COLUMNS)
+        .where(*mine)
+        .order_by(enrollments.c.entered_at.desc(), enrollments.c.id.desc())
+        .limit(limit)
     ).all()
-    found = [
-        CustomerEnrollment(int(row.id), row.name, row.status, history)
-        for row in rows
-        for history in enrollment_history(conn, application_id, int(row.id), customer_id)
-    ]
-    return sorted(found, key=lambda e: (e.history.entered_at, e.history.id), reverse=True)
+    journey_ids = sorted({int(row.journey_id) for row in rows})
+    found = {
+        int(row.id): row
+        for row in conn.execute(
+            select(journeys.c.id, journeys.c.name, journeys.c.status, journeys.c.states).where(
+                journeys.c.application_id == application_id, journeys.c.id.in_(journey_ids)
+            )
+        )
+    }
+    messages = _messages(conn, application_id, customer_id, [int(row.id) for row in rows])
+    items = []
+    for row in rows:
+        journey = found[int(row.journey_id)]
+        history = _history(row, customer_id, entry_state(journey.states), messages)
+        items.append(CustomerEnrollment(int(journey.id), journey.name, journey.status, history))
+    return CustomerEnrollments(items, count)
+
+
+def entry_state(states: Any) -> int | None:
+    """The id of the entry state of a stored journey's ``states`` (None when it has none)."""
+    for raw in states if isinstance(states, list) else ():
+        if not isinstance(raw, Mapping):
+            continue
+        state_id = raw.get("id")
+        try:
+            is_entry = StateType(str(raw.get("type"))).is_entry
+        except ValueError:
+            continue
+        if is_entry and isinstance(state_id, int) and not isinstance(state_id, bool):
+            return state_id
+    return None
 
 
 def enrollment_history(
     conn: Connection, application_id: int, journey_id: int, customer_id: str
 ) -> list[EnrollmentHistory]:
-    """The customer's enrollments in the journey, oldest entry first (two queries)."""
+    """The customer's enrollments in the journey, oldest entry first (three queries)."""
     stored = get_journey(conn, application_id, journey_id)
-    parsed = parse_journey(stored.document())
-    entry_id = next((s.id for s in parsed.states if s.type.is_entry), None)
     rows = conn.execute(
-        select(
-            enrollments.c.id,
-            enrollments.c.entry_number,
-            enrollments.c.test,
-            enrollments.c.state_id,
-            enrollments.c.status,
-            enrollments.c.entered_at,
-            enrollments.c.state_since,
-            enrollments.c.wake_at,
-            enrollments.c.ended_at,
-            enrollments.c.end_reason,
-            enrollments.c.path,
-        )
+        select(*_HISTORY_COLUMNS)
         .where(
             enrollments.c.application_id == application_id,
             enrollments.c.journey_id == journey_id,
@@ -140,59 +180,70 @@ def enrollment_history(
         )
         .order_by(enrollments.c.test, enrollments.c.entry_number)
     ).all()
-    ids = [int(row[0]) for row in rows]
+    messages = _messages(conn, application_id, customer_id, [int(row[0]) for row in rows])
+    entry_id = entry_state(stored.states)
+    return [_history(row, customer_id, entry_id, messages) for row in rows]
+
+
+def _messages(
+    conn: Connection, application_id: int, customer_id: str, ids: Sequence[int]
+) -> dict[int, list[SentMessage]]:
+    """The messages of the customer's enrollments ``ids``, by enrollment, oldest first."""
     messages: dict[int, list[SentMessage]] = defaultdict(list)
-    if ids:
-        for out in conn.execute(
-            select(
-                outbox.c.enrollment_id,
-                outbox.c.state_id,
-                outbox.c.channel,
-                outbox.c.campaign_id,
-                outbox.c.status,
-                outbox.c.reason,
-                outbox.c.created_at,
-                outbox.c.sent_at,
-            )
-            .where(
-                outbox.c.application_id == application_id,
-                outbox.c.customer_id == customer_id,  # the outbox's index
-                outbox.c.enrollment_id.in_(ids),
-            )
-            .order_by(outbox.c.created_at, outbox.c.id)
-        ):
-            messages[int(out[0])].append(
-                SentMessage(
-                    state_id=None if out[1] is None else int(out[1]),
-                    channel=out[2],
-                    campaign_id=None if out[3] is None else int(out[3]),
-                    status=out[4],
-                    reason=out[5],
-                    created_at=out[6],
-                    sent_at=out[7],
-                )
-            )
-    found: list[EnrollmentHistory] = []
-    for row in rows:
-        sent = tuple(messages.get(int(row[0]), ()))
-        found.append(
-            EnrollmentHistory(
-                id=int(row[0]),
-                customer_id=customer_id,
-                entry_number=int(row[1]),
-                test=bool(row[2]),
-                state_id=int(row[3]),
-                status=row[4],
-                entered_at=row[5],
-                state_since=row[6],
-                wake_at=row[7],
-                ended_at=row[8],
-                end_reason=row[9],
-                messages=sent,
-                path=_path(entry_id, row[5], row[10], sent, int(row[3]), row[6] or row[5]),
+    if not ids:
+        return messages
+    for out in conn.execute(
+        select(
+            outbox.c.enrollment_id,
+            outbox.c.state_id,
+            outbox.c.channel,
+            outbox.c.campaign_id,
+            outbox.c.status,
+            outbox.c.reason,
+            outbox.c.created_at,
+            outbox.c.sent_at,
+        )
+        .where(
+            outbox.c.application_id == application_id,
+            outbox.c.customer_id == customer_id,  # the outbox's index
+            outbox.c.enrollment_id.in_(ids),
+        )
+        .order_by(outbox.c.created_at, outbox.c.id)
+    ):
+        messages[int(out[0])].append(
+            SentMessage(
+                state_id=None if out[1] is None else int(out[1]),
+                channel=out[2],
+                campaign_id=None if out[3] is None else int(out[3]),
+                status=out[4],
+                reason=out[5],
+                created_at=out[6],
+                sent_at=out[7],
             )
         )
-    return found
+    return messages
+
+
+def _history(
+    row: Any, customer_id: str, entry_id: int | None, messages: Mapping[int, list[SentMessage]]
+) -> EnrollmentHistory:
+    """An enrollment of ``_HISTORY_COLUMNS``' row, with its messages and path."""
+    sent = tuple(messages.get(int(row[0]), ()))
+    return EnrollmentHistory(
+        id=int(row[0]),
+        customer_id=customer_id,
+        entry_number=int(row[1]),
+        test=bool(row[2]),
+        state_id=int(row[3]),
+        status=row[4],
+        entered_at=row[5],
+        state_since=row[6],
+        wake_at=row[7],
+        ended_at=row[8],
+        end_reason=row[9],
+        messages=sent,
+        path=_path(entry_id, row[5], row[10], sent, int(row[3]), row[6] or row[5]),
+    )
 
 
 def _path(

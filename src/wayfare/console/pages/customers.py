@@ -57,6 +57,9 @@ EVENTS_MORE = 200
 MESSAGES_SHOWN = 20
 """The latest messages a profile shows."""
 
+ENROLLMENTS_SHOWN = 50
+"""The latest journey enrollments a profile shows (with how many there are)."""
+
 ATTRIBUTES = (
     ("email", "E-mail", "email", ""),
     ("phone", "Phone", "text", "E.164, e.g. +34600111222"),
@@ -250,7 +253,9 @@ def _profile(
         customer = get_customer(conn, viewer.application_id, customer_id)
         fields = list_fields(conn, viewer.application_id)
         events = customer_events(conn, viewer.application_id, customer_id, limit=events_limit + 1)
-        enrolled = customer_enrollments(conn, viewer.application_id, customer_id)
+        enrolled = customer_enrollments(
+            conn, viewer.application_id, customer_id, limit=ENROLLMENTS_SHOWN
+        )
         messages = list_messages(
             conn, viewer.application_id, customer_id=customer_id, limit=MESSAGES_SHOWN
         )
@@ -272,7 +277,8 @@ def _profile(
             "events": events[:events_limit],
             "more_events": len(events) > events_limit,
             "events_more_url": f"{url}?events={EVENTS_MORE}#events",
-            "enrollments": enrolled,
+            "enrollments": enrolled.items,
+            "enrollment_count": enrolled.count,
             "messages": messages.items,
             "message_count": messages.count,
             "erase_question": ERASE_QUESTION.format(id=customer_id),
