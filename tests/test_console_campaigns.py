@@ -169,7 +169,7 @@ def test_missing_and_malformed_fields_are_named(console: ConsoleClient) -> None:
         {"name": "", "channel": "push", "content.title": "T", "content.data": '{"a": 1,\n}'},
     )
     assert answer.status_code == 400
-    assert "content.data: line 2: not JSON" in answer.text
+    assert "content.data: not valid JSON" in answer.text and "line 2 column 1" in answer.text
     assert "<code>content.body</code>: required" in answer.text
     before = console.form(
         "/campaigns/new", {"name": " ", "channel": "sms", "content.text": "{{ first_name }}"}
@@ -364,3 +364,23 @@ def test_the_editor_picks_customers_without_counting_them_all(console: ConsoleCl
     assert editor.status_code == 200 and 'value="cust-0001"' in editor.text
     customer_queries = [s for s in found if "FROM customers" in s]
     assert customer_queries and not [s for s in customer_queries if "count(" in s.lower()]
+
+
+def test_json_nested_too_deeply_is_named_on_its_field(console: ConsoleClient) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    fields = {"content.title": "T", "content.body": "B", "content.buttons": deep}
+    saved = console.form("/campaigns/new", {"name": "Deep", "channel": "push", **fields})
+    assert saved.status_code == 400, saved.status_code
+    assert "content.buttons: nested too deeply" in html.unescape(saved.text)
+    assert _stored(console, 1).channel == "push"
+    edited = console.form("/campaigns/1", {"name": "Deep", **fields, "content.data": deep})
+    assert edited.status_code == 400 and "nested too deeply" in edited.text
+    shown = console.form("/campaigns/new/preview", {"channel": "push", **fields})
+    assert shown.status_code == 200 and "nested too deeply" in shown.text
+    less = "[" * 500 + "]" * 500  # parses, but deeper than anyone writes by hand
+    moderate = console.form(
+        "/campaigns/new/preview", {**fields, "channel": "push", "content.buttons": less}
+    )
+    assert moderate.status_code == 200 and "nested too deeply" in moderate.text
+    with _database(console).read() as conn:
+        assert list_campaigns(conn, _app_id(console)).count == 9

@@ -98,7 +98,7 @@ def test_json_credentials_and_bad_settings_are_named_per_field(console: ConsoleC
         },
     )
     assert bad.status_code == 400
-    assert "settings.credentials.apns: line 2: not JSON" in bad.text
+    assert "settings.credentials.apns: not valid JSON" in bad.text and "line 2 column" in bad.text
     assert "settings.options: must be a JSON object" in bad.text
     assert "<code>rateLimit</code>: must be a whole number" in bad.text
     assert _config(console, "push") is None
@@ -220,3 +220,15 @@ def test_the_keys_page_in_a_browser(browser_page) -> None:  # type: ignore[no-un
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the channel page is {width} px wide at 375"
     shot(page, "channel-email-375")
+
+
+def test_json_nested_too_deeply_is_named_on_its_field(console: ConsoleClient) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    bad = console.form(
+        "/channels/push",
+        {"enabled": "1", "settings.options": deep, "settings.credentials.apns": deep},
+    )
+    assert bad.status_code == 400, bad.status_code
+    assert "settings.options: nested too deeply" in bad.text
+    assert "settings.credentials.apns: nested too deeply" in bad.text
+    assert _config(console, "push") is None

@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from wayfare.console.forms import parse_json_field
 from wayfare.console.web import errors_by_field
-from wayfare.errors import Problem
+from wayfare.errors import InvalidInput, Problem
 
 Kind = Literal["line", "text", "code", "json", "lines", "choice"]
 """``line``: one line; ``text``: a textarea; ``code``: a large textarea (HTML); ``json``: a JSON
@@ -128,9 +129,11 @@ def form_values(channel: str, content: Mapping[str, Any]) -> dict[str, str]:
 
 
 def content_of(channel: str, form: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
-    """A posted form as a content document, and the fields that are not JSON when they must be.
+    """A posted form as a content document, and the JSON fields that could not be read.
 
-    A blank field is left out (so a required one is reported missing by ``check_content``).
+    A JSON field is read by ``console.forms.parse_json_field`` (not JSON, or nested too deeply,
+    is a problem on the field). A blank field is left out (so a required one is reported
+    missing by ``check_content``).
     """
     content: dict[str, Any] = {}
     problems: list[Problem] = []
@@ -142,11 +145,9 @@ def content_of(channel: str, form: Mapping[str, Any]) -> tuple[dict[str, Any], l
         value: Any = text
         if field.kind == "json":
             try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                problems.append(
-                    Problem(field.name, f"line {exc.lineno}: not JSON: {exc.msg}", "json")
-                )
+                value = parse_json_field(text, field.name)
+            except InvalidInput as error:
+                problems.extend(error.problems)
                 continue
         elif field.kind == "lines":
             value = [line.strip() for line in text.split("\n") if line.strip()]

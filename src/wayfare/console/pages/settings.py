@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from wayfare.api.auth import forget_keys
 from wayfare.channels.dispatch import BUILT_IN
+from wayfare.console.forms import parse_json_field
 from wayfare.console.web import (
     Changing,
     ConsoleRoute,
@@ -248,9 +249,9 @@ def _posted(form: Mapping[str, Any], key: str) -> str:
 
 def _json(text: str, where: str, problems: list[Problem]) -> Any:
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        problems.append(Problem(where, f"line {exc.lineno}: not JSON: {exc.msg}", "json"))
+        value = parse_json_field(text, where)
+    except InvalidInput as error:
+        problems.extend(error.problems)
         return None
     if not isinstance(value, dict):
         problems.append(Problem(where, "must be a JSON object", "type"))
