@@ -384,3 +384,17 @@ def test_json_nested_too_deeply_is_named_on_its_field(console: ConsoleClient) ->
     assert moderate.status_code == 200 and "nested too deeply" in moderate.text
     with _database(console).read() as conn:
         assert list_campaigns(conn, _app_id(console)).count == 9
+
+
+def test_no_campaign_page_queries_the_database_on_the_event_loop(console: ConsoleClient) -> None:
+    """The editor's async routes read the form on the loop and do the rest in the thread pool."""
+    from .console_loop import queries_on_the_loop
+
+    fields = {"content.title": "T", "content.body": "B"}
+    with queries_on_the_loop(_database(console)) as on_the_loop:
+        assert console.form("/campaigns/1", {"name": "Welcome push", **fields}).is_success
+        shown = console.form("/campaigns/1/preview", {"customer": "cust-0001", **fields})
+        assert shown.status_code == 200
+        made = console.form("/campaigns/new", {"name": "Loop", "channel": "push", **fields})
+        assert made.is_success
+    assert on_the_loop == []

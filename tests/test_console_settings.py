@@ -232,3 +232,11 @@ def test_json_nested_too_deeply_is_named_on_its_field(console: ConsoleClient) ->
     assert "settings.options: nested too deeply" in bad.text
     assert "settings.credentials.apns: nested too deeply" in bad.text
     assert _config(console, "push") is None
+
+
+def test_saving_a_channel_does_not_query_on_the_event_loop(console: ConsoleClient) -> None:
+    from .console_loop import queries_on_the_loop
+
+    with queries_on_the_loop(console.app.state.database) as on_the_loop:  # type: ignore[attr-defined]
+        assert console.form("/channels/sms", {"enabled": "1", "rateLimit": "5"}).is_success
+    assert on_the_loop == []
