@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from wayfare.console.graph import draw, layout
+from wayfare.console.graph import SWEPT_LINKS, _crossings, draw, layout
 from wayfare.console.journey_words import condition_words, duration_words, type_words
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -222,3 +223,53 @@ def test_a_broken_document_still_draws() -> None:
         svg = str(draw(document))
         assert re.match(r"<svg [^>]*viewBox=", svg)
         ElementTree.fromstring(svg)
+
+
+def _crossings_by_pairs(layers: list[list[Any]], down: dict[Any, list[Any]]) -> int:
+    """Edge crossings between adjacent layers, pair by pair (what ``_crossings`` must count)."""
+    total = 0
+    for upper, lower in itertools.pairwise(layers):
+        position = {key: i for i, key in enumerate(lower)}
+        edges = [(i, position[b]) for i, a in enumerate(upper) for b in down.get(a, [])]
+        for (a1, b1), (a2, b2) in itertools.combinations(edges, 2):
+            total += (a1 - a2) * (b1 - b2) < 0
+    return total
+
+
+def test_crossings_are_counted_as_pairs_of_edges_that_cross() -> None:
+    chance = random.Random(7)
+    for _ in range(500):
+        layers = [
+            [f"{n}-{i}" for i in range(chance.randint(0, 6))] for n in range(chance.randint(1, 4))
+        ]
+        down: dict[Any, list[Any]] = {}
+        for upper, lower in itertools.pairwise(layers):
+            for key in upper:  # duplicate edges too: two paths of a random split to one state
+                down[key] = (
+                    [chance.choice(lower) for _ in range(chance.randint(0, 4))] if lower else []
+                )
+        assert _crossings(layers, down) == _crossings_by_pairs(layers, down), (layers, down)
+
+
+def _random_split(paths: int, targets: int) -> dict[str, Any]:
+    split = [{"weight": 1, "forward": 3 + i % targets} for i in range(paths)]
+    return {
+        "name": "Huge split",
+        "states": [
+            {"id": 1, "type": "IN_ALL", "params": {"forward": 2}},
+            {"id": 2, "type": "FLOW_RANDOM", "params": {"paths": split}},
+            *(_send(3 + k, None) for k in range(targets)),
+        ],
+    }
+
+
+def test_a_split_of_thousands_of_paths_draws_every_path() -> None:
+    # 2,000 paths took 18 s to lay out (crossings counted pair by pair, and every label adding
+    # all the weights up again); past SWEPT_LINKS the crossings are not reduced at all.
+    for paths in (2000, SWEPT_LINKS + 1):
+        placed = layout(_random_split(paths, 40))
+        split = [r for r in placed.routes if r.source == 2]
+        assert len(split) == paths
+        assert {r.label for r in split} == {f"{100 / paths:.3g}%"}
+        svg = str(draw(_random_split(paths, 40)))
+        assert svg.count('class="edge"') == paths + 1 + 40

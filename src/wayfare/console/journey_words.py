@@ -1,14 +1,14 @@
 """A journey's states in words, for the graph and the builder: types, durations, conditions.
 
 ``type_words`` says what a state does ("Send push", "Wait 2 days", "Random 50/50"),
-``detail_words`` sums its params up in a line, ``branch_label`` names an outgoing edge. They read
+``detail_words`` sums its params up in a line, ``branch_labels`` name its outgoing edges. They read
 raw params, so a state with problems still has words.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wayfare.model.durations import parse_duration
@@ -236,6 +236,7 @@ def detail_words(
         until = _get(params, "until")
         if isinstance(until, Mapping):
             days = until.get("weekdays")
+            days = days if isinstance(days, list) else []
             at = f"{until.get('at')}" + (f" {', '.join(map(str, days))}" if days else "")
             return f"until {at}"
         return f"until {until}" if until else "then go on"
@@ -256,6 +257,16 @@ def detail_words(
 
 def branch_label(state_type: str, params: object, path: str) -> str:
     """The label of the edge at ``path`` (``timeout.forward`` → ``timeout``; a weight: ``70%``)."""
+    return branch_labels(state_type, params, [path])[0]
+
+
+def branch_labels(state_type: str, params: object, paths: Sequence[str]) -> list[str]:
+    """The labels of the edges at ``paths`` of one state (its random weights added up once)."""
+    percents = _percents(params) if state_type == "FLOW_RANDOM" else []
+    return [_label(state_type, params, path, percents) for path in paths]
+
+
+def _label(state_type: str, params: object, path: str, percents: list[str]) -> str:
     index = re.search(r"\[(\d+)\]", path)
     i = int(index.group(1)) if index else 0
     if state_type == "FLOW_FILTER":
@@ -267,7 +278,6 @@ def branch_label(state_type: str, params: object, path: str) -> str:
             return "yes"
         return f"if {i + 1}"
     if state_type == "FLOW_RANDOM":
-        percents = _percents(params)
         return percents[i] if i < len(percents) else ""
     if path.startswith("timeout"):
         return "timeout"

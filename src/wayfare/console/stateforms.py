@@ -337,7 +337,8 @@ def _values(items: tuple[Item, ...], params: Mapping[str, Any], prefix: str, out
             until = params.get("until")
             out[name] = until if isinstance(until, str) else _scalar_text(_get(until, "at"))
             days = _get(until, "weekdays")
-            out[prefix + "until.weekdays"] = [str(d).upper()[:3] for d in days or []]
+            days = days if isinstance(days, list) else []
+            out[prefix + "until.weekdays"] = [str(d).upper()[:3] for d in days]
         elif item.kind == "weekdays":
             continue
         elif item.kind == "lines":

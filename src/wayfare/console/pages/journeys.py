@@ -108,7 +108,8 @@ def entry_words(
     if kind == "IN_SEGMENT":
         cond = params.get("cond")
         ids = cond.get("segmentIds") if isinstance(cond, Mapping) else None
-        names = [segments.get(i, f"#{i}") for i in ids or () if isinstance(i, int)]
+        ids = ids if isinstance(ids, list) else []
+        names = [segments.get(i, f"#{i}") for i in ids if isinstance(i, int)]
         noun = "Segments" if len(names) > 1 else "Segment"
         return f"{noun} {', '.join(names)}" if names else "A segment (none chosen)"
     if kind == "IN_FILTER":
@@ -123,8 +124,8 @@ def entry_words(
 
 def takes_csv(journey: StoredJourney) -> bool:
     """Whether customers can be put into the journey from a CSV (an ``IN_LIST`` entry, not over)."""
-    kinds = {s.get("type") for s in journey.states if isinstance(s, Mapping)}
-    return "IN_LIST" in kinds and journey.status is not JourneyStatus.DEACTIVATED
+    listed = any(isinstance(s, Mapping) and s.get("type") == "IN_LIST" for s in journey.states)
+    return listed and journey.status is not JourneyStatus.DEACTIVATED
 
 
 def moment(value: datetime | None) -> str:
