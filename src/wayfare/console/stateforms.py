@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wayfare.errors import Problem
+from wayfare.console.forms import parse_json_field
+from wayfare.console.web import whole_number
+from wayfare.errors import InvalidInput, Problem
 from wayfare.model.durations import parse_duration
 
 UNITS = (
@@ -54,6 +56,8 @@ WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
 BODY_KINDS = (("text", "text (a Liquid template)"), ("json", "JSON"))
 MATCH_MODES = (("CONTAINS", "contains"), ("EQUALS", "equals"), ("STARTS_WITH", "starts with"))
+MAX_ROWS = 50
+"""The most rows a list of a form may post: branches, paths, links, reminders, condition rows."""
 
 
 @dataclass(frozen=True)
@@ -365,10 +369,21 @@ class Reading:
 
 
 def _rows(values: Mapping[str, Any], name: str) -> int:
-    """How many rows the posted form has under ``name`` (``name[3].…`` → 4)."""
-    pattern = re.compile(re.escape(name) + r"\[(\d+)\]\.")
-    found = [int(m.group(1)) + 1 for key in values if (m := pattern.match(key))]
-    return max(found, default=0)
+    """How many rows the posted form has under ``name`` (``name[3].…`` → 4).
+
+    More than ``MAX_ROWS`` is ``MAX_ROWS + 1``, however many were posted: too many.
+    """
+    pattern = re.compile(re.escape(name) + r"\[([0-9]+)\]\.")
+    found = [whole_number(m.group(1), most=MAX_ROWS) for key in values if (m := pattern.match(key))]
+    return max((MAX_ROWS if i is None else i) + 1 for i in found) if found else 0
+
+
+def _rows_read(values: Mapping[str, Any], name: str, reading: Reading, what: str) -> int:
+    """The rows to read under ``name``: at most ``MAX_ROWS`` (more is a problem on ``name``)."""
+    rows = _rows(values, name)
+    if rows > MAX_ROWS:
+        _problem(reading, name, f"at most {MAX_ROWS} {what}")
+    return min(rows, MAX_ROWS)
 
 
 def count_rows(state_type: str, values: Values, more: str = "") -> Values:
@@ -379,14 +394,15 @@ def count_rows(state_type: str, values: Values, more: str = "") -> Values:
         for item in items:
             name = prefix + item.name
             if item.kind == "group":
-                n = max(_rows(values, name), 1) + (1 if more == name else 0)
+                n = min(max(_rows(values, name), 1) + (1 if more == name else 0), MAX_ROWS)
                 counted[name + "#n"] = n
                 for i in range(n):
                     walk(item.items, f"{name}[{i}].")
             elif item.kind == "cond":
                 json_mode = str(values.get(name + ".json", "")).strip()
                 n = 0 if json_mode else max(_rows(values, name), 1)
-                counted[name + "#n"] = n + (1 if more == name and not json_mode else 0)
+                n += 1 if more == name and not json_mode else 0
+                counted[name + "#n"] = min(n, MAX_ROWS)
 
     walk(FORMS.get(state_type, ()), "")
     return counted
@@ -428,7 +444,7 @@ def _read(
         text = text.strip() if isinstance(text, str) else text
         if item.kind == "group":
             entries = []
-            for i in range(_rows(values, name)):
+            for i in range(_rows_read(values, name, reading, f"{item.label.lower()} rows")):
                 if values.get(f"{name}[{i}].remove"):
                     continue
                 entry: dict[str, Any] = {}
@@ -436,17 +452,20 @@ def _read(
                 entries.append(entry)
             _put(out, item.name, entries)
         elif item.kind in ("forward", "list"):
+            ident = whole_number(text)
             if not text:
                 _put(out, item.name, None)
-            elif text.isdigit():
-                _put(out, item.name, int(text))
+            elif ident is not None:
+                _put(out, item.name, ident)
             else:
-                _problem(reading, name, f"expected a state id, got {text!r}")
+                what = "a state" if item.kind == "forward" else "a contact list"
+                _problem(reading, name, f"expected the id of {what}, got {text!r}")
         elif item.kind == "campaign":
-            if text and text.isdigit():
-                _put(out, item.name, int(text))
-                if prefix.startswith("reminders[") and int(text) in channels:
-                    out["channel"] = channels[int(text)]
+            campaign = whole_number(text)
+            if campaign is not None:
+                _put(out, item.name, campaign)
+                if prefix.startswith("reminders[") and campaign in channels:
+                    out["channel"] = channels[campaign]
             elif text:
                 _problem(reading, name, f"expected a campaign id, got {text!r}")
             elif item.required:
@@ -465,8 +484,10 @@ def _read(
                     _put(out, item.name, int(number) if number.is_integer() else number)
         elif item.kind == "segments":
             chosen = values.get(name) or []
-            ids = [int(v) for v in chosen if str(v).isdigit()]
-            _put(out, item.name, ids)
+            ids = [whole_number(str(v)) for v in chosen]
+            if None in ids:
+                _problem(reading, name, "choose segments from the list")
+            _put(out, item.name, [i for i in ids if i is not None])
         elif item.kind == "time" and item.name == "until.at":
             days = [d for d in values.get(prefix + "until.weekdays") or [] if d in WEEKDAYS]
             if text and days:
@@ -482,9 +503,9 @@ def _read(
         elif item.kind == "json":
             if text and values.get(name + ".kind") == "json":
                 try:
-                    out[item.name] = json.loads(text)
-                except ValueError as exc:
-                    _problem(reading, name, f"not valid JSON: {exc}")
+                    out[item.name] = parse_json_field(text, f"params.{name}")
+                except InvalidInput as error:
+                    reading.problems.extend(error.problems)
             elif text:
                 out[item.name] = text
         elif text:
@@ -500,8 +521,8 @@ def _read_duration(
         return
     if unit == "iso":
         iso = amount
-    elif unit in _ISO_OF and amount.isdigit():
-        iso = _ISO_OF[unit].format(int(amount))
+    elif unit in _ISO_OF and whole_number(amount) is not None:
+        iso = _ISO_OF[unit].format(whole_number(amount))
     elif unit in _ISO_OF:
         _problem(reading, name, f"expected a whole number of {unit}, got {amount!r}")
         return
@@ -539,9 +560,9 @@ def _read_cond(
     raw_json = str(values.get(name + ".json") or "").strip()
     if raw_json:
         try:
-            cond = json.loads(raw_json)
-        except ValueError as exc:
-            _problem(reading, name, f"not valid JSON: {exc}")
+            cond = parse_json_field(raw_json, f"params.{name}")
+        except InvalidInput as error:
+            reading.problems.extend(error.problems)
             return
         if not isinstance(cond, dict):
             _problem(reading, name, "a condition is a JSON object")
@@ -549,7 +570,7 @@ def _read_cond(
         _put(out, item.name, cond)
         return
     built: dict[str, dict[str, Any]] = {}
-    for j in range(_rows(values, name)):
+    for j in range(_rows_read(values, name, reading, "condition rows")):
         field_name = str(values.get(f"{name}[{j}].field") or "").strip()
         if not field_name:
             continue

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
@@ -30,6 +30,7 @@ from wayfare.console.stateforms import (
     BODY_KINDS,
     FORMS,
     MATCH_MODES,
+    MAX_ROWS,
     OPERATORS,
     TYPE_CHOICES,
     UNITS,
@@ -39,7 +40,15 @@ from wayfare.console.stateforms import (
     params_of,
     values_of,
 )
-from wayfare.console.web import Changing, ConsoleRoute, Viewer, page, see_other, utcnow
+from wayfare.console.web import (
+    Changing,
+    ConsoleRoute,
+    Viewer,
+    page,
+    see_other,
+    utcnow,
+    whole_number,
+)
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
 from wayfare.model.events import BUILTIN_EVENTS
 from wayfare.model.lifecycle import Action, JourneyStatus, transition
@@ -139,6 +148,7 @@ def _render(
     values: Values | None = None,
     form_problems: list[Problem] | None = None,
     name_problems: list[Problem] | None = None,
+    typed_name: str | None = None,
     page_problems: list[Problem] | None = None,
     check: bool = False,
     status: int = 200,
@@ -198,6 +208,7 @@ def _render(
         "per_state": per_state,
         "general": general,
         "name_problems": name_problems or [],
+        "typed_name": typed_name,
         "page_problems": page_problems or [],
         "check": check,
         "catalogue": catalogue,
@@ -212,6 +223,7 @@ def _render(
         "operators": OPERATORS,
         "weekdays": WEEKDAYS,
         "match_modes": MATCH_MODES,
+        "max_rows": MAX_ROWS,
         "next_id": max(known, default=0) + 1,
         "words": {
             "type": type_words,
@@ -236,7 +248,11 @@ def builder(
 
 
 async def _posted(request: Request) -> tuple[Values, str]:
-    """The posted form as flat values (lists for the multi-valued fields), and its ``more``."""
+    """The posted form as flat values (lists for the multi-valued fields), and its ``more``.
+
+    A dependency: the body is read on the event loop, the page's database work is done by a
+    plain ``def`` route, in the thread pool.
+    """
     form = await request.form()
     values: Values = {}
     for key in form:
@@ -274,10 +290,14 @@ def _save_problems(
     return [p for p in found.get(state["id"], []) if p.where.startswith("params")]
 
 
-async def _save(
-    request: Request, viewer: Viewer, journey_id: int, state_id: int | None
+Posted = Annotated[tuple[Values, str], Depends(_posted)]
+"""A route parameter: the posted state form (``_posted``)."""
+
+
+def _save(
+    request: Request, viewer: Viewer, journey_id: int, state_id: int | None, posted: Posted
 ) -> Response:
-    values, more = await _posted(request)
+    values, more = posted
     with viewer.database.read() as conn:
         journey = _editable_journey(conn, viewer, journey_id)
         catalogue = _catalogue(conn, viewer.application_id)
@@ -309,8 +329,7 @@ async def _save(
     )
     new_id = state_id if state_id is not None else _next_id(journey)
     state = {"id": new_id, "type": state_type, "params": reading.params}
-    version = str(values.get("version", ""))
-    expected = int(version) if version.isdigit() else None
+    expected = whole_number(str(values.get("version", "")))
     try:
         with viewer.database.write() as conn:
             problems = reading.problems or _save_problems(
@@ -362,19 +381,24 @@ def _next_id(journey: StoredJourney) -> int:
 
 
 @router.post("/journeys/{journey_id:int}/states")
-async def create_state(
-    request: Request, viewer: Viewer, journey_id: int, _csrf: Changing
+def create_state(
+    request: Request, viewer: Viewer, journey_id: int, _csrf: Changing, posted: Posted
 ) -> Response:
     """Add a state of the posted ``type`` with the form's params."""
-    return await _save(request, viewer, journey_id, None)
+    return _save(request, viewer, journey_id, None, posted)
 
 
 @router.post("/journeys/{journey_id:int}/states/{state_id:int}")
-async def save_state(
-    request: Request, viewer: Viewer, journey_id: int, state_id: int, _csrf: Changing
+def save_state(
+    request: Request,
+    viewer: Viewer,
+    journey_id: int,
+    state_id: int,
+    _csrf: Changing,
+    posted: Posted,
 ) -> Response:
     """Replace a state's params (whole) with the form's."""
-    return await _save(request, viewer, journey_id, state_id)
+    return _save(request, viewer, journey_id, state_id, posted)
 
 
 @router.post("/journeys/{journey_id:int}/states/{state_id:int}/remove")
@@ -425,5 +449,7 @@ def rename(
             if isinstance(error, InvalidInput) and error.problems
             else [Problem("name", error.message, error.error_code)]
         )
-        return _render(request, viewer, journey_id, name_problems=problems, status=400)
+        return _render(
+            request, viewer, journey_id, name_problems=problems, typed_name=name, status=400
+        )
     return see_other(f"/journeys/{journey_id}", "Journey renamed.")

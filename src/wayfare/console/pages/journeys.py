@@ -24,7 +24,15 @@ from fastapi.responses import Response
 from sqlalchemy import Connection
 from starlette.datastructures import UploadFile
 
-from wayfare.console.web import Changing, ConsoleRoute, Viewer, page, see_other, utcnow
+from wayfare.console.web import (
+    Changing,
+    ConsoleRoute,
+    Viewer,
+    page,
+    see_other,
+    utcnow,
+    whole_number,
+)
 from wayfare.engine.runner import start_journey, stop_journey
 from wayfare.errors import Conflict, InvalidInput, InvalidTransition, Problem
 from wayfare.importing.entries import PutReport, put_csv
@@ -53,6 +61,8 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 PAGE_SIZE = 20
 """Journeys per page of the list."""
+LAST_PAGE = 10**8
+"""The highest page number taken (past it, the first page is shown)."""
 
 STATUS_LOOK = {
     JourneyStatus.DRAFT: ("draft", "draft"),
@@ -74,7 +84,7 @@ ENTRY_TYPES = (
 UNITS = {"minutes": ("PT", "M"), "hours": ("PT", "H"), "days": ("P", "D")}
 """The re-check interval's units and how each writes an ISO 8601 duration."""
 
-_INTERVAL = re.compile(r"^(PT(?P<m>\d+)M|PT(?P<h>\d+)H|P(?P<d>\d+)D)$")
+_INTERVAL = re.compile(r"^(PT(?P<m>[0-9]+)M|PT(?P<h>[0-9]+)H|P(?P<d>[0-9]+)D)$")
 _SAFE_BACK = re.compile(r"^/journeys(/\d+)?$")
 
 SUMMARY_PROBLEMS = 4
@@ -195,7 +205,7 @@ def journeys_list(
     status: str = "",
 ) -> Response:
     """The application's journeys, newest first, with their live counts and actions."""
-    page_number = max(int(page_text), 1) if page_text.isdigit() and len(page_text) < 9 else 1
+    page_number = max(whole_number(page_text, most=LAST_PAGE) or 1, 1)
     chosen = JourneyStatus(status) if status in JourneyStatus.__members__ else None
     with viewer.database.read() as conn:
         found = list_journeys(
@@ -365,11 +375,14 @@ def create_from_scratch(
         errors["name"] = wrong
     params: dict[str, Any] = {}
     if entry == "IN_LIST" and list_id:
-        params["listId"] = int(list_id) if list_id.isdigit() else list_id
+        params["listId"] = whole_number(list_id)
+        if params["listId"] is None:
+            errors["listId"] = "choose one of the contact lists, or none"
     elif entry == "IN_SEGMENT":
-        if not segment_id.isdigit():
+        segment = whole_number(segment_id)
+        if segment is None:
             errors["segmentId"] = "choose the segment whose customers enter"
-        params["cond"] = {"segmentIds": [int(segment_id)] if segment_id.isdigit() else []}
+        params["cond"] = {"segmentIds": [] if segment is None else [segment]}
     elif entry == "IN_FILTER":
         params["cond"] = {}
     elif entry == "IN_CUSTOM_EVENT":
@@ -454,19 +467,18 @@ class Options:
         problems = []
         max_entries = None
         if self.max_entries.strip():
-            text = self.max_entries.strip()
-            if not text.isdigit() or int(text) < 1:
+            max_entries = whole_number(self.max_entries)
+            if not max_entries:
                 problems.append(Problem("maxEntries", "a whole number, at least 1 (or empty)"))
-            else:
-                max_entries = int(text)
-        if not self.every.strip().isdigit() or int(self.every) < 1:
+        every = whole_number(self.every)
+        if not every:
             problems.append(Problem("recheckEvery", "a whole number, at least 1"))
         if self.unit not in UNITS:
             problems.append(Problem("recheckUnit", "minutes, hours or days"))
         if problems:
             raise InvalidInput(problems=problems)
         prefix, suffix = UNITS[self.unit]
-        return max_entries, f"{prefix}{int(self.every)}{suffix}"
+        return max_entries, f"{prefix}{every}{suffix}"
 
 
 def _activate_page(
@@ -637,25 +649,25 @@ async def customers_upload(
     A form field makes FastAPI parse the multipart body before the CSRF check (which cannot
     read the body a second time, so ``spool_upload`` cannot stream it here) and close its files
     after the response: the file part is spooled to a temporary file (on disk past 1 MB), never
-    held in memory whole.
+    held in memory whole. The body is read on the event loop; the rest (the database, the CSV)
+    is done in the thread pool.
     """
+    upload = (await request.form()).get("file")
+    return await run_in_threadpool(_put_upload, request, journey_id, viewer, bool(test_run), upload)
+
+
+def _put_upload(
+    request: Request, journey_id: int, viewer: Viewer, test: bool, upload: object
+) -> Response:
     with viewer.database.read() as conn:
         journey = get_journey(conn, viewer.application_id, journey_id)
-    test = bool(test_run)
-    upload = (await request.form()).get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         problem = Problem("file", "choose a CSV file with a customerId column")
         return _customers_page(request, journey, test=test, problems=[problem], status=400)
     upload.file.seek(0)
     try:
-        report = await run_in_threadpool(
-            put_csv,
-            viewer.database,
-            viewer.application_id,
-            journey_id,
-            upload.file,
-            utcnow(),
-            test,
+        report = put_csv(
+            viewer.database, viewer.application_id, journey_id, upload.file, utcnow(), test
         )
     except (InvalidInput, InvalidTransition, Conflict) as error:
         problems = list(error.problems) if isinstance(error, InvalidInput) else []
