@@ -267,5 +267,6 @@ def test_random_params_go_through_words_graph_and_forms(state_type: str, params:
     condition_words(params)
     entry_words([{"type": state_type, "params": params}], {1: "List"}, {1: "Segment"})
     values = values_of(state_type, params)
-    count_rows(state_type, values, "more")
+    assert _form_values_are_text(values), values
+    assert _form_values_are_text(count_rows(state_type, values, "more"))
     params_of(state_type, values)
