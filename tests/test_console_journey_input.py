@@ -7,11 +7,7 @@ the pages that read the request body do their database work off the event loop.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import Any
-
-from sqlalchemy import event
 
 from wayfare.console.stateforms import MAX_ROWS
 from wayfare.model.lifecycle import JourneyStatus
@@ -19,6 +15,7 @@ from wayfare.store.database import Database
 from wayfare.store.journeys import create_journey, get_journey
 
 from .conftest import NOW
+from .console_loop import queries_on_the_loop
 from .console_support import ConsoleClient
 from .test_console_builder import _every_state, _stored, form_data, post
 
@@ -206,19 +203,9 @@ def test_pages_that_read_the_body_query_the_database_off_the_event_loop(
 ) -> None:
     """SQL run on a thread whose event loop is running would hold up every other request."""
     journey_id, _ = _every_state(console)
-    on_the_loop: list[str] = []
-
-    def seen(*_: Any) -> None:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        on_the_loop.append(threading.current_thread().name)
-
     database = _database(console)
     url, data = _form(console, journey_id, 2)
-    event.listen(database.engine, "before_cursor_execute", seen)
-    try:
+    with queries_on_the_loop(database) as on_the_loop:
         assert post(console, url, {**data, "forward": "4"}).status_code == 303
         assert post(console, url, {**data, "forward": "x"}).status_code == 400
         assert post(console, url, {**data, "more": "x"}).status_code == 200
@@ -232,6 +219,4 @@ def test_pages_that_read_the_body_query_the_database_off_the_event_loop(
         assert answer.status_code == 200, answer.text[-2000:]
         answer = console.form(f"/journeys/{listed}/customers", {"test": "1"})
         assert answer.status_code == 400
-    finally:
-        event.remove(database.engine, "before_cursor_execute", seen)
     assert on_the_loop == []

@@ -534,7 +534,7 @@ def _read_duration(
     _put(out, item.name, iso)
 
 
-def _typed(text: str, field_type: str | None) -> Any:
+def typed_value(text: str, field_type: str | None) -> Any:
     """A condition value typed by its field's type (``ValueError`` when it cannot be)."""
     if field_type == "number":
         number = float(text)
@@ -582,11 +582,11 @@ def _read_cond(
             if op in _NO_VALUE:
                 operand: Any = True
             elif op == "in":
-                operand = [_typed(v.strip(), kind) for v in text.split(",") if v.strip()]
+                operand = [typed_value(v.strip(), kind) for v in text.split(",") if v.strip()]
             elif op == "contains":
                 operand = text
             else:
-                operand = _typed(text, kind)
+                operand = typed_value(text, kind)
         except ValueError:
             expected = "a number" if kind == "number" else "true or false"
             _problem(reading, where, f"{field_name} is a {kind} field: expected {expected}")

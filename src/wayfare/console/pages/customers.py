@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
-from wayfare.console.stateforms import _typed
+from wayfare.console.stateforms import typed_value
 from wayfare.console.web import (
     Changing,
     ConsoleRoute,
@@ -147,7 +147,7 @@ def _matching(
             raise InvalidInput(problems=[Problem("field", "no such customer field")])
         field_type = types[search.field]
         try:
-            value = _typed(search.value, field_type)
+            value = typed_value(search.value, field_type)
         except ValueError:
             expected = TYPED_VALUES.get(field_type, f"a {field_type}")
             message = f"{search.value!r} is not a {field_type}: expected {expected}"
