@@ -441,3 +441,137 @@ def test_durations_and_conditions_in_form_terms() -> None:
     assert condition_rows({"age": {"gt": 3, "lt": 9}}) == [("age", "gt", "3"), ("age", "lt", "9")]
     assert condition_rows({"$or": []}) is None
     assert condition_rows({"d": {"useActualDate": {"active": True}}}) is None
+
+
+def _version(console: ConsoleClient, journey_id: int) -> int:
+    with console.app.state.database.read() as conn:
+        return get_journey(conn, 1, journey_id).version
+
+
+def _add_form(
+    console: ConsoleClient, journey_id: int, state_type: str
+) -> tuple[str, dict[str, Any]]:
+    page = console.get(f"/journeys/{journey_id}?add={state_type}")
+    assert page.status_code == 200
+    return page.text, form_data(page.text, f"/journeys/{journey_id}/states")
+
+
+def test_put_it_after_a_single_forward_state(console: ConsoleClient) -> None:
+    journey_id, _ = _every_state(console)
+    before, version = _stored(console, journey_id), _version(console, journey_id)
+    html, data = _add_form(console, journey_id, "ACTION_EMAIL_SEND")
+    assert data["after"] == ""  # "nowhere yet" unless chosen
+    assert '<label for="f-after">Put it after</label>' in html
+    assert '<option value="" selected>nowhere yet (I&#39;ll link it myself)</option>' in html
+    for value, words in [
+        ("2:forward", "after 2 · Send push"),
+        ("3:click.forward", "after 3 · Wait for push click, clicked"),
+        ("3:timeout.forward", "after 3 · Wait for push click, timeout"),
+        ("8:filter[1].forward", "after 8 · Filter, if 2"),
+        ("8:else.forward", "after 8 · Filter, else"),
+        ("12:paths[0].forward", "after 12 · Random 70/30, 70%"),
+        ("16:failure.forward", "after 16 · Webhook, failure"),
+    ]:
+        assert f'<option value="{value}" >{words}</option>' in html, value
+
+    url = f"/journeys/{journey_id}/states"
+    answer = post(console, url, {**data, "action.campaignId": "3", "after": "2:forward"})
+    assert answer.status_code == 303 and answer.headers["location"].endswith("?state=17")
+    assert "State 17 added after state 2" in console.get(answer.headers["location"]).text
+    stored = _stored(console, journey_id)
+    assert stored[2]["params"]["forward"] == 17  # 2 → new → what 2 went to
+    assert stored[17] == {
+        "id": 17,
+        "type": "ACTION_EMAIL_SEND",
+        "params": {"action": {"campaignId": 3}, "forward": 3},
+    }
+    assert {k: v for k, v in stored.items() if k not in (2, 17)} == {
+        k: v for k, v in before.items() if k != 2
+    }
+    assert _version(console, journey_id) == version + 1  # one change of the draft
+    with console.app.state.database.read() as conn:
+        assert check_journey(conn, 1, journey_id).valid
+
+
+def test_put_it_after_a_branch_changes_only_that_branch(console: ConsoleClient) -> None:
+    journey_id, _ = _every_state(console)
+    before = _stored(console, journey_id)
+    url = f"/journeys/{journey_id}/states"
+
+    # After the filter's "else": a wait, whose next state is where "else" led.
+    _, data = _add_form(console, journey_id, "FLOW_DELAY")
+    data.update({"time.amount": "1", "time.unit": "days", "after": "8:else.forward"})
+    assert post(console, url, data).status_code == 303
+    stored = _stored(console, journey_id)
+    assert stored[8]["params"]["filter"] == before[8]["params"]["filter"]
+    assert stored[8]["params"]["else"] == {"forward": 17}
+    assert stored[17]["params"] == {"time": "P1D", "forward": 12}
+
+    # After the click-wait's "clicked": a one-branch filter; its first branch takes the click's
+    # old target, its "no" keeps what was chosen in the form.
+    _, data = _add_form(console, journey_id, "FLOW_FILTER")
+    data.update(
+        {
+            "filter[0].cond[0].field": "vip",
+            "filter[0].cond[0].op": "eq",
+            "filter[0].cond[0].value": "true",
+            "else.forward": "",
+            "after": "3:click.forward",
+        }
+    )
+    answer = post(console, url, data)
+    assert answer.status_code == 303, answer.text[-2000:]
+    stored = _stored(console, journey_id)
+    assert stored[3]["params"]["click"] == {"campaignId": 1, "forward": 18}
+    assert stored[3]["params"]["timeout"] == before[3]["params"]["timeout"]
+    assert stored[18]["params"] == {
+        "filter": [{"cond": {"vip": {"eq": True}}, "forward": 4}],
+        "else": {"forward": None},
+    }
+    html, _ = _add_form(console, journey_id, "ACTION_EMAIL_SEND")
+    assert ">after 18 · Filter, no</option>" in html and ">after 18 · Filter, yes</option>" in html
+    assert ">after 17 · Wait 1 day</option>" in html
+    html, _ = _add_form(console, 3, "ACTION_EMAIL_SEND")  # repeated labels say which path
+    assert (
+        '<option value="2:paths[1].forward" >after 2 · Random 50/50, path 2 (50%)</option>' in html
+    )
+
+
+def test_put_it_after_keeps_the_problems_and_refuses_stale_or_active(
+    console: ConsoleClient,
+) -> None:
+    journey_id, _ = _every_state(console)
+    before = _stored(console, journey_id)
+    url = f"/journeys/{journey_id}/states"
+    _, data = _add_form(console, journey_id, "ACTION_EMAIL_SEND")
+
+    answer = post(console, url, {**data, "action.campaignId": "", "after": "2:forward"})
+    assert answer.status_code == 400 and "params.action.campaignId" in answer.text
+    assert '<option value="2:forward" selected>' in answer.text  # the choice stays
+    _, filter_data = _add_form(console, journey_id, "FLOW_FILTER")
+    answer = post(console, url, {**filter_data, "after": "8:else.forward", "more": "filter"})
+    assert answer.status_code == 200 and "filter[1].forward" in answer.text  # a row more
+    assert '<option value="8:else.forward" selected>' in answer.text
+    answer = post(console, url, {**data, "action.campaignId": "1", "after": "2:forward"})
+    assert answer.status_code == 400 and "params.action.campaignId" in answer.text
+    assert "push" in answer.text  # a push campaign in an email state, named
+    answer = post(console, url, {**data, "action.campaignId": "3", "after": "99:forward"})
+    assert answer.status_code == 400 and "there is no link" in answer.text
+    assert 'id="f-after" name="after" aria-invalid="true"' in answer.text
+    assert _stored(console, journey_id) == before
+
+    # A form of an older version (renamed meanwhile) is refused, nothing half-written.
+    assert post(console, f"/journeys/{journey_id}/rename", {"name": "Moved on"}).status_code == 303
+    answer = post(console, url, {**data, "action.campaignId": "3", "after": "2:forward"})
+    assert answer.status_code == 400 and "was changed meanwhile" in answer.text
+    assert _stored(console, journey_id) == before
+
+    # An active journey refuses.
+    active = _stored(console, 1)
+    answer = post(
+        console,
+        "/journeys/1/states",
+        {"type": "ACTION_EMAIL_SEND", "action.campaignId": "1", "after": "1:forward"},
+    )
+    assert answer.status_code == 409 and "journey 1 is ACTIVE" in answer.text
+    assert _stored(console, 1) == active

@@ -5,7 +5,9 @@
 problem by state. Forms post to the same store functions as ``/v1/journey/{id}/state``
 (``add_state``, ``replace_state``, ``remove_state``, ``update_journey``); a state is stored only
 when validation (``wayfare.model.validation``, as the API's check runs it) finds nothing wrong
-with its own params; its graph may stay half done. A journey that is not a draft is read-only.
+with its own params; its graph may stay half done. A new state can be put after a link of
+another ("Put it after", ``wayfare.console.insertion``): the link and the new state are then saved
+in one ``update_journey``. A journey that is not a draft is read-only.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from fastapi.responses import Response
 from sqlalchemy import Connection
 
 from wayfare.console.graph import draw
+from wayfare.console.insertion import NOWHERE, insert_after, link_choices
 from wayfare.console.journey_words import (
     condition_words,
     detail_words,
@@ -213,6 +216,7 @@ def _render(
         "check": check,
         "catalogue": catalogue,
         "state_choices": [(str(i), f"{i} · {type_words(t, p)}") for i, t, p in states],
+        "link_choices": link_choices(journey.states),
         "type_choices": [(t, f"{type_words(t, {})} ({t})") for t in TYPE_CHOICES],
         "event_choices": [(e, e) for e in catalogue.events],
         "date_fields": [
@@ -274,20 +278,14 @@ def _save_problems(
     conn: Connection,
     viewer: Viewer,
     journey: StoredJourney,
-    state: dict[str, Any],
-    replacing: bool,
+    states: list[Any],
+    state_id: int,
 ) -> list[Problem]:
-    """The problems of ``state``'s own params in the journey it would make (graph aside)."""
-    states = [
-        state if replacing and isinstance(s, dict) and s.get("id") == state["id"] else s
-        for s in journey.states
-    ]
-    if not replacing:
-        states.append(state)
+    """The problems of state ``state_id``'s own params in ``states`` (graph aside)."""
     document = {**journey.document(), "states": states}
     report = validate_document(conn, viewer.application_id, document)
     found, _ = by_state(report.problems)
-    return [p for p in found.get(state["id"], []) if p.where.startswith("params")]
+    return [p for p in found.get(state_id, []) if p.where.startswith("params")]
 
 
 Posted = Annotated[tuple[Values, str], Depends(_posted)]
@@ -330,13 +328,31 @@ def _save(
     new_id = state_id if state_id is not None else _next_id(journey)
     state = {"id": new_id, "type": state_type, "params": reading.params}
     expected = whole_number(str(values.get("version", "")))
+    after = str(values.get("after", NOWHERE)) if state_id is None else NOWHERE
+    if state_id is None:
+        states, after_problems = insert_after(journey.states, state, after)
+    else:
+        states = [
+            state if isinstance(s, dict) and s.get("id") == new_id else s for s in journey.states
+        ]
+        after_problems = []
     try:
         with viewer.database.write() as conn:
-            problems = reading.problems or _save_problems(
-                conn, viewer, journey, state, replacing=state_id is not None
-            )
+            problems = reading.problems + after_problems
             if not problems:
-                if state_id is None:
+                problems = _save_problems(conn, viewer, journey, states, new_id)
+            if not problems:
+                if after != NOWHERE:
+                    # The link and the new state, in one change of the draft.
+                    update_journey(
+                        conn,
+                        viewer.application_id,
+                        journey_id,
+                        {"states": states},
+                        utcnow(),
+                        expected_version=expected if expected is not None else journey.version,
+                    )
+                elif state_id is None:
                     add_state(
                         conn,
                         viewer.application_id,
@@ -373,7 +389,11 @@ def _save(
             status=400,
         )
     verb = "added" if state_id is None else "saved"
-    return see_other(f"/journeys/{journey_id}?state={new_id}", f"State {new_id} {verb}.")
+    notice = f"State {new_id} {verb}."
+    if after != NOWHERE:
+        source = after.partition(":")[0]
+        notice = f"State {new_id} added after state {source}."
+    return see_other(f"/journeys/{journey_id}?state={new_id}", notice)
 
 
 def _next_id(journey: StoredJourney) -> int:
