@@ -481,3 +481,10 @@ def test_the_page_in_a_browser(browser_page: Any, live_console: Any) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the statistics page is {width} px wide at 375"
     shot(page, "stats-375")
+
+
+def test_the_graph_names_the_entry_list(console: ConsoleClient) -> None:
+    page = console.get("/journeys/1/stats")  # the demo's Welcome series: the list Newsletter
+    assert page.status_code == 200
+    graph = page.text[page.text.index("<svg") : page.text.index("</svg>")]
+    assert "Newsletter" in graph and "list 1" not in graph

@@ -42,6 +42,8 @@ from wayfare.model.journey import parse_journey
 from wayfare.model.lifecycle import JourneyStatus
 from wayfare.store.inspection import history_csv
 from wayfare.store.journeys import get_journey, json_references
+from wayfare.store.lists import list_lists
+from wayfare.store.segments import list_segments
 from wayfare.store.stats import JourneyStats
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -120,6 +122,9 @@ def stats_page(
         chart = None if empty else chart_over_time(conn, app, journey, interval, utcnow())
         every_campaign = set(json_references(journey.states, "campaignId")) - set(names)
         names |= campaign_names(conn, app, every_campaign)
+        list_names = {found.id: found.name for found in list_lists(conn, app)}
+        segments = list_segments(conn, app, limit=1000).items
+        segment_names = {found.id: found.name for found in segments}
     base = f"/journeys/{journey_id}/stats?" + (f"{interval.query}&" if interval.query else "")
     graph = None
     if not empty:
@@ -128,7 +133,7 @@ def stats_page(
             notes=state_notes(stats),
             href=lambda ident: f"{base}state={ident}#state-{ident}",
             selected=state,
-            names={"campaigns": names},
+            names={"campaigns": names, "lists": list_names, "segments": segment_names},
         )
     context = {
         "journey": journey,
