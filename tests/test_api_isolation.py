@@ -51,6 +51,7 @@ RESOURCES = {
             ("PUT", "", {"name": "Mine"}),
             ("POST", "/clone", None),
             ("GET", "/check", None),
+            ("GET", "/stats/series", None),
             ("PUT", "/start", None),
             ("PUT", "/stop", None),
             ("POST", "/state", {"type": "IN_ALL", "params": {"forward": None}}),

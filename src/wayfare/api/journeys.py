@@ -10,7 +10,7 @@ check and start), whose problems name the state id and field path.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -25,6 +25,7 @@ from wayfare.engine.runner import put_customers, start_journey, stop_journey
 from wayfare.errors import InvalidInput, Problem
 from wayfare.importing.entries import PutReport, put_csv
 from wayfare.model.customers import check_customer_id
+from wayfare.model.durations import Duration, parse_duration
 from wayfare.model.lifecycle import JourneyStatus
 from wayfare.model.templates import TEMPLATES, find_template
 from wayfare.store import journey_templates
@@ -43,11 +44,15 @@ from wayfare.store.journeys import (
     update_journey,
 )
 from wayfare.store.stats import (
+    MAX_BUCKETS,
     JourneyStats,
     PathStats,
+    SeriesPoint,
     StateStats,
+    journey_series,
     journey_stats,
     rate,
+    series_step,
     wilson,
 )
 
@@ -458,6 +463,127 @@ def stats(
             test=test,
         )
     return ok(stats_json(found))
+
+
+def _step(text: str | None) -> timedelta | None:
+    """A ``step`` value: an ISO 8601 duration of days, hours, minutes or seconds (None if none)."""
+    if text is None or text == "":
+        return None
+    try:
+        duration = parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput(problems=[Problem("step", str(exc), "format")]) from None
+    if duration.years or duration.months:
+        message = f"{text!r}: months and years have no fixed length; give days (P30D)"
+        raise InvalidInput(problems=[Problem("step", message, "format")])
+    if duration.negative or duration.is_zero:
+        raise InvalidInput(problems=[Problem("step", f"{text!r} must be positive", "range")])
+    return timedelta(days=duration.days, seconds=duration.seconds)
+
+
+def _iso(step: timedelta) -> str:
+    """A step as an ISO 8601 duration (``PT2H``, ``P7D``)."""
+    return str(Duration(days=step.days, seconds=step.seconds))
+
+
+def _check_calendar(start: datetime, end: datetime, step: timedelta, *, given: bool) -> None:
+    """``InvalidInput`` when the last bucket would end past the calendar (year 9999).
+
+    It names ``step`` when one was given, else ``dateTo``. Too many buckets are left to
+    ``journey_series`` (``MAX_BUCKETS``), which names them.
+    """
+    count = max(0, -(-(end - start) // step))
+    if count > MAX_BUCKETS:
+        return
+    try:
+        start + count * step
+    except OverflowError:
+        if given:
+            problem = Problem(
+                "step", f"the last bucket of {_iso(step)} would end past 9999", "range"
+            )
+        else:
+            message = f"the last bucket of {_iso(step)} (the default step) would end past 9999"
+            problem = Problem("dateTo", message + ": give an earlier dateTo or a step", "range")
+        raise InvalidInput(problems=[problem]) from None
+
+
+def _point_json(point: SeriesPoint) -> dict[str, Any]:
+    return {
+        "start": point.start,
+        "end": point.end,
+        "entered": point.entered,
+        "sent": point.sent,
+        "skipped": point.skipped,
+        "delivered": point.delivered,
+        "opened": point.opened,
+        "clicked": point.clicked,
+    }
+
+
+@router.get("/{journey_id}/stats/series")
+def stats_series(
+    journey_id: int,
+    caller: Auth,
+    database: Db,
+    date_from_text: str | None = Query(
+        None,
+        alias="dateFrom",
+        description="ISO date or datetime, inclusive: the first bucket's start (by default the "
+        "journey's activation, or creation for test runs, on the hour).",
+    ),
+    date_to_text: str | None = Query(
+        None, alias="dateTo", description="ISO date or datetime, exclusive (by default now)."
+    ),
+    step_text: str | None = Query(
+        None,
+        alias="step",
+        description="ISO 8601 duration of each bucket (PT1H, P1D); by default the smallest "
+        "of PT1H, PT2H, PT3H, PT6H, PT12H, P1D, P2D, P3D, P7D, P14D, P28D giving at most 31 "
+        "buckets, else whole weeks.",
+    ),
+    test: bool = Query(False, description="Test runs instead of live ones."),
+) -> Json:
+    """The journey's entered and message figures per bucket of an interval (the console's chart).
+
+    Each point counts what ``GET …/stats`` counts over its bucket ``[start, end)``, summed over
+    the message states.
+    """
+    date_from = _moment("dateFrom", date_from_text)
+    date_to = _moment("dateTo", date_to_text)
+    step = _step(step_text)
+    if date_from is not None and date_to is not None and date_from >= date_to:
+        raise InvalidInput(problems=[Problem("dateTo", "must be after dateFrom", "range")])
+    with database.read() as conn:
+        journey = get_journey(conn, caller.application_id, journey_id)
+        if date_from is None:
+            born = journey.created_at if test else journey.activated_at or journey.created_at
+            date_from = born.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        if date_to is None:
+            date_to = max(utcnow(), date_from)
+        given = step is not None
+        if step is None:
+            step = series_step(date_from, date_to)[1]
+        _check_calendar(date_from, date_to, step, given=given)
+        points = journey_series(
+            conn,
+            caller.application_id,
+            journey_id,
+            start=date_from,
+            end=date_to,
+            step=step,
+            test=test,
+        )
+    return ok(
+        {
+            "journeyId": journey_id,
+            "dateFrom": date_from,
+            "dateTo": date_to,
+            "test": test,
+            "step": _iso(step),
+            "points": [_point_json(p) for p in points],
+        }
+    )
 
 
 @router.get("/{journey_id}/history.csv", response_class=StreamingResponse)

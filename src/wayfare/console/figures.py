@@ -9,7 +9,6 @@ add up to the tables' figures.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -29,17 +28,9 @@ from wayfare.store.stats import (
     journey_series,
     journey_stats,
     rate,
+    series_step,
     wilson,
 )
-
-MAX_POINTS = 31
-"""The most points (``journey_series`` buckets) the chart over time has."""
-
-STEPS = tuple(
-    [timedelta(hours=h) for h in (1, 2, 3, 6, 12)]
-    + [timedelta(days=d) for d in (1, 2, 3, 7, 14, 28)]
-)
-"""The buckets the chart may use, smallest first: per hour for a day, per day for a month."""
 
 # ---------------------------------------------------------------------------------------------
 # The interval
@@ -353,18 +344,11 @@ def _step_name(step: timedelta) -> str:
 
 
 def timeline(start: datetime, end: datetime) -> Timeline:
-    """The smallest of ``STEPS`` giving at most ``MAX_POINTS`` buckets from ``start`` to ``end``.
+    """The buckets ``store.stats.series_step`` chooses from ``start`` to ``end``, with labels.
 
-    Buckets of hours start on the hour, of days at midnight (UTC).
+    Buckets of hours start on the hour, of days at midnight (UTC); at most ``SERIES_POINTS``.
     """
-    for step in STEPS:
-        first = start.replace(minute=0, second=0, microsecond=0)
-        if step >= timedelta(days=1):
-            first = first.replace(hour=0)
-        if math.ceil((end - first) / step) <= MAX_POINTS:
-            break
-    else:
-        step = timedelta(days=7 * math.ceil((end - first) / timedelta(days=7 * MAX_POINTS)))
+    first, step = series_step(start, end)
     pattern = "%d %b %H:00" if step < timedelta(days=1) else "%d %b"
     if step >= timedelta(days=7) or first.year != end.year:
         pattern = "%d %b %Y"

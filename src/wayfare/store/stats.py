@@ -3,7 +3,8 @@
 Per state: counters, live waiting counts, message outcomes, goal conversions, the random paths'
 conversion with a confidence interval (one customer's path and the history CSV are in
 ``store.inspection``). Over time: the journey's entered and message figures per bucket of an
-interval (``journey_series``), each bucket counted as ``journey_stats`` counts it.
+interval (``journey_series``), each bucket counted as ``journey_stats`` counts it, and the step a
+chart of them uses by default (``series_step``, for the console and the API alike).
 
 Everything is read with grouped set queries (one per kind of figure, one per ``FLOW_RANDOM``
 path), never one query per customer or per bucket. The caller owns the (read) transaction.
@@ -58,6 +59,14 @@ HANDED = ("pending", "sent")
 """Outbox statuses of a message handed to its channel (not skipped, not failed)."""
 MAX_BUCKETS = 10_000
 """The most buckets ``journey_series`` counts in one call."""
+SERIES_POINTS = 31
+"""The most buckets ``series_step`` chooses for an interval (the points of a readable chart)."""
+SERIES_STEPS = tuple(
+    [timedelta(hours=h) for h in (1, 2, 3, 6, 12)]
+    + [timedelta(days=d) for d in (1, 2, 3, 7, 14, 28)]
+)
+"""The steps ``series_step`` chooses from, smallest first: per hour for a day, per day for a
+month; past them, whole weeks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,6 +555,23 @@ def _index(number: Any, count: int) -> int:
     if not 0 <= index < count:
         raise AssertionError(f"bucket {index} is outside the series' {count} buckets")
     return index
+
+
+def series_step(start: datetime, end: datetime) -> tuple[datetime, timedelta]:
+    """The first bucket and the step of a series from ``start`` until ``end``, for a chart.
+
+    The step is the smallest of ``SERIES_STEPS`` giving at most ``SERIES_POINTS`` buckets from
+    the first one, else whole weeks; the first bucket is ``start`` brought back to the hour, or
+    to midnight for steps of days (in ``start``'s time zone: UTC for Wayfare's).
+    """
+    for step in SERIES_STEPS:
+        first = start.replace(minute=0, second=0, microsecond=0)
+        if step >= timedelta(days=1):
+            first = first.replace(hour=0)
+        if math.ceil((end - first) / step) <= SERIES_POINTS:
+            return first, step
+    weeks = math.ceil((end - first) / timedelta(days=7 * SERIES_POINTS))
+    return first, timedelta(days=7 * weeks)
 
 
 def journey_series(
