@@ -119,22 +119,36 @@ def test_a_bad_parameter_is_an_html_page_naming_it(console: ConsoleClient) -> No
     assert "<code>list_id</code>" in answer.text or "<code>id</code>" in answer.text, answer.text
 
 
-def test_failed_logins_are_throttled_by_address_and_client() -> None:
+def test_failed_logins_are_throttled_per_address_and_client_and_per_client() -> None:
     from wayfare.console.throttle import PER_ADDRESS, PER_CLIENT, WINDOW, LoginThrottle
 
     now = [1000.0]
     throttle = LoginThrottle(clock=lambda: now[0])
-    for _ in range(PER_ADDRESS):
-        assert throttle.wait("10.0.0.1", "ana@example.com") == 0
-        throttle.failed("10.0.0.1", "Ana@Example.com ")
-    assert throttle.wait("10.0.0.2", "ana@example.com") == int(WINDOW)
-    assert throttle.wait("10.0.0.1", "bob@example.com") == 0
+    for _ in range(PER_ADDRESS):  # taken before the password is checked, so at once counts
+        assert throttle.attempt("10.0.0.1", "Ana@Example.com ")[0] == 0
+    assert throttle.attempt("10.0.0.1", "ana@example.com")[0] == int(WINDOW)
+    assert throttle.attempt("10.0.0.2", "ana@example.com")[0] == 0  # no lock-out from elsewhere
+    wait, ticket = throttle.attempt("10.0.0.1", "bob@example.com")
+    assert wait == 0
+    throttle.succeeded("10.0.0.1", "bob@example.com", ticket)  # a right password gives it back
     now[0] += WINDOW
-    assert throttle.wait("10.0.0.2", "ana@example.com") == 0
+    assert throttle.attempt("10.0.0.1", "ana@example.com")[0] == 0
     for number in range(PER_CLIENT):
-        throttle.failed("10.0.0.3", f"guess{number}@example.com")
-    assert throttle.wait("10.0.0.3", "someone@example.com") > 0
-    assert throttle.wait("10.0.0.4", "someone@example.com") == 0
+        throttle.attempt("10.0.0.3", f"guess{number}@example.com")
+    assert throttle.attempt("10.0.0.3", "someone@example.com")[0] > 0
+    assert throttle.attempt("10.0.0.4", "someone@example.com")[0] == 0
+
+
+def test_the_throttle_keeps_a_bounded_number_of_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wayfare.console import throttle as module
+
+    monkeypatch.setattr(module, "MAX_KEYS", 10)
+    now = [0.0]
+    throttle = module.LoginThrottle(clock=lambda: now[0])
+    for number in range(50):
+        throttle.attempt(f"10.0.0.{number}", "ana@example.com")
+        now[0] += module.WINDOW / 10  # old keys empty out as time goes on, and are dropped
+    assert len(throttle._attempts) <= 10
 
 
 def test_the_login_form_refuses_after_too_many_failures(demo_database: Database) -> None:
@@ -160,6 +174,8 @@ def test_the_session_cookie_is_secure_when_served_over_https(demo_database: Data
 
 
 def test_a_missing_page_is_an_html_page_and_the_api_keeps_json(console: ConsoleClient) -> None:
+    wrong = console.get("/logout", headers={"accept": "text/html"})
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
     page = console.get("/journeys/none/at/all", headers={"accept": "text/html"})
     assert page.status_code == 404 and "there is no page /journeys/none/at/all" in page.text
     assert 'aria-label="Sections"' in page.text  # with the menu, for a logged-in viewer

@@ -52,6 +52,8 @@ def install(app: FastAPI) -> None:
             return cast(Response, answer_api_error(request, error))
         with suppress(LoginRequired, WayfareError):
             viewer(request, logged_in(request))  # the layout shows the menu to a viewer
-        return error_page(request, error.status_code, f"there is no page {request.url.path}")
+        answer = error_page(request, error.status_code, f"there is no page {request.url.path}")
+        answer.headers.update(error.headers or {})  # a 405's Allow
+        return answer
 
     app.add_exception_handler(HTTPException, http_error)

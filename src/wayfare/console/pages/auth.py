@@ -51,7 +51,7 @@ def login(
     database = database_of(request)
     client = request.client.host if request.client else ""
     logins: LoginThrottle = request.app.state.logins
-    wait = logins.wait(client, email)
+    wait, ticket = logins.attempt(client, email)
     if wait:
         context = {"next": _safe_next(next), "email": email, "wait": wait}
         refused = page(request, "login.html", context, status=429, title="Log in")
@@ -60,9 +60,9 @@ def login(
     with database.read() as conn:  # the password hash costs ~50 ms: not inside a write
         user = check_login(conn, email, password)
     if user is None:
-        logins.failed(client, email)
         context = {"next": _safe_next(next), "email": email, "failed": True}
         return page(request, "login.html", context, status=401, title="Log in")
+    logins.succeeded(client, email, ticket)
     with database.write() as conn:
         token = open_session(conn, user, utcnow())
     response = see_other(_safe_next(next))
