@@ -41,6 +41,8 @@ from wayfare.model.states import (
     Until,
     UrlMatchMode,
     WebhookParams,
+    link_text,
+    raw_links,
 )
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -429,3 +431,74 @@ def test_parse_journey_collects_problems_of_every_part() -> None:
     assert parsed.journey() is None
     assert parsed.state_ids == (1, 2)
     assert parsed.raw_edges == {2: ()}
+
+
+def test_raw_links_are_where_each_type_keeps_them_as_edges_says() -> None:
+    document = json.loads((EXAMPLES / "every-state.json").read_text())
+    for raw_state in document["states"]:
+        parsed = state(raw_state["params"], raw_state["type"], raw_state["id"])
+        links = raw_links(raw_state["type"], raw_state["params"])
+        assert [(link_text(p), t) for p, t in links] == list(parsed.edges()), raw_state["id"]
+        for path, target in links:  # the path of steps leads to the target
+            found: Any = raw_state["params"]
+            for step in path:
+                found = found[step]
+            assert found == target
+    types = {s["type"] for s in document["states"]} | {t.value for t in StateType if t.is_entry}
+    assert types == {t.value for t in StateType}  # the example has every type but the entries
+    for entry in StateType:
+        if entry.is_entry:
+            assert raw_links(entry, {"listId": 3, "forward": 2}) == [(("forward",), 2)]
+
+
+def test_raw_links_never_walk_into_data() -> None:
+    webhook = {
+        "url": "https://x.example",
+        "method": "POST",
+        "headers": {"forward": "2"},
+        "body": {"forward": "keep me", "n": 1, "a.b": {"forward": 1}, "list": [{"forward": 4}]},
+        "success": {"forward": 5},
+        "failure": {"forward": None},
+        "saveAs": {"forward": "data.forward"},
+    }
+    assert raw_links("FLOW_WEBHOOK", webhook) == [
+        (("success", "forward"), 5),
+        (("failure", "forward"), None),
+    ]
+    branches = {
+        "filter": [{"cond": {"forward": {"eq": 3}, "$or": [{"forward": {"eq": 9}}]}, "forward": 4}],
+        "else": {"forward": 6},
+    }
+    assert raw_links("FLOW_FILTER", branches) == [
+        (("filter", 0, "forward"), 4),
+        (("else", "forward"), 6),
+    ]
+    event = {"eventName": "e", "cond": {"forward": {"eq": 1}}, "forward": 2}
+    assert raw_links("IN_CUSTOM_EVENT", event) == [(("forward",), 2)]
+    assert raw_links("FLOW_CUSTOM_EVENT", {**event, "timeout": {"time": "P1D", "forward": 3}}) == [
+        (("forward",), 2),
+        (("timeout", "forward"), 3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state_type", "params", "expected"),
+    [
+        ("FLOW_FILTER", {"filter": {"forward": 1}, "else": 3}, []),  # not a list, not a map
+        ("FLOW_FILTER", {"filter": [7, None, {"forward": 2}]}, [(("filter", 2, "forward"), 2)]),
+        ("FLOW_SMS", {"click": {"forward": 1}, "timeout": []}, []),
+        ("FLOW_PUSH_CLICK", {"click": [{"forward": 1}]}, []),
+        ("FLOW_RANDOM", {"paths": [{"weight": 1}]}, []),  # no forward key: no link yet
+        ("ACTION_PUSH_SEND", None, []),
+        ("ACTION_PUSH_SEND", [{"forward": 1}], []),
+        ("ACTION_PUSH_SEND", {"forward": "x"}, [(("forward",), "x")]),  # as written
+        ("NOT_A_TYPE", {"forward": 1, "body": {"forward": 2}}, [(("forward",), 1)]),
+        (None, {"click": [{"forward": 1}], "else": {"forward": 2}}, None),
+    ],
+)
+def test_raw_links_skip_odd_shapes(state_type: Any, params: Any, expected: Any) -> None:
+    found = raw_links(state_type, params)
+    if expected is None:  # an unknown type: every place where a type keeps a link
+        assert sorted(link_text(p) for p, _ in found) == ["click[0].forward", "else.forward"]
+    else:
+        assert found == expected

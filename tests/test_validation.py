@@ -483,3 +483,24 @@ def test_unreachable_and_cycles_match_a_brute_force(nodes: list[tuple[str, list[
     assert set(report.problems) == {
         p for p in report.problems if p.code in ("unreachable", "cycle_without_wait")
     }
+
+
+def test_a_forward_key_in_data_of_a_broken_state_is_no_link() -> None:
+    # Validation follows the raw links of a state that does not parse (here: no url); the
+    # webhook body's "forward" is data, so state 3 stays unreachable.
+    raw = journey(
+        s(1, "IN_ALL", forward=2),
+        s(
+            2,
+            "FLOW_WEBHOOK",
+            method="POST",
+            headers={"forward": "3"},
+            body={"forward": 3, "a.b": {"forward": 3}},
+            success={"forward": None},
+            failure={"forward": None},
+        ),
+        s(3, "ACTION_PUSH_SEND", action={"campaignId": 1}, forward=None),
+    )
+    assert codes(raw) == [("state 2: params.url", "missing"), ("state 3", "unreachable")]
+    raw["states"][1]["params"]["success"] = {"forward": 3}  # a real link does reach it
+    assert codes(raw) == [("state 2: params.url", "missing")]

@@ -138,7 +138,7 @@ def layout(
             detail=detail_words(state_type, params, names),
         )
     for ident, state_type, params in states:
-        found = forwards(params)
+        found = forwards(state_type, params)
         labels = branch_labels(state_type, params, [path for path, _ in found])
         for (path, target), label in zip(found, labels, strict=True):
             if target is None:

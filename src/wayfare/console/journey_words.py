@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wayfare.model.durations import parse_duration
+from wayfare.model.states import link_text, raw_links
 
 _SEND_WORDS = {
     "PUSH": "Send push",
@@ -291,17 +292,10 @@ def _label(state_type: str, params: object, path: str, percents: list[str]) -> s
     return "" if head == "forward" else head
 
 
-def forwards(value: object, path: str = "") -> list[tuple[str, object]]:
-    """Every ``forward`` inside raw params with its path (``timeout.forward``), in order."""
-    found: list[tuple[str, object]] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if key == "forward":
-                found.append((where, item))
-            else:
-                found.extend(forwards(item, where))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found.extend(forwards(item, f"{path}[{i}]"))
-    return found
+def forwards(state_type: object, params: object) -> list[tuple[str, object]]:
+    """The links of a state's raw params with their paths (``timeout.forward``), in order.
+
+    Only where the type keeps its links (``wayfare.model.states.raw_links``): a ``forward``
+    key in a webhook's body or a condition is data, not a link.
+    """
+    return [(link_text(path), target) for path, target in raw_links(state_type, params)]

@@ -31,7 +31,7 @@ from wayfare.model.params import (
     pydantic_problems,
     state_label,
 )
-from wayfare.model.states import State
+from wayfare.model.states import State, raw_links
 
 DEFAULT_RECHECK_EVERY = Duration(seconds=600)
 """``PT10M``: how often entry conditions are re-checked when re-entry is on."""
@@ -270,18 +270,13 @@ class ParsedJourney:
         return Journey(self.name, self.states, self.settings)
 
 
-def _raw_forwards(value: object) -> list[int]:
-    found: list[int] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if key == "forward" and isinstance(item, int) and not isinstance(item, bool):
-                found.append(item)
-            else:
-                found.extend(_raw_forwards(item))
-    elif isinstance(value, list):
-        for item in value:
-            found.extend(_raw_forwards(item))
-    return found
+def _raw_forwards(state_type: object, params: object) -> list[int]:
+    """The state ids the links of raw params lead to (``raw_links``: never data's keys)."""
+    return [
+        target
+        for _, target in raw_links(state_type, params)
+        if isinstance(target, int) and not isinstance(target, bool)
+    ]
 
 
 def parse_journey(
@@ -319,7 +314,9 @@ def parse_journey(
             if label.startswith("state ") and isinstance(raw_state, Mapping):
                 state_id = int(label.removeprefix("state "))
                 state_ids.append(state_id)
-                raw_edges[state_id] = tuple(_raw_forwards(raw_state.get("params")))
+                raw_edges[state_id] = tuple(
+                    _raw_forwards(raw_state.get("type"), raw_state.get("params"))
+                )
     settings, found = parse_settings(raw.get("settings"))
     problems.extend(found)
     return ParsedJourney(

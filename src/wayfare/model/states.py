@@ -449,3 +449,74 @@ class State:
             if target is not None:
                 seen.setdefault(target, None)
         return tuple(seen)
+
+
+# --- links of raw params ----------------------------------------------------------------------
+
+LinkStep = str | int
+"""One step into raw params: a key of a mapping or the index of a list item."""
+
+LinkPath = tuple[LinkStep, ...]
+"""Where a ``forward`` sits in raw params: ``("filter", 1, "forward")``."""
+
+RawLink = tuple[LinkPath, object]
+"""A link of raw params: where it is and the target written there (any value, as written)."""
+
+_EACH = "[]"
+"""In a link layout: every item of the list found there."""
+
+_FORWARD = ("forward",)
+_LINK_LAYOUTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    **{t.value: (_FORWARD,) for t in StateType if t.is_entry or t.is_message},
+    StateType.FLOW_DELAY: (_FORWARD,),
+    StateType.FLOW_FILTER: (("filter", _EACH, "forward"), ("else", "forward")),
+    StateType.FLOW_PUSH_CLICK: (("click", "forward"), ("timeout", "forward")),
+    StateType.FLOW_SMS: (("click", _EACH, "forward"), ("timeout", "forward")),
+    StateType.FLOW_CUSTOM_EVENT: (_FORWARD, ("timeout", "forward")),
+    StateType.FLOW_RANDOM: (("paths", _EACH, "forward"),),
+    StateType.FLOW_RETARGETING: (("converted", "forward"), ("exhausted", "forward")),
+    StateType.FLOW_WEBHOOK: (("success", "forward"), ("failure", "forward")),
+}
+"""Where each state type keeps its links, in the order ``edges()`` of its params lists them."""
+
+_ANY_LAYOUT = tuple(dict.fromkeys(layout for kind in _LINK_LAYOUTS.values() for layout in kind))
+"""Every place a link can be, for a state whose type is unknown (a half-done draft)."""
+
+
+def _links_along(value: object, layout: tuple[str, ...], path: LinkPath) -> list[RawLink]:
+    if not layout:
+        return [(path, value)]
+    step, rest = layout[0], layout[1:]
+    if step == _EACH:
+        if not isinstance(value, list):
+            return []
+        found: list[RawLink] = []
+        for index, item in enumerate(value):
+            found.extend(_links_along(item, rest, (*path, index)))
+        return found
+    if not isinstance(value, Mapping) or step not in value:
+        return []
+    return _links_along(value[step], rest, (*path, step))
+
+
+def raw_links(state_type: object, params: object) -> list[RawLink]:
+    """The links of a state's raw params, in ``edges()`` order: (path of steps, target).
+
+    Only the places where the state's type keeps a link are looked at: a webhook's ``body``, its
+    headers or a condition's field named ``forward`` are data, not links. A link is there when
+    its ``forward`` key is. Odd shapes (a half-done draft) are skipped, never raised on; a state
+    of an unknown type is looked at in every place where any type keeps a link.
+    """
+    layouts = _LINK_LAYOUTS.get(state_type, _ANY_LAYOUT) if isinstance(state_type, str) else None
+    found: list[RawLink] = []
+    for layout in layouts or _ANY_LAYOUT:
+        found.extend(_links_along(params, layout, ()))
+    return found
+
+
+def link_text(path: LinkPath) -> str:
+    """A link's path in words, as ``edges()`` writes it (``filter[1].forward``)."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text
