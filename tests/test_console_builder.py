@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,17 @@ from typing import Any
 import pytest
 
 from tests.console_support import ConsoleClient, shot
+from wayfare.console.insertion import insert_after
 from wayfare.console.stateforms import condition_rows, duration_parts
 from wayfare.console.web import utcnow
 from wayfare.store.campaigns import create_campaign
-from wayfare.store.journeys import check_journey, create_journey, get_journey
+from wayfare.store.journeys import (
+    check_journey,
+    create_journey,
+    get_journey,
+    update_journey,
+    validate_document,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -575,3 +583,99 @@ def test_put_it_after_keeps_the_problems_and_refuses_stale_or_active(
     )
     assert answer.status_code == 409 and "journey 1 is ACTIVE" in answer.text
     assert _stored(console, 1) == active
+
+
+def _with_data_keyed_forward(console: ConsoleClient) -> int:
+    """The every-state draft with ``forward`` keys in data: a webhook body, headers, a filter's
+    condition (a customer field named ``forward``), and a body key with a dot."""
+    journey_id, _ = _every_state(console)
+    states = {s["id"]: s for s in _stored(console, journey_id).values()}
+    states[16]["params"]["body"] = {"forward": "keep me", "n": 1, "a.b": {"forward": 1}}
+    states[16]["params"]["headers"] = {"forward": "2"}
+    states[8]["params"]["filter"][0]["cond"] = {"forward": {"eq": 3}}
+    with console.app.state.database.write() as conn:
+        update_journey(conn, 1, journey_id, {"states": list(states.values())}, utcnow())
+    return journey_id
+
+
+def test_put_it_after_offers_only_real_links_never_data(console: ConsoleClient) -> None:
+    journey_id = _with_data_keyed_forward(console)
+    before = _stored(console, journey_id)
+    html, data = _add_form(console, journey_id, "ACTION_EMAIL_SEND")
+    offered = re.findall(r'<option value="(\d+:[^"]*)"', html)
+    assert [v for v in offered if v.startswith(("8:", "16:"))] == [
+        "8:filter[0].forward",
+        "8:filter[1].forward",
+        "8:else.forward",
+        "16:success.forward",
+        "16:failure.forward",
+    ]
+    assert "Webhook, body" not in html and "Webhook, headers" not in html
+    url = f"/journeys/{journey_id}/states"
+    for bogus in ["16:body.forward", "16:body.a.b.forward", "16:headers.forward"]:
+        answer = post(console, url, {**data, "action.campaignId": "3", "after": bogus})
+        assert answer.status_code == 400 and "there is no link" in answer.text, bogus
+        assert 'id="f-after" name="after" aria-invalid="true"' in answer.text
+    answer = post(console, url, {**data, "action.campaignId": "3", "after": "8:filter[0].cond"})
+    assert answer.status_code == 400 and "there is no link" in answer.text
+    assert _stored(console, journey_id) == before
+
+    answer = post(console, url, {**data, "action.campaignId": "3", "after": "16:success.forward"})
+    assert answer.status_code == 303, answer.text[-2000:]
+    stored = _stored(console, journey_id)
+    assert stored[16]["params"]["success"] == {"forward": 17}
+    assert stored[16]["params"]["body"] == {"forward": "keep me", "n": 1, "a.b": {"forward": 1}}
+    assert stored[16]["params"]["headers"] == {"forward": "2"}
+    assert stored[17]["params"]["forward"] is None  # where success led: the end
+
+    _, filter_data = _add_form(console, journey_id, "FLOW_DELAY")
+    filter_data.update({"time.amount": "2", "time.unit": "days", "after": "8:filter[0].forward"})
+    assert post(console, url, filter_data).status_code == 303
+    stored = _stored(console, journey_id)
+    assert stored[8]["params"]["filter"][0] == {"cond": {"forward": {"eq": 3}}, "forward": 18}
+    assert stored[18]["params"] == {"time": "P2D", "forward": 10}
+
+
+def test_an_entry_state_cannot_go_after_a_link(console: ConsoleClient) -> None:
+    journey_id, _ = _every_state(console)
+    before = _stored(console, journey_id)
+    html, data = _add_form(console, journey_id, "IN_ALL")
+    assert "Put it after" not in html and "after" not in data  # no select for an entry state
+    assert "Put it after" in _add_form(console, journey_id, "ACTION_EMAIL_SEND")[0]
+    answer = post(console, f"/journeys/{journey_id}/states", {**data, "after": "2:forward"})
+    assert answer.status_code == 400, answer.text[-2000:]
+    assert "an entry state starts the journey" in answer.text
+    assert _stored(console, journey_id) == before
+
+
+def test_put_it_after_every_link_of_every_state_changes_only_its_source(
+    console: ConsoleClient,
+) -> None:
+    journey_id, _ = _every_state(console)
+    before = _stored(console, journey_id)
+    html, data = _add_form(console, journey_id, "FLOW_DELAY")
+    links = re.findall(r'<option value="(\d+:[^"]*)"', html)
+    assert len(links) == 25  # every link of every-state.json: forward, branches, timeouts
+    with console.app.state.database.read() as conn:
+        journey = get_journey(conn, 1, journey_id)
+    for link in links:
+        source = int(link.split(":")[0])
+        new = {"id": 17, "type": "FLOW_DELAY", "params": {"time": "P1D", "forward": None}}
+        states, problems = insert_after(journey.states, new, link)
+        assert not problems, link
+        changed = {s["id"]: s for s in states}
+        assert {k: v for k, v in changed.items() if k not in (source, 17)} == {
+            k: v for k, v in before.items() if k != source
+        }, link
+        document = {**journey.document(), "states": states}
+        with console.app.state.database.read() as conn:
+            report = validate_document(conn, 1, document)
+        assert report.valid, (link, report.problems)
+    # And one through the page, saved: still valid.
+    data.update({"time.amount": "1", "time.unit": "days", "after": "15:exhausted.forward"})
+    assert post(console, f"/journeys/{journey_id}/states", data).status_code == 303
+    stored = _stored(console, journey_id)
+    assert stored[15]["params"]["exhausted"] == {"forward": 17}
+    assert stored[15]["params"]["converted"] == before[15]["params"]["converted"]
+    with console.app.state.database.read() as conn:
+        assert check_journey(conn, 1, journey_id).valid

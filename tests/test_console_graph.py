@@ -273,3 +273,44 @@ def test_a_split_of_thousands_of_paths_draws_every_path() -> None:
         assert {r.label for r in split} == {f"{100 / paths:.3g}%"}
         svg = str(draw(_random_split(paths, 40)))
         assert svg.count('class="edge"') == paths + 1 + 40
+
+
+def test_forward_keys_in_data_draw_no_edges() -> None:
+    document = {
+        "name": "Data",
+        "states": [
+            {"id": 1, "type": "IN_ALL", "params": {"forward": 2}},
+            {
+                "id": 2,
+                "type": "FLOW_WEBHOOK",
+                "params": {
+                    "url": "https://x.example",
+                    "method": "POST",
+                    "headers": {"forward": "3"},
+                    "body": {"forward": 3, "a.b": {"forward": 9}, "n": [{"forward": None}]},
+                    "success": {"forward": 3},
+                    "failure": {"forward": None},
+                    "saveAs": {"forward": "data.forward"},
+                },
+            },
+            {
+                "id": 3,
+                "type": "FLOW_FILTER",
+                "params": {
+                    "filter": [{"cond": {"forward": {"eq": 9}}, "forward": None}],
+                    "else": {"forward": 2},
+                },
+            },
+        ],
+    }
+    placed = layout(document)
+    assert sorted((r.source, r.path) for r in placed.routes) == [
+        (1, "forward"),
+        (2, "failure.forward"),
+        (2, "success.forward"),
+        (3, "else.forward"),
+        (3, "filter[0].forward"),
+    ]
+    assert not [n for n in placed.nodes.values() if n.kind == "missing"]  # no "state 9"
+    svg = str(draw(document))
+    assert "body" not in svg and "headers" not in svg
