@@ -1,7 +1,9 @@
 """The state types of a journey and the typed, frozen ``params`` of each: what the engine reads.
 
 A state's outgoing edges are the ``forward`` ids in its params; ``edges()`` lists them with their
-field path so that validation can name the exact place of a dangling one.
+field path so that validation can name the exact place of a dangling one. ``raw_links`` finds
+the same links in raw params (a draft, a state that does not parse) at the places the state's
+type keeps them, never inside data such as a webhook's body.
 """
 
 from __future__ import annotations
