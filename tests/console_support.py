@@ -3,7 +3,7 @@
 - ``console``: a ``ConsoleClient`` (Starlette's test client) logged in as the demo user on a
   fresh copy of the demo database; ``console.form(url, data)`` posts a form with the CSRF token.
 - ``live_console``: ``wayfare serve`` as a user runs it, in this process: uvicorn on a free port
-  and the engine's worker, on a demo SQLite file shared by the session's browser tests (each test
+  and the engine's worker, on a demo SQLite file shared by a module's browser tests (each test
   makes what it changes itself).
 - ``fresh_page``: a page of Debian's Chromium (``/usr/bin/chromium``, driven by playwright) on
   ``live_console``, 1280 px wide; a console error or an uncaught script error fails the test.
@@ -125,9 +125,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveConsole]:
-    """The API, console and worker on a demo SQLite file, served on a free port."""
+    """The API, console and worker on a demo SQLite file, served on a free port.
+
+    One per test module: its worker thread waits on the process's wake-up event, which the
+    worker's own tests (later modules) watch.
+    """
     from wayfare.engine.worker import Worker, run_in_thread
 
     path = tmp_path_factory.mktemp("live") / "live.db"
