@@ -23,7 +23,7 @@ from wayfare.store.users import (
 )
 
 from .conftest import NOW
-from .console_support import ConsoleClient, TestClient, console_settings, shot
+from .console_support import ConsoleClient, TestClient, console_settings, log_in, shot
 
 
 def test_passwords_are_kept_as_salted_scrypt_hashes(database: Database) -> None:
@@ -205,3 +205,30 @@ def test_logging_out_needs_no_application(console: ConsoleClient) -> None:
         conn.execute(delete(applications))
     assert console.form("/logout").status_code == 200
     assert console.get("/", follow_redirects=False).status_code == 303
+
+
+def test_final_actions_ask_first_without_javascript(browser, live_console) -> None:  # type: ignore[no-untyped-def]
+    from wayfare.model.lifecycle import JourneyStatus
+    from wayfare.store.journeys import get_journey
+
+    context = browser.new_context(base_url=live_console.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        log_in(page)
+        page.goto("/journeys")
+        row = page.get_by_role("row").filter(
+            has=page.get_by_role("link", name="Abandoned cart", exact=True)
+        )
+        row.get_by_role("button", name="Deactivate").click()  # held back: the box is not ticked
+        page.wait_for_load_state()
+        assert row.get_by_role("checkbox").evaluate("box => box.validity.valueMissing")
+        with live_console.database.read() as conn:
+            assert get_journey(conn, 1, 2).status is JourneyStatus.ACTIVE
+        row.get_by_role("checkbox").check()
+        assert "Deactivating is final" in row.locator("label.confirm-check").inner_text()
+        row.get_by_role("button", name="Deactivate").click()
+        page.wait_for_load_state()
+        with live_console.database.read() as conn:
+            assert get_journey(conn, 1, 2).status is JourneyStatus.DEACTIVATED
+    finally:
+        context.close()
