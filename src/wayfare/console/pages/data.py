@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
@@ -21,7 +21,6 @@ from wayfare.console.web import (
     ConsoleRoute,
     Viewer,
     ViewerContext,
-    check_csrf,
     errors_by_field,
     page,
     problems_of,
@@ -209,33 +208,20 @@ def show_list(
     return _list_page(request, viewer, list_id, page_number_of(page_text))
 
 
-async def _upload_form(request: Request, viewer: Viewer) -> FormData:
-    """The upload's form, once its CSRF token is checked (the form is closed if it is not).
-
-    The form is parsed here (its file spooled to a temporary file past 1 MB, never held whole
-    in memory): ``Changing`` would parse it too, and leave it open when it refuses.
-    """
-    form = await request.form()
-    try:
-        await check_csrf(request, viewer.session)
-    except BaseException:
-        await form.close()
-        raise
-    return form
-
-
 @router.post("/lists/{list_id}/csv")
 async def upload_members(
     request: Request,
     list_id: int,
     viewer: Viewer,
-    form: Annotated[FormData, Depends(_upload_form)],
+    _csrf: Changing,
 ) -> Response:
     """Add members from a CSV file with the API's ``import_list`` (``POST /v1/list/{id}/csv``).
 
     The file has a ``customerId`` column; the other columns are context values. Async only
-    to read the form: the import and the pages run in the thread pool.
+    to read the form (``Changing`` parsed it, spooling the file to disk past 1 MB): the import
+    and the pages run in the thread pool.
     """
+    form = await request.form()
     try:
         return await run_in_threadpool(_import, request, list_id, viewer, form)
     finally:
