@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email
+import gc
 import ipaddress
 import re
 import socket
 import ssl
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
@@ -557,3 +559,43 @@ def test_implicit_tls(recorder: Recorder, certificate: tuple[Path, Path]) -> Non
         controller.stop()
     assert isinstance(outcome, Sent)
     assert recorder.received[0].parsed()["To"] == "ana@example.com"
+
+
+def test_hanging_up_closes_the_socket_at_once(
+    recorder: Recorder, certificate: tuple[Path, Path]
+) -> None:
+    """A refused login over TLS leaves no socket open once the event loop has stopped.
+
+    Closed politely, a TLS connection keeps its socket until the server answers the TLS close;
+    here the server stalls just after refusing, so only an abort closes it in time.
+    """
+
+    def refuse_then_stall(server: SMTPServer, *_: Any) -> AuthResult:
+        server.loop.call_soon(time.sleep, 0.5)
+        return AuthResult(success=False, handled=False)
+
+    controller = Controller(
+        recorder,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=server_context(certificate),
+        require_starttls=True,
+        auth_required=True,
+        authenticator=refuse_then_stall,
+    )
+    controller.start()
+    try:
+        tls = {"starttls": True, "validateCerts": False}
+        credentials = {"username": "wayfare", "password": "s3cret"}
+        refused = send(config(controller, credentials=credentials, **tls), message())
+        left_open = [
+            transport
+            for transport in gc.get_objects()
+            if isinstance(transport, asyncio.Transport)
+            and transport.get_extra_info("peername", ("", 0))[1] == controller.port
+            and transport.get_extra_info("socket").fileno() != -1
+        ]
+    finally:
+        controller.stop()
+    assert isinstance(refused, Failed) and refused.reason.startswith("SMTP 535")
+    assert left_open == []

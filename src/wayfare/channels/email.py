@@ -338,7 +338,7 @@ class _Pool:
             try:
                 await connection.smtp.noop()
             except (SMTPException, OSError):
-                connection.smtp.close()
+                _hang_up(connection.smtp)
                 continue
             return connection
         settings = self.settings
@@ -348,16 +348,20 @@ class _Pool:
             use_tls=settings.use_tls,
             start_tls=settings.start_tls,
             validate_certs=settings.validate_certs,
-            username=settings.username,
-            password=settings.password,
             timeout=settings.timeout,
         )
         try:
-            await smtp.connect()
+            await smtp.connect()  # on failure aiosmtplib closes it
+        except BaseException:
+            _hang_up(smtp)
+            raise
+        try:  # logged in here, not by connect(), so that a refused login still hangs up at once
             if smtp.last_ehlo_response is None:
                 await smtp.ehlo()
+            if settings.username is not None:
+                await smtp.login(settings.username, settings.password or "")
         except BaseException:
-            smtp.close()
+            _hang_up(smtp)
             raise
         return _Connection(smtp)
 
@@ -369,17 +373,14 @@ class _Pool:
                 connection.idle_since = time.monotonic()
                 self.idle.append(connection)
                 return
-            with contextlib.suppress(SMTPException, OSError):
-                await connection.smtp.quit()
-        connection.smtp.close()
+            await _quit(connection.smtp)
+        _hang_up(connection.smtp)
 
     async def close(self) -> None:
         """Say goodbye on every idle connection."""
         idle, self.idle = self.idle, []
         for connection in idle:
-            with contextlib.suppress(SMTPException, OSError):
-                await connection.smtp.quit()
-            connection.smtp.close()
+            await _quit(connection.smtp)
 
 
 def _reply(code: int, text: str) -> Delivery:
@@ -470,6 +471,28 @@ class EmailAdapter(Adapter):
                     await pool.give_back(connection, healthy)
 
 
+async def _quit(smtp: SMTP) -> None:
+    """Say QUIT (whatever the answer), then hang up."""
+    transport = smtp.transport
+    with contextlib.suppress(SMTPException, OSError):
+        await smtp.quit()
+    _hang_up(smtp, transport)
+
+
+def _hang_up(smtp: SMTP, transport: asyncio.BaseTransport | None = None) -> None:
+    """Close the connection now, its socket included.
+
+    aiosmtplib's ``close()`` ends a TLS connection politely: the socket stays open until the
+    server answers the TLS close, which never comes if the event loop stops first (at shutdown),
+    leaving an open socket behind. Nothing more is said on a connection being closed, so it is
+    aborted after that ``close()``.
+    """
+    transport = transport or smtp.transport
+    smtp.close()
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
+
+
 class _Dropped(Exception):
     """A pooled connection turned out closed before the transaction began: take another."""
 
@@ -479,7 +502,7 @@ async def _reset(smtp: SMTP) -> None:
     try:
         await smtp.rset()
     except (SMTPException, OSError):
-        smtp.close()
+        _hang_up(smtp)
 
 
 async def _transaction(smtp: SMTP, mail: Email, reused: bool) -> Delivery:
@@ -500,7 +523,7 @@ async def _transaction(smtp: SMTP, mail: Email, reused: bool) -> Delivery:
     try:
         await smtp.mail(sender, options=options, encoding=encoding)
     except SMTPServerDisconnected as exc:
-        smtp.close()
+        _hang_up(smtp)
         if reused:
             raise _Dropped from exc
         return _broken(exc)
@@ -509,7 +532,7 @@ async def _transaction(smtp: SMTP, mail: Email, reused: bool) -> Delivery:
     except ValueError as exc:  # an address aiosmtplib will not put in an envelope
         return Failed(f"cannot send from {sender!r} to {recipient!r}: {exc}")
     except (TimeoutError, OSError, SMTPException) as exc:
-        smtp.close()
+        _hang_up(smtp)
         return _broken(exc)
     try:
         await smtp.rcpt(recipient, encoding=encoding)
@@ -517,14 +540,14 @@ async def _transaction(smtp: SMTP, mail: Email, reused: bool) -> Delivery:
     except SMTPResponseException as exc:  # recipient refused, message refused
         return await _refused(smtp, exc)
     except (TimeoutError, OSError, SMTPException) as exc:
-        smtp.close()
+        _hang_up(smtp)
         return _broken(exc)
     return Sent(mail.message_id)
 
 
 async def _refused(smtp: SMTP, exc: SMTPResponseException) -> Delivery:
     if exc.code == 421:  # the server is closing this connection
-        smtp.close()
+        _hang_up(smtp)
     else:
         await _reset(smtp)
     return _reply(exc.code, exc.message)
