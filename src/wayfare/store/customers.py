@@ -357,15 +357,11 @@ def _rows_among(
     on SQLite.
     """
     dialect = dialect_of(conn)
-    mark = dialect.marks(1)
-    values: list[str] | str
-    if dialect.is_postgres:
-        among, values = f"customer_id = ANY({mark})", list(ids)
-    else:
-        among, values = f"customer_id IN (SELECT value FROM json_each({mark}))", json_dumps(ids)
+    among, values = dialect.raw_among("customer_id", ids)
     return fetch_rows(
         conn,
-        f"SELECT {', '.join(columns)} FROM customers WHERE application_id = {mark} AND {among}",
+        f"SELECT {', '.join(columns)} FROM customers"
+        f" WHERE application_id = {dialect.marks(1)} AND {among}",
         (application_id, values),
     )
 

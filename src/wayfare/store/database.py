@@ -127,6 +127,13 @@ class Dialect:
         values_of = func.json_each(bindparam(None, json_dumps(items), type_=String()))
         return column.in_(select(literal_column("value")).select_from(values_of))  # type: ignore[no-any-return]
 
+    def raw_among(self, column: str, values: Sequence[int] | Sequence[str]) -> tuple[str, Any]:
+        """``among`` for a driver-level statement: the condition's text and its one parameter."""
+        mark = self.marks(1)
+        if self.is_postgres:
+            return f"{column} = ANY({mark})", list(values)
+        return f"{column} IN (SELECT value FROM json_each({mark}))", json_dumps(list(values))
+
     def marks(self, count: int) -> str:
         """``count`` positional parameter marks for a driver-level statement (``?`` or ``%s``)."""
         return ", ".join(["%s" if self.is_postgres else "?"] * count)

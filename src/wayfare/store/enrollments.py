@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import Conflict
 from wayfare.model.fields import format_datetime, parse_datetime
-from wayfare.store.database import Dialect, dialect_of
+from wayfare.store.database import Dialect, dialect_of, fetch_rows
 from wayfare.store.schema import customers, enrollments, list_members, stat_counters
 
 ACTIVE = ("ready", "waiting")
@@ -364,22 +364,29 @@ def lock_by_ids(conn: Connection, ids: Sequence[int]) -> list[EnrollmentRow]:
 def awaiting(
     conn: Connection, application_id: int, customer_ids: Sequence[str]
 ) -> list[EnrollmentRow]:
-    """Lock and return the waiting enrollments of these customers that await any event."""
-    found: list[EnrollmentRow] = []
-    for start in range(0, len(customer_ids), 5000):
-        query = (
-            select(*COLUMNS)
-            .where(
-                enrollments.c.application_id == application_id,
-                enrollments.c.customer_id.in_(customer_ids[start : start + 5000]),
-                enrollments.c.wait_event.is_not(None),
-                enrollments.c.status == "waiting",
-            )
-            .order_by(enrollments.c.id)
-            .with_for_update()
+    """Lock and return the waiting enrollments of these customers that await any event.
+
+    Their ids come first from one narrow driver-level query (most events find none, and every
+    group of events asks), then those few are locked and read whole.
+    """
+    if not customer_ids:
+        return []
+    dialect = dialect_of(conn)
+    among, values = dialect.raw_among("customer_id", customer_ids)
+    mark = dialect.marks(1)
+    ids = [
+        int(row[0])
+        for row in fetch_rows(
+            conn,
+            f"SELECT id FROM enrollments WHERE application_id = {mark} AND {among}"
+            f" AND wait_event IS NOT NULL AND status = {mark}",
+            (application_id, values, "waiting"),
         )
-        found.extend(_row(row) for row in conn.execute(query))
-    return found
+    ]
+    if not ids:
+        return []
+    locked = lock_by_ids(conn, sorted(ids))  # what another writer changed meanwhile is re-read
+    return [row for row in locked if row.status == "waiting" and row.wait_codes]
 
 
 def next_wake(conn: Connection) -> datetime | None:

@@ -216,18 +216,10 @@ def _stored_customers(conn: Connection, application_id: int, ids: set[str]) -> s
     if not ids:
         return set()
     dialect = dialect_of(conn)
-    mark = dialect.marks(1)
-    values: list[str] | str
-    if dialect.is_postgres:
-        among, values = f"customer_id = ANY({mark})", list(ids)
-    else:
-        among, values = (
-            f"customer_id IN (SELECT value FROM json_each({mark}))",
-            json_dumps(list(ids)),
-        )
+    among, values = dialect.raw_among("customer_id", list(ids))
     rows = fetch_rows(
         conn,
-        f"SELECT customer_id FROM customers WHERE application_id = {mark} AND {among}",
+        f"SELECT customer_id FROM customers WHERE application_id = {dialect.marks(1)} AND {among}",
         (application_id, values),
     )
     return {row[0] for row in rows}
@@ -286,15 +278,13 @@ def _insert_events(
             for r in records
         ]
         return set(conn.execute(statement, rows).scalars())
-    ids = sorted({r.event_id for r in records})
-    mark = dialect.marks(1)
+    among, ids = dialect.raw_among("event_id", sorted({r.event_id for r in records}))
     existing = {
         row[0]
         for row in fetch_rows(
             conn,
-            f"SELECT event_id FROM events WHERE application_id = {mark}"
-            f" AND event_id IN (SELECT value FROM json_each({mark}))",
-            (application_id, json_dumps(ids)),
+            f"SELECT event_id FROM events WHERE application_id = {dialect.marks(1)} AND {among}",
+            (application_id, ids),
         )
     }
     fresh: dict[str, EventRecord] = {}
