@@ -21,11 +21,12 @@ from wayfare.model.journey import Journey
 from wayfare.model.states import StateType
 from wayfare.model.validation import validate_journey
 from wayfare.store.conditions_sql import load_segments
-from wayfare.store.customers import customer_from_row
+from wayfare.store.customers import customers_by_id
 from wayfare.store.customers import field_types as load_field_types
+from wayfare.store.database import dialect_of
 from wayfare.store.enrollments import EnrollmentRow
 from wayfare.store.journeys import json_references
-from wayfare.store.schema import customers, events, journeys, outbox
+from wayfare.store.schema import events, journeys, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,24 +130,18 @@ class BatchFacts:
         for app, ids in by_app.items():
             wanted = sorted(ids)
             in_app = [loaded[j] for j in journeys_by_app[app] if j in loaded]
-            for start in range(0, len(wanted), 5000):
-                chunk = wanted[start : start + 5000]
-                for found in conn.execute(
-                    select(customers).where(
-                        customers.c.application_id == app, customers.c.customer_id.in_(chunk)
-                    )
-                ):
-                    self.customers[(app, found.customer_id)] = customer_from_row(found)
-                codes = sorted(set().union(*(j.uses_events for j in in_app)))
-                if codes:
-                    self._events(conn, app, chunk, codes)
-                windows = {
-                    j.journey.settings.frequency_cap.per
-                    for j in in_app
-                    if j.journey is not None and j.journey.settings.frequency_cap is not None
-                }
-                for per in windows:
-                    self._sent(conn, app, chunk, per)
+            for customer_id, customer in customers_by_id(conn, app, wanted).items():
+                self.customers[(app, customer_id)] = customer
+            codes = sorted(set().union(*(j.uses_events for j in in_app)))
+            if codes:
+                self._events(conn, app, wanted, codes)
+            windows = {
+                j.journey.settings.frequency_cap.per
+                for j in in_app
+                if j.journey is not None and j.journey.settings.frequency_cap is not None
+            }
+            for per in windows:
+                self._sent(conn, app, wanted, per)
             field_types = load_field_types(conn, app)
             self.fields[app] = sorted(field_types)
             segment_ids = frozenset().union(*(j.segment_ids for j in in_app))
@@ -154,25 +149,25 @@ class BatchFacts:
                 load_segments(conn, app, segment_ids, field_types) if segment_ids else {}
             )
 
-    def _events(self, conn: Connection, app: int, chunk: list[str], codes: list[str]) -> None:
+    def _events(self, conn: Connection, app: int, ids: list[str], codes: list[str]) -> None:
         for customer_id, code, at in conn.execute(
             select(events.c.customer_id, events.c.event_code, events.c.occurred_at).where(
                 events.c.application_id == app,
-                events.c.customer_id.in_(chunk),
+                dialect_of(conn).among(events.c.customer_id, ids),
                 events.c.event_code.in_(codes),
                 events.c.occurred_at <= self.now,
             )
         ):
             self.events[(app, customer_id)].append((code, at))
 
-    def _sent(self, conn: Connection, app: int, chunk: list[str], per: Any) -> None:
+    def _sent(self, conn: Connection, app: int, ids: list[str], per: Any) -> None:
         start = window_start(self.now, per)
         assert start is not None
         for customer_id, count in conn.execute(
             select(outbox.c.customer_id, func.count())
             .where(
                 outbox.c.application_id == app,
-                outbox.c.customer_id.in_(chunk),
+                dialect_of(conn).among(outbox.c.customer_id, ids),
                 outbox.c.status.in_(("pending", "sent")),
                 outbox.c.created_at > start,
             )

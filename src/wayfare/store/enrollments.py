@@ -261,24 +261,22 @@ def enrol_customers(
     if not wanted:
         return Entries([], discarded)
     history: dict[str, tuple[int, int, int]] = {}
-    ids = list(wanted)
     live = enrollments.c.test.is_(test)
-    for start in range(0, len(ids), 5000):
-        rows = conn.execute(
-            select(
-                enrollments.c.customer_id,
-                func.max(enrollments.c.entry_number),
-                func.sum(case((live, 1), else_=0)),
-                func.sum(case((and_(live, enrollments.c.status.in_(ACTIVE)), 1), else_=0)),
-            )
-            .where(
-                enrollments.c.journey_id == journey_id,
-                enrollments.c.customer_id.in_(ids[start : start + 5000]),
-            )
-            .group_by(enrollments.c.customer_id)
+    rows = conn.execute(
+        select(
+            enrollments.c.customer_id,
+            func.max(enrollments.c.entry_number),
+            func.sum(case((live, 1), else_=0)),
+            func.sum(case((and_(live, enrollments.c.status.in_(ACTIVE)), 1), else_=0)),
         )
-        for customer_id, last, count, active in rows:
-            history[customer_id] = (int(last), int(count or 0), int(active or 0))
+        .where(
+            enrollments.c.journey_id == journey_id,
+            dialect_of(conn).among(enrollments.c.customer_id, list(wanted)),
+        )
+        .group_by(enrollments.c.customer_id)
+    )
+    for customer_id, last, count, active in rows:
+        history[customer_id] = (int(last), int(count or 0), int(active or 0))
     rows_to_insert = []
     for customer_id, context in wanted.items():
         last, count, active = history.get(customer_id, (0, 0, 0))
@@ -313,17 +311,14 @@ def enrol_customers(
 
 def existing_customers(conn: Connection, application_id: int, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` are customers of the application."""
-    found: set[str] = set()
-    for start in range(0, len(ids), 5000):
-        found.update(
-            conn.execute(
-                select(customers.c.customer_id).where(
-                    customers.c.application_id == application_id,
-                    customers.c.customer_id.in_(ids[start : start + 5000]),
-                )
-            ).scalars()
-        )
-    return found
+    return set(
+        conn.execute(
+            select(customers.c.customer_id).where(
+                customers.c.application_id == application_id,
+                dialect_of(conn).among(customers.c.customer_id, ids),
+            )
+        ).scalars()
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,17 +343,16 @@ def claim_due(conn: Connection, now: datetime, limit: int) -> list[EnrollmentRow
 
 def lock_by_ids(conn: Connection, ids: Sequence[int]) -> list[EnrollmentRow]:
     """Lock and return the enrollments ``ids`` still active (waits for other writers)."""
-    found: list[EnrollmentRow] = []
-    for start in range(0, len(ids), 5000):
-        query = (
-            select(*COLUMNS)
-            .where(enrollments.c.id.in_(ids[start : start + 5000]))
-            .where(enrollments.c.status.in_(ACTIVE))
-            .order_by(enrollments.c.id)
-            .with_for_update()
-        )
-        found.extend(_row(row) for row in conn.execute(query))
-    return found
+    if not ids:
+        return []
+    query = (
+        select(*COLUMNS)
+        .where(dialect_of(conn).among(enrollments.c.id, ids))
+        .where(enrollments.c.status.in_(ACTIVE))
+        .order_by(enrollments.c.id)
+        .with_for_update()
+    )
+    return [_row(row) for row in conn.execute(query)]
 
 
 def awaiting(
