@@ -104,6 +104,7 @@ def setup(url: str, count: int, batch: int) -> dict[str, Any]:
 
 def work(url: str, batch: int, barrier: Any, results: Any, profile: str | None) -> None:
     """A worker process: ``Runner.tick(T1, batch)`` until nothing is due; figures to ``results``."""
+    from wayfare.cli.common import settle_heap
     from wayfare.engine.worker import Runner
     from wayfare.store.database import Database
 
@@ -111,6 +112,7 @@ def work(url: str, batch: int, barrier: Any, results: Any, profile: str | None) 
     with database.read() as conn:  # connect before the clock starts
         server = backend_pid(conn)
     runner = Runner(database)
+    settle_heap()  # as `wayfare worker` and `wayfare serve` do once set up
     profiler = None
     if profile:
         import cProfile

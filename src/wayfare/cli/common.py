@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -43,3 +44,16 @@ def open_database(settings: Settings | None = None) -> Database:
 def utcnow() -> datetime:
     """Now, aware, in UTC: the one place the command line reads the clock."""
     return datetime.now(UTC)
+
+
+def settle_heap() -> None:
+    """Take what start-up made (modules, classes, the app) out of the garbage collector's sight.
+
+    Call once a long-running process is set up. Under load, objects that live a little while (a
+    request waiting for its group's commit, a batch being run) reach the collector's oldest
+    generation, whose full collections scanned the whole heap: in ``wayfare serve`` about 200,000
+    objects, 100-120 ms each, several times a second, stalling every request. Frozen, start-up's
+    objects are not scanned again (nor freed: they live as long as the process anyway).
+    """
+    gc.collect()
+    gc.freeze()

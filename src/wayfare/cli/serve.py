@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from typing import TYPE_CHECKING
 
 import click
 
-from wayfare.cli.common import load_settings, open_database
+from wayfare.cli.common import load_settings, open_database, settle_heap
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -87,19 +86,6 @@ def http_app() -> FastAPI:
     app = create_app(settings, database)
     settle_heap()
     return app
-
-
-def settle_heap() -> None:
-    """Take what start-up made (modules, classes, the app: most of the heap) out of the collector's sight.
-
-    Under load a request's objects live long enough (waiting for their group's commit) to reach
-    the collector's oldest generation, whose full collections then scanned the whole heap, about
-    200,000 objects, for 100-120 ms each, several times a second, stalling every request.
-    Frozen, start-up's objects are never scanned again (nor freed: they live as long as the
-    process anyway).
-    """
-    gc.collect()
-    gc.freeze()
 
 
 COMMANDS: list[click.Command] = [serve]

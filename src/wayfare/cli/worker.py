@@ -8,7 +8,7 @@ from types import FrameType
 
 import click
 
-from wayfare.cli.common import load_settings, open_database
+from wayfare.cli.common import load_settings, open_database, settle_heap
 from wayfare.errors import ConfigurationError
 
 
@@ -40,7 +40,9 @@ def worker(batch: int) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     click.echo("wayfare worker running (PostgreSQL); stop with Ctrl-C")
-    Worker(settings, database, batch=batch).run(stop)
+    running = Worker(settings, database, batch=batch)
+    settle_heap()
+    running.run(stop)
     database.dispose()
     click.echo("wayfare worker stopped")
 
