@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from wayfare.cli.common import settle_heap
 from wayfare.engine.entries import start_journey
 from wayfare.engine.worker import Dispatcher, Runner
 from wayfare.store.applications import create_application
@@ -82,6 +83,7 @@ def bench(count: int, batch: int) -> None:
         database.migrate()
         app, journey_id = setup(database, count)
         runner, dispatcher = Runner(database), Dispatcher(database)
+        settle_heap()  # as `wayfare serve` and `wayfare worker` do once set up
         t0 = time.perf_counter()
         with database.write() as conn:
             entered = start_journey(conn, app, journey_id, NOW)
