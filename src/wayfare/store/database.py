@@ -7,12 +7,12 @@ time (write transactions ``BEGIN IMMEDIATE``). PostgreSQL runs through psycopg 3
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import (
@@ -226,7 +226,12 @@ class Database:
         turn = self._writer is not None and self._writer.acquire(timeout=self._busy_timeout)
         try:
             with self.engine.begin() as conn:
-                yield conn
+                at_end = conn.info[_AT_END] = AtEnd()
+                try:
+                    yield conn
+                    at_end.write(conn)
+                finally:
+                    del conn.info[_AT_END]
         finally:
             if turn:
                 assert self._writer is not None
@@ -292,6 +297,46 @@ def fetch_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+T = TypeVar("T")
+
+_AT_END = "wayfare.at_end"
+
+
+class AtEnd:
+    """Writes a ``Database.write`` block makes last, just before it commits.
+
+    For hot rows that many concurrent transactions update, the statistics counters: added up
+    in memory through the transaction, then written once, in one order (the caller's), and held
+    locked only from there to the commit. Written as they came, two transactions adding to the
+    same counters in different orders could deadlock on PostgreSQL.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, tuple[Any, Callable[[Connection, Any], None]]] = {}
+
+    def collect(
+        self, name: str, empty: Callable[[], T], write: Callable[[Connection, T], None]
+    ) -> T:
+        """The value collected under ``name`` (``empty()`` at first), written by ``write``."""
+        found = self._pending.get(name)
+        if found is None:
+            found = self._pending[name] = (empty(), write)
+        value: T = found[0]
+        return value
+
+    def write(self, conn: Connection) -> None:
+        """Write what was collected (once)."""
+        pending, self._pending = self._pending, {}
+        for value, write in pending.values():
+            write(conn, value)
+
+
+def at_end(conn: Connection) -> AtEnd | None:
+    """The ``AtEnd`` of the ``Database.write`` block ``conn`` is in; None outside one."""
+    found: AtEnd | None = conn.info.get(_AT_END)
+    return found
 
 
 def dialect_of(conn: Connection) -> Dialect:

@@ -8,6 +8,7 @@ transition counter. The caller owns the transaction.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import Conflict
 from wayfare.model.fields import format_datetime, parse_datetime
-from wayfare.store.database import Dialect, dialect_of, fetch_rows
+from wayfare.store.database import Dialect, at_end, dialect_of, fetch_rows
 from wayfare.store.schema import customers, enrollments, list_members, stat_counters
 
 ACTIVE = ("ready", "waiting")
@@ -477,7 +478,21 @@ def counter_hour(moment: datetime) -> datetime:
 
 
 def add_counters(conn: Connection, counts: Mapping[CounterKey, int]) -> None:
-    """Add ``counts`` to the statistics counters (one upsert per counter)."""
+    """Add ``counts`` to the statistics counters, at the end of the transaction.
+
+    In a ``Database.write`` block the counts are added up until it ends, then written with one
+    upsert per counter, in key order (``AtEnd``); elsewhere they are written at once.
+    """
+    if not counts:
+        return
+    end = at_end(conn)
+    if end is None:
+        _write_counters(conn, counts)
+    else:
+        end.collect("counters", Counter, _write_counters).update(counts)
+
+
+def _write_counters(conn: Connection, counts: Mapping[CounterKey, int]) -> None:
     if not counts:
         return
     rows = [
@@ -489,9 +504,7 @@ def add_counters(conn: Connection, counts: Mapping[CounterKey, int]) -> None:
             "bucket": bucket,
             "value": value,
         }
-        for (journey_id, state_id, metric, test, bucket), value in sorted(
-            counts.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][4])
-        )
+        for (journey_id, state_id, metric, test, bucket), value in sorted(counts.items())
     ]
     conn.execute(_counter_upsert(dialect_of(conn).name), rows)
 
