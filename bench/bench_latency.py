@@ -163,7 +163,10 @@ async def send_all(
     headers = {"Authorization": f"ServerKey {key}", "Content-Type": "application/json"}
     # aiohttp, not httpx: with httpx's async client the sender itself fell behind, at about 280
     # single events a second on this machine
-    async with aiohttp.ClientSession(base_url, connector=connector, headers=headers) as client:
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(
+        base_url, connector=connector, headers=headers, timeout=timeout
+    ) as client:
         # At most ``connections`` requests in the client at once, so that a request that waited
         # too long for a connection is dropped rather than sent late
         gate = asyncio.Semaphore(connections)
@@ -190,7 +193,7 @@ async def send_all(
                 async with client.post(path, data=json.dumps(body)) as response:
                     await response.read()
                     outcome = str(response.status)
-            except aiohttp.ClientError as exc:
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 outcome = type(exc).__name__
             answered = time.time()
             for c in ids:

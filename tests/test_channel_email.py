@@ -588,14 +588,20 @@ def test_hanging_up_closes_the_socket_at_once(
         tls = {"starttls": True, "validateCerts": False}
         credentials = {"username": "wayfare", "password": "s3cret"}
         refused = send(config(controller, credentials=credentials, **tls), message())
-        left_open = [
-            transport
-            for transport in gc.get_objects()
-            if isinstance(transport, asyncio.Transport)
-            and transport.get_extra_info("peername", ("", 0))[1] == controller.port
-            and transport.get_extra_info("socket").fileno() != -1
-        ]
+        left_open = [t for t in gc.get_objects() if _open_socket_to(t, controller.port)]
     finally:
         controller.stop()
     assert isinstance(refused, Failed) and refused.reason.startswith("SMTP 535")
     assert left_open == []
+
+
+def _open_socket_to(thing: object, port: int) -> bool:
+    """Whether ``thing`` is a transport with an open socket to ``port``."""
+    if not isinstance(thing, asyncio.Transport):
+        return False
+    try:  # a dead TLS transport of another test raises here
+        socket_ = thing.get_extra_info("socket")
+        peer = thing.get_extra_info("peername")
+    except AttributeError:
+        return False
+    return socket_ is not None and socket_.fileno() != -1 and bool(peer) and peer[1] == port

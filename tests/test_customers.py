@@ -10,13 +10,14 @@ from wayfare.store.applications import create_application
 from wayfare.store.customers import (
     define_field,
     delete_customer,
+    existing_customer_ids,
     delete_field,
     get_customer,
     list_customers,
     list_fields,
     upsert_customers,
 )
-from wayfare.store.database import Database
+from wayfare.store.database import Database, dialect_of
 from wayfare.store.schema import (
     contact_lists,
     customers,
@@ -389,3 +390,25 @@ def test_the_customer_page_is_read_in_index_order(database: Database, app_id: in
         assert "Sort" not in plan and "ix_customers_code_point" in plan, plan
     else:
         assert "TEMP B-TREE" not in plan, plan
+
+
+def test_which_ids_are_customers_with_no_ids_too(database: Database, app_id: int) -> None:
+    with database.write() as conn:
+        upsert_customers(conn, app_id, [{"customerId": "a"}, {"customerId": "b"}], NOW)
+    with database.read() as conn:
+        assert existing_customer_ids(conn, app_id, ["b", "zz", "a", "b"]) == {"a", "b"}
+        assert existing_customer_ids(conn, app_id, []) == set()
+        among = dialect_of(conn).among
+        # an empty list of either kind is an empty set (on PostgreSQL, an array of the column's type)
+        assert (
+            conn.execute(select(customers.c.id).where(among(customers.c.customer_id, []))).all()
+            == []
+        )
+        assert conn.execute(select(customers.c.id).where(among(customers.c.id, []))).all() == []
+        ids = conn.execute(select(customers.c.id).order_by(customers.c.id)).scalars().all()
+        assert (
+            conn.execute(select(customers.c.id).where(among(customers.c.id, ids[:1])))
+            .scalars()
+            .all()
+            == ids[:1]
+        )

@@ -338,30 +338,26 @@ class _Pool:
             try:
                 await connection.smtp.noop()
             except (SMTPException, OSError):
-                _hang_up(connection.smtp)
+                connection.smtp.close()
                 continue
             return connection
         settings = self.settings
-        smtp = SMTP(
+        smtp = _SMTP(
             hostname=settings.host,
             port=settings.port,
             use_tls=settings.use_tls,
             start_tls=settings.start_tls,
             validate_certs=settings.validate_certs,
+            username=settings.username,
+            password=settings.password,
             timeout=settings.timeout,
         )
         try:
-            await smtp.connect()  # on failure aiosmtplib closes it
-        except BaseException:
-            _hang_up(smtp)
-            raise
-        try:  # logged in here, not by connect(), so that a refused login still hangs up at once
+            await smtp.connect()
             if smtp.last_ehlo_response is None:
                 await smtp.ehlo()
-            if settings.username is not None:
-                await smtp.login(settings.username, settings.password or "")
         except BaseException:
-            _hang_up(smtp)
+            smtp.close()
             raise
         return _Connection(smtp)
 
@@ -374,7 +370,8 @@ class _Pool:
                 self.idle.append(connection)
                 return
             await _quit(connection.smtp)
-        _hang_up(connection.smtp)
+            return
+        connection.smtp.close()
 
     async def close(self) -> None:
         """Say goodbye on every idle connection."""
@@ -473,24 +470,26 @@ class EmailAdapter(Adapter):
 
 async def _quit(smtp: SMTP) -> None:
     """Say QUIT (whatever the answer), then hang up."""
-    transport = smtp.transport
     with contextlib.suppress(SMTPException, OSError):
         await smtp.quit()
-    _hang_up(smtp, transport)
-
-
-def _hang_up(smtp: SMTP, transport: asyncio.BaseTransport | None = None) -> None:
-    """Close the connection now, its socket included.
-
-    aiosmtplib's ``close()`` ends a TLS connection politely: the socket stays open until the
-    server answers the TLS close, which never comes if the event loop stops first (at shutdown),
-    leaving an open socket behind. Nothing more is said on a connection being closed, so it is
-    aborted after that ``close()``.
-    """
-    transport = transport or smtp.transport
     smtp.close()
-    if isinstance(transport, asyncio.WriteTransport):
-        transport.abort()
+
+
+class _SMTP(SMTP):
+    """aiosmtplib's client, whose ``close()`` closes the socket at once.
+
+    aiosmtplib ends a TLS connection politely: the socket stays open until the server answers
+    the TLS close, which never comes if the event loop stops first (at shutdown) or the server
+    has stopped answering (a timeout, a 421), leaving an open socket behind. Nothing more is
+    said on a connection being closed, so it is aborted after that ``close()``; aiosmtplib's
+    own closes (a failed connect, a lost connection, a 421) come here too.
+    """
+
+    def close(self) -> None:
+        transport = self.transport
+        super().close()
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.abort()
 
 
 class _Dropped(Exception):
@@ -502,7 +501,7 @@ async def _reset(smtp: SMTP) -> None:
     try:
         await smtp.rset()
     except (SMTPException, OSError):
-        _hang_up(smtp)
+        smtp.close()
 
 
 async def _transaction(smtp: SMTP, mail: Email, reused: bool) -> Delivery:
@@ -523,7 +522,7 @@ async def _transaction(smtp: SMTP, mail: Email, reused: bool) -> Delivery:
     try:
         await smtp.mail(sender, options=options, encoding=encoding)
     except SMTPServerDisconnected as exc:
-        _hang_up(smtp)
+        smtp.close()
         if reused:
             raise _Dropped from exc
         return _broken(exc)
@@ -532,7 +531,7 @@ async def _transaction(smtp: SMTP, mail: Email, reused: bool) -> Delivery:
     except ValueError as exc:  # an address aiosmtplib will not put in an envelope
         return Failed(f"cannot send from {sender!r} to {recipient!r}: {exc}")
     except (TimeoutError, OSError, SMTPException) as exc:
-        _hang_up(smtp)
+        smtp.close()
         return _broken(exc)
     try:
         await smtp.rcpt(recipient, encoding=encoding)
@@ -540,14 +539,14 @@ async def _transaction(smtp: SMTP, mail: Email, reused: bool) -> Delivery:
     except SMTPResponseException as exc:  # recipient refused, message refused
         return await _refused(smtp, exc)
     except (TimeoutError, OSError, SMTPException) as exc:
-        _hang_up(smtp)
+        smtp.close()
         return _broken(exc)
     return Sent(mail.message_id)
 
 
 async def _refused(smtp: SMTP, exc: SMTPResponseException) -> Delivery:
     if exc.code == 421:  # the server is closing this connection
-        _hang_up(smtp)
+        smtp.close()
     else:
         await _reset(smtp)
     return _reply(exc.code, exc.message)

@@ -53,7 +53,8 @@ def settle_heap() -> None:
     request waiting for its group's commit, a batch being run) reach the collector's oldest
     generation, whose full collections scanned the whole heap: in ``wayfare serve`` about 200,000
     objects, 100-120 ms each, several times a second, stalling every request. Frozen, start-up's
-    objects are not scanned again (nor freed: they live as long as the process anyway).
+    objects are not scanned again: they are still freed when nothing refers to them, but a
+    reference cycle among them is never collected (they live as long as the process anyway).
     """
     gc.collect()
     gc.freeze()

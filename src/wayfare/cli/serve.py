@@ -52,11 +52,12 @@ def serve(host: str, port: int, no_demo: bool, workers: int) -> None:
             f"{DEMO_USER[0]} with the password {DEMO_USER[1]}"
         )
     click.echo(f"Wayfare on http://{host}:{port}/ (database {database.dialect.name})")
-    thread, stop = run_in_thread(Worker(settings, database))
+    app = create_app(settings, database) if workers == 1 else None
+    worker = Worker(settings, database)
+    settle_heap()  # before the worker's thread starts: nothing of its work in hand is frozen
+    thread, stop = run_in_thread(worker)
     try:
-        if workers == 1:
-            app = create_app(settings, database)
-            settle_heap()
+        if app is not None:
             uvicorn.run(app, host=host, port=port, log_level="info")
         else:  # the HTTP processes read the settings, this address included, from the environment
             os.environ["WAYFARE_PUBLIC_URL"] = str(settings.public_url)

@@ -29,6 +29,7 @@ from wayfare.model.states import (
 )
 from wayfare.store import enrollments as store
 from wayfare.store.conditions_sql import compile_condition, load_segments
+from wayfare.store.customers import existing_customer_ids
 from wayfare.store.customers import field_types as load_field_types
 from wayfare.store.database import dialect_of
 from wayfare.store.enrollments import CounterKey
@@ -288,7 +289,7 @@ def put_customers(
             pairs.append((item["customerId"], dict(values)))
         else:
             raise InvalidInput(f"customers[{index}] must be a customer id or {{customerId}}")
-    known = store.existing_customers(conn, application_id, [c for c, _ in pairs])
+    known = existing_customer_ids(conn, application_id, (c for c, _ in pairs))
     unknown = [c for c, _ in pairs if c not in known]
     result = store.enrol_customers(
         conn,

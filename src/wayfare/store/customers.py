@@ -366,6 +366,14 @@ def _rows_among(
     )
 
 
+def existing_customer_ids(conn: Connection, application_id: int, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` are customers of the application (one driver-level query)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    return {row[0] for row in _rows_among(conn, application_id, wanted, ("customer_id",))}
+
+
 def fields_by_id(
     conn: Connection, application_id: int, ids: Sequence[str]
 ) -> dict[str, tuple[dict[str, bool], dict[str, Any]]]:

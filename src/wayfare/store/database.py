@@ -121,9 +121,8 @@ class Dialect:
         costs more to build than to run.
         """
         items = list(values)
-        if self.is_postgres:
-            kind = String() if items and isinstance(items[0], str) else BigInteger()
-            return column == any_(bindparam(None, items, type_=postgresql.ARRAY(kind)))  # type: ignore[no-any-return]
+        if self.is_postgres:  # the array of the column's own type (an empty list too)
+            return column == any_(bindparam(None, items, type_=postgresql.ARRAY(column.type)))  # type: ignore[no-any-return]
         values_of = func.json_each(bindparam(None, json_dumps(items), type_=String()))
         return column.in_(select(literal_column("value")).select_from(values_of))  # type: ignore[no-any-return]
 

@@ -310,18 +310,6 @@ def enrol_customers(
     return Entries([int(row[0]) for row in result], discarded)
 
 
-def existing_customers(conn: Connection, application_id: int, ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` are customers of the application."""
-    return set(
-        conn.execute(
-            select(customers.c.customer_id).where(
-                customers.c.application_id == application_id,
-                dialect_of(conn).among(customers.c.customer_id, ids),
-            )
-        ).scalars()
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Reading enrollments to run
 

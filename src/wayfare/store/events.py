@@ -21,7 +21,7 @@ from wayfare.errors import Conflict, InvalidInput, Problem
 from wayfare.model.customers import EventRecord, parse_event, unknown_code
 from wayfare.model.events import BUILTIN_EVENTS, EVENT_CODE
 from wayfare.store.common import check_plain_json, checked_name
-from wayfare.store.customers import ensure_customers
+from wayfare.store.customers import ensure_customers, existing_customer_ids
 from wayfare.store.database import dialect_of, fetch_rows, json_dumps
 from wayfare.store.schema import event_types
 from wayfare.store.schema import events as events_table
@@ -200,7 +200,7 @@ def record_event_group(
             else:
                 outcomes[index] = InvalidInput(problems=[unknown_code(code, "eventCode")])
         records = [events[index][1] for index in good]
-        known = _stored_customers(conn, application_id, {r.customer_id for r in records})
+        known = existing_customer_ids(conn, application_id, (r.customer_id for r in records))
         stored = {id(record) for record in write_events(conn, application_id, records, now).new}
         for index, record in zip(good, records, strict=True):
             created = record.customer_id not in known
@@ -209,20 +209,6 @@ def record_event_group(
     done = [outcome for outcome in outcomes if outcome is not None]
     assert len(done) == len(events)
     return done
-
-
-def _stored_customers(conn: Connection, application_id: int, ids: set[str]) -> set[str]:
-    """The customer ids among ``ids`` that the application has, in one driver-level query."""
-    if not ids:
-        return set()
-    dialect = dialect_of(conn)
-    among, values = dialect.raw_among("customer_id", list(ids))
-    rows = fetch_rows(
-        conn,
-        f"SELECT customer_id FROM customers WHERE application_id = {dialect.marks(1)} AND {among}",
-        (application_id, values),
-    )
-    return {row[0] for row in rows}
 
 
 def write_events(

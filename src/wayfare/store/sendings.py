@@ -41,6 +41,7 @@ from wayfare.importing.source import BATCH, CsvSource, Problems
 from wayfare.model.customers import AttributeError_, check_customer_id
 from wayfare.store.campaigns import StoredCampaign, get_campaign
 from wayfare.store.common import Page, checked_page, plain_json
+from wayfare.store.customers import existing_customer_ids
 from wayfare.store.database import dialect_of, json_dumps
 from wayfare.store.lists import get_list
 from wayfare.store.outbox import PENDING
@@ -382,14 +383,7 @@ class _Writer:
             return
         self.given += len(batch)
         ids = sorted({customer_id for customer_id, _context in batch})
-        known = set(
-            self.conn.execute(
-                select(customers.c.customer_id).where(
-                    customers.c.application_id == self.campaign.application_id,
-                    dialect_of(self.conn).among(customers.c.customer_id, ids),
-                )
-            ).scalars()
-        )
+        known = existing_customer_ids(self.conn, self.campaign.application_id, ids)
         chosen: list[Recipient] = []
         for customer_id, context in batch:
             if customer_id in known:
