@@ -10,8 +10,8 @@ from wayfare.store.applications import create_application
 from wayfare.store.customers import (
     define_field,
     delete_customer,
-    existing_customer_ids,
     delete_field,
+    existing_customer_ids,
     get_customer,
     list_customers,
     list_fields,
