@@ -49,8 +49,9 @@ DEFAULT_WEBHOOK = WebhookResponse(200, {})
 _EPSILON = timedelta(microseconds=1)
 
 # What the queue holds, in this order at equal times: events first, then enrollment timers,
-# then birthday entries, then the re-entry check.
-_EVENT, _TIMER, _BIRTHDAY, _RECHECK = range(4)
+# then birthday entries, then the re-entry check, then the answers of the webhook calls made at
+# that instant (live, a call is made after the transaction that decided it, re-check included).
+_EVENT, _TIMER, _BIRTHDAY, _RECHECK, _ANSWER = range(5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,8 +321,10 @@ class _Simulator:
                 if self.may_enter(payload):
                     self.enroll(payload, at)
                 self.schedule_birthday(payload, at + _EPSILON)
-            else:
+            elif kind == _RECHECK:
                 self.recheck(at)
+            else:
+                self.on_answer(at, *payload)
 
     # -- entries -----------------------------------------------------------------------------
 
@@ -454,21 +457,25 @@ class _Simulator:
             sent_recently=recent,
         )
 
+    def on_answer(self, at: datetime, customer_id: str, step: int) -> None:
+        """Run the customer's enrollment on with its webhook call's answer."""
+        active = self.active.get(customer_id)
+        if active is None or active.enrollment.step != step:
+            return
+        # Facts again, as the live engine loads them: what the run before sent and saved counts.
+        facts = replace(self.facts(customer_id, at), event=None, response=self.webhook)
+        outcome = run(self.journey_id, self.journey, active.enrollment, facts, at, arriving=False)
+        assert outcome is not None  # a call's answer always decides
+        self.apply(outcome, at, facts)
+
     def apply(self, outcome: Outcome, at: datetime, facts: Facts) -> None:
-        """Record what one run did and keep the enrollment if it waits (answering calls)."""
-        while True:
-            self.record(outcome)
-            if outcome.call is None:
-                break
-            # Facts again, as the live engine loads them: what this run sent and saved counts.
-            customer_id = outcome.enrollment.customer_id
-            facts = replace(self.facts(customer_id, at), event=None, response=self.webhook)
-            again = run(
-                self.journey_id, self.journey, outcome.enrollment, facts, at, arriving=False
-            )
-            assert again is not None  # a call's answer always decides
-            outcome = again
+        """Record what one run did and keep the enrollment if it waits (or calls)."""
+        self.record(outcome)
         customer_id = outcome.enrollment.customer_id
+        if outcome.call is not None:  # answered after everything else of this instant, as live
+            self.active[customer_id] = outcome
+            self.push(at, _ANSWER, (customer_id, outcome.enrollment.step))
+            return
         if outcome.status is Status.WAITING:
             self.active[customer_id] = outcome
             if outcome.wake_at is not None:
