@@ -99,7 +99,8 @@ def insert_outbox(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     ]
     columns = ", ".join(OUTBOX_COLUMNS)
     if dialect.is_postgres:  # one statement of arrays: a statement per row cost the server ~55 µs
-        arrays = ", ".join(f"%s::{kind}[]" for kind in _POSTGRES_TYPES)
+        # %b: arrays in binary, about ten times cheaper to make than text arrays of JSON or times
+        arrays = ", ".join(f"%b::{kind}[]" for kind in _POSTGRES_TYPES)
         conn.exec_driver_sql(
             f"INSERT INTO outbox ({columns}) SELECT * FROM unnest({arrays}) "
             "ON CONFLICT (idempotency_key) DO NOTHING",
