@@ -555,8 +555,8 @@ def claim_light(conn: Connection, now: datetime, limit: int) -> list[Any]:
     e, c = enrollments, customers
     postgres = dialect_of(conn).is_postgres
 
-    def as_text(column: Any) -> Any:
-        return cast(column, Text) if postgres else func.json(column)
+    def as_text(column: Any) -> Any:  # SQLite keeps JSON as text already: read it as it is
+        return cast(column, Text) if postgres else type_coerce(column, Text)
 
     tokens = func.jsonb_array_length if postgres else func.json_array_length
     query = (
