@@ -106,14 +106,10 @@ def render_in_place(conn: Connection, items: Sequence[ToRender]) -> list[dict[st
     by_app: dict[int, set[str]] = {}
     for item in items:
         by_app.setdefault(item.application_id, set()).add(item.customer_id)
-    people = {
-        (app, customer_id): found
-        for app, ids in by_app.items()
-        for customer_id, found in fields_by_id(conn, app, sorted(ids)).items()
-    }
+    people = {app: fields_by_id(conn, app, sorted(ids)) for app, ids in by_app.items()}
     rendered: list[dict[str, Any] | None] = []
     for item in items:
-        found = people.get((item.application_id, item.customer_id))
+        found = people[item.application_id].get(item.customer_id)
         campaign = compiled.get(item.campaign_id) if item.campaign_id else None
         if (
             found is None

@@ -384,7 +384,14 @@ def fields_by_id(
     if not ids:
         return {}
     rows = _rows_among(conn, application_id, ids, ("customer_id", "consent", "fields"))
-    return {row[0]: (_json(row[1]) or {}, _json(row[2]) or {}) for row in rows}
+    return {
+        row[0]: ({} if row[1] in _NO_CONSENT else _json(row[1]) or {}, _json(row[2]) or {})
+        for row in rows
+    }
+
+
+_NO_CONSENT = (None, "{}")
+"""The consent most customers have: nothing refused (read without parsing it)."""
 
 
 def get_customer(conn: Connection, application_id: int, customer_id: str) -> Customer:
