@@ -52,6 +52,17 @@ class Reply:
 Responder = Callable[[Request], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    """A thread per request, and room for the connections a burst opens at once.
+
+    ``socketserver``'s listen backlog is 5: twenty concurrent sends then had connections reset
+    (``ReadError``) before the server accepted them.
+    """
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 class ProviderServer:
     """A local HTTP server recording requests; ``respond`` decides each answer."""
 
@@ -96,8 +107,7 @@ class ProviderServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )

@@ -210,4 +210,4 @@ def from_response(
 def from_exception(exc: httpx.HTTPError) -> Delivery:
     """A timeout or network error: retry later, saying what happened."""
     kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "network error"
-    return RetryLater(f"{kind}: {exc}" if str(exc) else kind)
+    return RetryLater(f"{kind}: {str(exc) or type(exc).__name__}")  # httpx's text may be empty
