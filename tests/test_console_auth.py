@@ -73,6 +73,14 @@ def test_pages_need_a_login_and_come_back_after_it(demo_database: Database) -> N
         assert home.status_code == 200 and "customers" in home.text
 
 
+def test_the_icon_needs_no_login(demo_database: Database) -> None:
+    app = create_app(console_settings(demo_database.url), demo_database)
+    with ConsoleClient(app, base_url="http://console.test") as client:
+        icon = client.get("/favicon.ico")  # browsers ask for it on pages that name no icon
+        assert icon.status_code == 200
+        assert icon.headers["content-type"].startswith("image/svg+xml")
+
+
 def test_a_login_never_redirects_off_site(demo_database: Database) -> None:
     app = create_app(console_settings(demo_database.url), demo_database)
     with TestClient(app, base_url="http://console.test") as client:

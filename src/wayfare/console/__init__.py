@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import cast
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
@@ -35,6 +35,11 @@ PAGES = (
 """The modules of ``wayfare.console.pages`` whose ``router`` makes up the console."""
 
 
+def favicon() -> RedirectResponse:
+    """Where browsers look for an icon on pages that name none (a JSON answer, a download)."""
+    return RedirectResponse("/static/console/favicon.svg", status_code=301)
+
+
 def install(app: FastAPI) -> None:
     """Serve the console from ``app``."""
     for name in PAGES:
@@ -43,6 +48,7 @@ def install(app: FastAPI) -> None:
     app.state.logins = LoginThrottle()
     static = Path(__file__).with_name("static")
     app.mount("/static/console", StaticFiles(directory=static), name="console-static")
+    app.add_api_route("/favicon.ico", favicon, include_in_schema=False)
     answer_api_error = app.exception_handlers[HTTPException]
 
     def http_error(request: Request, error: Exception) -> Response:
