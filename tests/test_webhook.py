@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
 
+from wayfare.channels import webhook
 from wayfare.engine.entries import start_journey
 from wayfare.engine.worker import Runner
+from wayfare.model.durations import parse_duration
+from wayfare.model.states import WebhookParams
 from wayfare.store.database import Database
 
 from .conftest import NOW
@@ -73,3 +77,54 @@ def test_a_template_error_takes_the_failure_branch(
     drain(Runner(database, allow_private_webhooks=True), NOW)
     assert provider.requests == []
     assert counters(database, jid)[(2, "branch:failure")] == 1
+
+
+def test_the_call_goes_to_the_address_that_was_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: a name that is public when checked and private when called stays out.
+
+    The resolver is the part faked here (there is no DNS server in the tests): it answers a
+    public address for ``hooks.example`` the first time and the local server's after that.
+    """
+    server = ProviderServer().start()
+    port = int(server.url.rsplit(":", 1)[1])
+    real = socket.getaddrinfo
+    answers = iter(["192.0.43.10"])  # a public address (IANA's), not routed from here
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.example":
+            host = next(answers, "127.0.0.1")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    params = WebhookParams(
+        f"http://hooks.example:{port}/score", "POST", {}, None, parse_duration("PT1S"), None, None
+    )
+    try:
+        answer = webhook.call(params, "k1", None, "c1", {}, allow_private=False)
+    finally:
+        server.stop()
+    assert server.requests == []  # the local server was never reached
+    assert answer.status is None and "error" in answer.body
+
+
+def test_a_pinned_call_keeps_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pinned to its checked address, the call still names its host (``Host``, TLS name)."""
+    real = socket.getaddrinfo
+
+    def public(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real("192.0.43.10" if host == "hooks.example" else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", public)
+    assert webhook.public_address("https://user:pw@hooks.example:8443/a?b=1") == (
+        "https://user:pw@192.0.43.10:8443/a?b=1",
+        "hooks.example:8443",
+        "hooks.example",
+    )
+    assert webhook.public_address("http://hooks.example/x") == (
+        "http://192.0.43.10/x",
+        "hooks.example",
+        None,
+    )
+    assert webhook.public_address("http://127.0.0.1:9/x") is None
+    assert webhook.public_address("http://[::1]/x") is None
+    assert webhook.public_address("http:///x") is None

@@ -60,9 +60,16 @@ def call(
     except TemplateError as exc:
         return WebhookResponse(None, {"error": f"template error: {exc}"})
     url = str(request["url"])
-    if not allow_private and private_address(url):
-        return WebhookResponse(None, {"error": "private network address refused"})
     headers = {"Idempotency-Key": key, **request["headers"]}
+    extensions: dict[str, Any] = {}
+    if not allow_private:
+        pinned = public_address(url)
+        if pinned is None:
+            return WebhookResponse(None, {"error": "private network address refused"})
+        url, host, sni = pinned
+        headers = {"Host": host, **headers}
+        if sni is not None:
+            extensions["sni_hostname"] = sni
     body = request["body"]
     content: dict[str, Any] = {}
     if isinstance(body, str):
@@ -70,9 +77,10 @@ def call(
     elif body is not None:
         content["json"] = body
     try:
-        response = httpx.request(
-            params.method, url, headers=headers, timeout=call_timeout(params), **content
-        )
+        with httpx.Client(timeout=call_timeout(params)) as client:
+            response = client.request(
+                params.method, url, headers=headers, extensions=extensions, **content
+            )
     except httpx.HTTPError as exc:
         kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "network error"
         return WebhookResponse(None, {"error": f"{kind}: {exc}" if str(exc) else kind})
@@ -92,15 +100,48 @@ def private_address(url: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False  # let the call fail on its own
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_reserved
-            or address.is_multicast
-            or address.is_unspecified
-        ):
-            return True
-    return False
+    return any(_not_public(str(info[4][0])) for info in infos)
+
+
+def public_address(url: str) -> tuple[str, str, str | None] | None:
+    """``url`` pinned to the public address its host resolves to: (URL, Host header, TLS name).
+
+    The host is resolved once, here: the call goes to the address that was checked, so a name
+    that resolves to a public address for the check and to a private one for the call (DNS
+    rebinding) cannot reach the private network. The ``Host`` header and, over HTTPS, the TLS
+    server name (SNI and the certificate's check) stay the URL's. None when the host resolves to
+    a loopback, private, link-local or reserved address (any of its addresses), or to nothing.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname
+    if not host:
+        return None
+    try:
+        port = parts.port
+        infos = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)
+    except (OSError, ValueError):
+        return None
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses or any(_not_public(a) for a in addresses):
+        return None
+    address = addresses[0]
+    credentials, _, host_header = parts.netloc.rpartition("@")  # Host: the URL's host[:port]
+    netloc = f"[{address}]" if ":" in address else address
+    if port is not None:
+        netloc += f":{port}"
+    if credentials:
+        netloc = f"{credentials}@{netloc}"
+    pinned = parts._replace(netloc=netloc).geturl()
+    return pinned, host_header, host if parts.scheme == "https" else None
+
+
+def _not_public(text: str) -> bool:
+    address = ipaddress.ip_address(text.split("%", 1)[0])  # an IPv6 scope (%eth0) is no part
+    return bool(
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+    )
