@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
+from sqlalchemy import select
 
 from tests.google_server import (  # noqa: F401  (the fixtures)
     GoogleServer,
@@ -20,9 +21,16 @@ from tests.google_server import (  # noqa: F401  (the fixtures)
 )
 from tests.providers import Reply, Request
 from wayfare.channels.base import ChannelConfig, Failed, Message, RetryLater, Sent, Skipped
+from wayfare.channels.dispatch import Dispatcher
 from wayfare.channels.fcm import FCM_SCOPE, FcmAdapter, send_fcm
 from wayfare.channels.google import ServiceAccountTokens
 from wayfare.model.customers import Customer, PushToken
+from wayfare.store.campaigns import create_campaign
+from wayfare.store.channels import put_channel
+from wayfare.store.customers import get_customer, upsert_customers
+from wayfare.store.database import Database
+from wayfare.store.outbox import insert_outbox
+from wayfare.store.schema import outbox
 
 T = TypeVar("T")
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
@@ -300,7 +308,9 @@ def test_unregistered_token_fails_with_its_code(
 
     outcome = send(google, account)
 
-    assert outcome == Failed("HTTP 404 UNREGISTERED: Requested entity was not found.")
+    assert outcome == Failed(
+        "HTTP 404 UNREGISTERED: Requested entity was not found.", dead_tokens=("device-1",)
+    )  # the dispatcher removes the token from the customer
     assert len(fcm_calls(google)) == 1
 
 
@@ -447,6 +457,55 @@ def test_adapter_outcomes(google: GoogleServer, account: dict[str, Any]) -> None
 
     assert deliver() == Skipped("no push token")
     assert deliver(PushToken("ios-only", "ios")) == Skipped("no push token")
-    assert isinstance(deliver(PushToken("dead", "android"), PushToken("live", "android")), Sent)
+    both = deliver(PushToken("dead", "android"), PushToken("live", "android"))
+    assert isinstance(both, Sent) and both.dead_tokens == ("dead",)  # the live one got it
     outcome = deliver(PushToken("dead", "android"))
     assert isinstance(outcome, Failed) and "UNREGISTERED" in outcome.reason
+
+
+def test_the_dispatcher_removes_a_dead_token_from_the_customer(
+    google: GoogleServer, account: dict[str, Any], database: Database, app_id: int
+) -> None:
+    """FCM says ``UNREGISTERED`` for one of two devices: sent, and that token is gone."""
+
+    def fcm(request: Request) -> Reply | None:
+        if request.json()["message"]["token"] == "dead":
+            return google_error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED")
+        return None
+
+    google.fcm_reply = fcm
+    devices = [{"token": "dead", "platform": "android"}, {"token": "live", "platform": "android"}]
+    with database.write() as conn:
+        upsert_customers(conn, app_id, [{"customerId": "c1", "pushTokens": devices}], NOW)
+        settings = {"baseUrl": google.url, "credentials": {"serviceAccount": account}}
+        put_channel(conn, app_id, "push", enabled=True, settings=settings, rate_limit=None, now=NOW)
+        campaign = create_campaign(
+            conn, app_id, "hello", "push", {"title": "Hi", "body": "Yo"}, NOW
+        )
+        insert_outbox(
+            conn,
+            [
+                {
+                    "application_id": app_id,
+                    "idempotency_key": "test:c1",
+                    "customer_id": "c1",
+                    "channel": "push",
+                    "campaign_id": campaign,
+                    "payload": {"context": {}, "campaignId": campaign},
+                    "next_attempt_at": NOW,
+                    "created_at": NOW,
+                }
+            ],
+        )
+    dispatcher = Dispatcher(database)
+    try:
+        while dispatcher.tick(NOW):
+            pass
+    finally:
+        dispatcher.close()
+    with database.read() as conn:
+        status = conn.execute(select(outbox.c.status)).scalar_one()
+        customer = get_customer(conn, app_id, "c1")
+    assert status == "sent"
+    assert [t.token for t in customer.push_tokens] == ["live"]
+    assert customer.updated_at > NOW  # changed when the dispatcher settled

@@ -135,8 +135,9 @@ def test_each_message_uses_a_fresh_sender_key(provider: ProviderServer) -> None:
 @pytest.mark.parametrize("status", [404, 410])
 def test_a_gone_subscription_fails_as_expired(provider: ProviderServer, status: int) -> None:
     provider.respond = lambda request: Reply(status, b"")
-    outcome = send(Browser(f"{provider.url}/push/1").subscription, {}, config())
-    assert outcome == Failed(f"HTTP {status}: subscription expired")
+    subscription = Browser(f"{provider.url}/push/1").subscription
+    outcome = send(subscription, {}, config())
+    assert outcome == Failed(f"HTTP {status}: subscription expired", dead_tokens=(subscription,))
 
 
 def test_a_payload_too_large_for_the_service_fails(provider: ProviderServer) -> None:

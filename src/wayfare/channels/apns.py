@@ -280,7 +280,7 @@ async def send_apns(
         ):
             bearer = tokens.refresh(bearer)
             continue
-        return _outcome(response, reason)
+        return _outcome(response, reason, device_token)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -326,13 +326,15 @@ def _reason(response: httpx.Response) -> str:
     return response.text[:200]
 
 
-def _outcome(response: httpx.Response, reason: str) -> Delivery:
+def _outcome(response: httpx.Response, reason: str, device_token: str) -> Delivery:
     status = response.status_code
     if status == 200:
         return Sent(response.headers.get("apns-id"))
     if status == 410 or reason in _DEVICE_REASONS:
-        # The token is dead (the app was removed, or it belongs to another topic/environment).
-        return Failed(f"HTTP {status}: {reason or 'Unregistered'}")
+        # The token does not work: the app was removed (410 Unregistered: the token is removed),
+        # or it belongs to another topic or environment (the settings may be what is wrong).
+        dead = (device_token,) if status == 410 or reason == "Unregistered" else ()
+        return Failed(f"HTTP {status}: {reason or 'Unregistered'}", dead_tokens=dead)
     outcome = from_response(response, reason)
     if isinstance(outcome, Sent):  # another 2xx: APNs answers only 200 on success
         return Failed(f"HTTP {status}: unexpected answer from APNs")

@@ -66,8 +66,12 @@ async def pass_update_push(
     client: httpx.AsyncClient,
     tokens: ApnsTokens | None,
 ) -> Delivery:
-    """The empty update push for one registered device ``{pushToken, passTypeIdentifier, ..}``."""
-    return await send_apns(
+    """The empty update push for one registered device ``{pushToken, passTypeIdentifier, ..}``.
+
+    A dead token is only reported in the reason: it is a pass registration's, not one of the
+    customer's push tokens (the device unregisters the pass itself through the PassKit service).
+    """
+    outcome = await send_apns(
         str(device["pushToken"]),
         {},
         config,
@@ -77,6 +81,7 @@ async def pass_update_push(
         push_type=str(config.options.get("pushType", PUSH_TYPE)),
         apns_id=apns_id_for(f"{key}:{device['serialNumber']}:{device['deviceLibraryIdentifier']}"),
     )
+    return replace(outcome, dead_tokens=()) if isinstance(outcome, Failed) else outcome
 
 
 class AppleWalletAdapter(Adapter):

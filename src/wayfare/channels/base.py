@@ -85,6 +85,8 @@ class Sent:
     """The provider accepted the message; its id for the message, when it gives one."""
 
     provider_message_id: str | None = None
+    dead_tokens: tuple[str, ...] = ()
+    """Push tokens the provider says will never work again (other devices of the customer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ class RetryLater:
 
     reason: str
     after: float | None = None
+    dead_tokens: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,8 @@ class Failed:
 
     reason: str
     permanent: bool = True
+    dead_tokens: tuple[str, ...] = ()
+    """Push tokens the provider says will never work again (the dispatcher removes them)."""
 
 
 Delivery = Sent | Skipped | RetryLater | Failed
@@ -154,16 +159,22 @@ def combine(outcomes: Sequence[Delivery]) -> Delivery:
     Sent if any device got it (the first provider id), so a retry sends no duplicate; else
     RetryLater if any may go later (the longest Retry-After); else Failed with every reason.
     """
+    dead = tuple(
+        token
+        for o in outcomes
+        if isinstance(o, Failed | RetryLater | Sent)
+        for token in o.dead_tokens
+    )
     sent = [o for o in outcomes if isinstance(o, Sent)]
     if sent:
         ids = [o.provider_message_id for o in sent if o.provider_message_id]
-        return Sent(ids[0] if ids else None)
+        return Sent(ids[0] if ids else None, dead)
     later = [o for o in outcomes if isinstance(o, RetryLater)]
     if later:
         afters = [o.after for o in later if o.after is not None]
-        return RetryLater("; ".join(o.reason for o in later), max(afters) if afters else None)
+        return RetryLater("; ".join(o.reason for o in later), max(afters) if afters else None, dead)
     reasons = [o.reason for o in outcomes if isinstance(o, Failed | Skipped)]
-    return Failed("; ".join(reasons) or "no device accepted the message")
+    return Failed("; ".join(reasons) or "no device accepted the message", dead_tokens=dead)
 
 
 RETRY_AFTER_MAX = 6 * 3600.0

@@ -49,6 +49,7 @@ from wayfare.channels.wallet import WalletAdapter
 from wayfare.channels.whatsapp import WhatsAppAdapter
 from wayfare.store import outbox
 from wayfare.store.channels import StoredChannel, channel_settings_for
+from wayfare.store.customers import remove_push_tokens
 from wayfare.store.database import Database
 
 LEASE = timedelta(minutes=2)
@@ -111,6 +112,8 @@ class Outcomes:
     """Outbox rows to settle, by id: (the attempt they were leased for, the delivery)."""
 
     rows: list[tuple[int, int, Delivery]] = field(default_factory=list)
+    dead_tokens: list[tuple[int, str, tuple[str, ...]]] = field(default_factory=list)
+    """Push tokens providers said are dead: (application id, customer id, tokens)."""
 
 
 class Dispatcher:
@@ -284,7 +287,13 @@ class Dispatcher:
                     delivery = await _attempt(item, client)
             return item.message.id, item.attempts, delivery
 
-        return Outcomes(list(await asyncio.gather(*(one(item) for item in leases))))
+        rows = list(await asyncio.gather(*(one(item) for item in leases)))
+        dead = [
+            (item.message.application_id, item.message.customer.customer_id, delivery.dead_tokens)
+            for item, (_id, _attempts, delivery) in zip(leases, rows, strict=True)
+            if isinstance(delivery, Sent | RetryLater | Failed) and delivery.dead_tokens
+        ]
+        return Outcomes(rows, dead)
 
 
 def call_seconds(item: Lease) -> float:
@@ -353,6 +362,8 @@ def settle(conn: Connection, outcomes: Outcomes, now: datetime, rng: random.Rand
                 retry_at = now + timedelta(seconds=wait)
                 settled.append(outbox.Settled(row_id, attempts, "pending", reason, retry_at))
     outbox.settle_rows(conn, settled)
+    if outcomes.dead_tokens:  # whatever became of the attempt: the provider said so
+        remove_push_tokens(conn, outcomes.dead_tokens, now)
 
 
 def deliver_in_place(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> None:

@@ -45,10 +45,11 @@ FCM_URL = "https://fcm.googleapis.com"
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 """The OAuth scope of the FCM HTTP v1 API."""
 
-DEAD_TOKEN_CODES = frozenset({"UNREGISTERED", "SENDER_ID_MISMATCH"})
-"""FCM error codes that mean the device token will never work again (the code is in the reason).
+DEAD_TOKEN_CODES = frozenset({"UNREGISTERED"})
+"""FCM error codes that mean the device token will never work again: the token is removed.
 
-``INVALID_ARGUMENT`` is left out: FCM gives it for a malformed token but also for a bad payload.
+``SENDER_ID_MISMATCH`` is left out (a token of another project: the settings may be what is
+wrong), and so is ``INVALID_ARGUMENT`` (a malformed token, but also a bad payload).
 """
 
 _RETRY_CODES = frozenset({"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL"})
@@ -160,7 +161,7 @@ async def send_fcm(
     code, reason = api_error(response)
     if code in _RETRY_CODES or status in (408, 425, 429) or status >= 500:
         return RetryLater(reason, retry_after(response))
-    return Failed(reason)
+    return Failed(reason, dead_tokens=(token,) if code in DEAD_TOKEN_CODES else ())
 
 
 class FcmAdapter(Adapter):

@@ -249,13 +249,13 @@ async def send_webpush(
         response = await client.post(target.endpoint, content=body, headers=headers)
     except httpx.HTTPError as exc:
         return from_exception(exc)
-    return _outcome(response)
+    return _outcome(response, subscription)
 
 
-def _outcome(response: httpx.Response) -> Delivery:
+def _outcome(response: httpx.Response, subscription: str) -> Delivery:
     status = response.status_code
     if 200 <= status < 300:
         return Sent(response.headers.get("location"))
     if status in (404, 410):
-        return Failed(f"HTTP {status}: subscription expired")
+        return Failed(f"HTTP {status}: subscription expired", dead_tokens=(subscription,))
     return from_response(response, response.text.strip()[:200])

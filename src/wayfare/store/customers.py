@@ -374,6 +374,37 @@ def existing_customer_ids(conn: Connection, application_id: int, ids: Iterable[s
     return {row[0] for row in _rows_among(conn, application_id, wanted, ("customer_id",))}
 
 
+def remove_push_tokens(
+    conn: Connection, dead: Sequence[tuple[int, str, Sequence[str]]], now: datetime
+) -> int:
+    """Remove dead push tokens: (application id, customer id, tokens); how many customers changed.
+
+    What providers said will never work again (an app removed, a browser's subscription gone),
+    so that no later message is sent to them.
+    """
+    by_customer: dict[tuple[int, str], set[str]] = {}
+    for application_id, customer_id, tokens in dead:
+        by_customer.setdefault((application_id, customer_id), set()).update(tokens)
+    changed = 0
+    for (application_id, customer_id), gone in sorted(by_customer.items()):
+        found = customers_by_id(conn, application_id, [customer_id]).get(customer_id)
+        if found is None:
+            continue  # erased meanwhile
+        kept = tuple(t for t in found.push_tokens if t.token not in gone)
+        if len(kept) == len(found.push_tokens):
+            continue
+        conn.execute(
+            customers.update()
+            .where(
+                customers.c.application_id == application_id,
+                customers.c.customer_id == customer_id,
+            )
+            .values(push_tokens=push_tokens_json(kept), updated_at=now)
+        )
+        changed += 1
+    return changed
+
+
 def fields_by_id(
     conn: Connection, application_id: int, ids: Sequence[str]
 ) -> dict[str, tuple[dict[str, bool], dict[str, Any]]]:
