@@ -11,7 +11,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -516,7 +516,10 @@ def authenticator(
     return AuthResult(success=good, handled=False)
 
 
-def test_starttls_with_auth(recorder: Recorder, certificate: tuple[Path, Path]) -> None:
+def starttls_server(
+    recorder: Recorder, certificate: tuple[Path, Path], check: Callable[..., AuthResult]
+) -> Controller:
+    """A started SMTP server that takes mail only after STARTTLS and AUTH (checked by ``check``)."""
     controller = Controller(
         recorder,
         hostname="127.0.0.1",
@@ -524,9 +527,14 @@ def test_starttls_with_auth(recorder: Recorder, certificate: tuple[Path, Path]) 
         tls_context=server_context(certificate),
         require_starttls=True,
         auth_required=True,
-        authenticator=authenticator,
+        authenticator=check,
     )
     controller.start()
+    return controller
+
+
+def test_starttls_with_auth(recorder: Recorder, certificate: tuple[Path, Path]) -> None:
+    controller = starttls_server(recorder, certificate, authenticator)
     try:
         good = {"username": "wayfare", "password": "s3cret"}
         tls = {"starttls": True, "validateCerts": False}
@@ -574,16 +582,7 @@ def test_hanging_up_closes_the_socket_at_once(
         server.loop.call_soon(time.sleep, 0.5)
         return AuthResult(success=False, handled=False)
 
-    controller = Controller(
-        recorder,
-        hostname="127.0.0.1",
-        port=free_port(),
-        tls_context=server_context(certificate),
-        require_starttls=True,
-        auth_required=True,
-        authenticator=refuse_then_stall,
-    )
-    controller.start()
+    controller = starttls_server(recorder, certificate, refuse_then_stall)
     try:
         tls = {"starttls": True, "validateCerts": False}
         credentials = {"username": "wayfare", "password": "s3cret"}
