@@ -230,7 +230,7 @@ class Database:
                     yield conn
                     at_end.write(conn)
                 finally:
-                    del conn.info[_AT_END]
+                    conn.info.pop(_AT_END, None)  # gone if the connection was invalidated
         finally:
             if turn:
                 assert self._writer is not None
