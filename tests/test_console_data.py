@@ -17,6 +17,7 @@ from wayfare.store.schema import list_members as members_table
 
 from .console_loop import queries_on_the_loop
 from .console_support import ConsoleClient, shot
+from .statements import statements_run
 
 
 def _database(console: ConsoleClient) -> Any:
@@ -316,24 +317,14 @@ def test_no_data_page_queries_the_database_on_the_event_loop(console: ConsoleCli
 def test_the_fields_page_checks_each_journey_once_not_once_per_field(
     console: ConsoleClient,
 ) -> None:
-    from sqlalchemy import event
 
     from wayfare.store.customers import define_field
 
     from .conftest import NOW
 
     def statements() -> int:
-        found: list[str] = []
-
-        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            found.append(statement)
-
-        engine = _database(console).engine
-        event.listen(engine, "before_cursor_execute", seen)
-        try:
+        with statements_run(_database(console)) as found:
             assert console.get("/fields").status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", seen)
         return len(found)
 
     before = statements()

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from wayfare.engine.runner import put_customers, start_journey, stop_journey
 from wayfare.model.lifecycle import JourneyStatus
@@ -23,6 +23,7 @@ from wayfare.store.schema import enrollments
 
 from .conftest import NOW
 from .console_support import ConsoleClient, shot
+from .statements import statements_run
 
 GALLERY = {
     "welcome-series",
@@ -128,19 +129,11 @@ def test_the_list_pages_and_counts_with_the_same_queries_however_many_rows(
     console: ConsoleClient,
 ) -> None:
     database = _database(console)
-    statements: list[str] = []
-
-    def seen(*args: Any) -> None:
-        statements.append(args[2])
 
     def queries(url: str) -> int:
-        statements.clear()
-        event.listen(database.engine, "before_cursor_execute", seen)
-        try:
+        with statements_run(database) as found:
             assert console.get(url).status_code == 200
-        finally:
-            event.remove(database.engine, "before_cursor_execute", seen)
-        return len(statements)
+        return len(found)
 
     few = queries("/journeys")
     for n in range(30):

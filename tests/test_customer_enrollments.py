@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
-
-from sqlalchemy import event
 
 from wayfare.store.database import Database
 from wayfare.store.inspection import customer_enrollments
@@ -15,22 +10,9 @@ from wayfare.store.journeys import create_journey
 from wayfare.store.schema import enrollments, outbox
 
 from .conftest import NOW
+from .statements import statements_run
 
 HOUR = timedelta(hours=1)
-
-
-@contextmanager
-def _statements(database: Database) -> Iterator[list[str]]:
-    found: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        found.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", seen)
-    try:
-        yield found
-    finally:
-        event.remove(database.engine, "before_cursor_execute", seen)
 
 
 def _journeys(database: Database, app_id: int, names: list[str]) -> list[int]:
@@ -123,7 +105,7 @@ def test_the_profile_reads_enrollments_in_a_few_queries_however_many_journeys(
     database: Database, app_id: int
 ) -> None:
     def queries() -> int:
-        with _statements(database) as found, database.read() as conn:
+        with statements_run(database) as found, database.read() as conn:
             customer_enrollments(conn, app_id, "ana")
         return len([s for s in found if s.lstrip().upper().startswith("SELECT")])
 

@@ -1,4 +1,3 @@
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +29,7 @@ from wayfare.store.schema import (
 )
 
 from .conftest import NOW
+from .statements import statements_run
 
 
 def _fields(database: Database, app_id: int) -> None:
@@ -285,28 +285,6 @@ def test_erasure_removes_everything_about_the_customer(database: Database, app_i
     ]
 
 
-def _statements(database: Database) -> Any:
-    """A list that fills with the statements run on ``database`` while the block runs."""
-    from contextlib import contextmanager
-
-    from sqlalchemy import event
-
-    @contextmanager
-    def counting() -> Iterator[list[str]]:
-        found: list[str] = []
-
-        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            found.append(statement)
-
-        event.listen(database.engine, "before_cursor_execute", seen)
-        try:
-            yield found
-        finally:
-            event.remove(database.engine, "before_cursor_execute", seen)
-
-    return counting()
-
-
 def test_fields_in_use_walks_journeys_and_segments_once(database: Database, app_id: int) -> None:
     from wayfare.store.customers import field_users, fields_in_use
     from wayfare.store.journeys import activate_journey, create_journey
@@ -337,12 +315,12 @@ def test_fields_in_use_walks_journeys_and_segments_once(database: Database, app_
         assert fields_in_use(conn, app_id) == expected
         assert {name: field_users(conn, app_id, name) for name in expected} == expected
         assert field_users(conn, app_id, "no_such_field") == []
-    with _statements(database) as few, database.read() as conn:
+    with statements_run(database) as few, database.read() as conn:
         fields_in_use(conn, app_id)
     with database.write() as conn:
         for n in range(20):
             define_field(conn, app_id, f"extra_{n}", "string", NOW)
-    with _statements(database) as many, database.read() as conn:
+    with statements_run(database) as many, database.read() as conn:
         assert len(fields_in_use(conn, app_id)) == 25
     assert len(many) == len(few), "one more field should not mean more queries"
 
