@@ -14,6 +14,7 @@ from wayfare.store.customers import (
     get_customer,
     list_customers,
     list_fields,
+    remove_push_tokens,
     upsert_customers,
 )
 from wayfare.store.database import Database, dialect_of
@@ -386,3 +387,43 @@ def test_which_ids_are_customers_with_no_ids_too(database: Database, app_id: int
         assert ids_among(customers.c.id, []) == []
         first = conn.execute(select(func.min(customers.c.id))).scalar_one()
         assert ids_among(customers.c.id, [first]) == [first]
+
+
+def test_dead_push_tokens_are_removed_in_one_pass(database: Database, app_id: int) -> None:
+    with database.write() as conn:
+        other = create_application(conn, "other", NOW)
+        devices = [{"token": t, "platform": "android"} for t in ("t1", "t2", "t3")]
+        for app in (app_id, other):
+            upsert_customers(
+                conn,
+                app,
+                [
+                    {"customerId": "a", "pushTokens": devices},
+                    {"customerId": "b", "pushTokens": devices},
+                ],
+                NOW,
+            )
+    later = NOW + timedelta(hours=1)
+    dead = [
+        (app_id, "a", ("t1",)),
+        (app_id, "a", ("t3",)),
+        (app_id, "b", ("nope",)),
+        (other, "b", ("t2",)),
+        (app_id, "gone", ("t1",)),
+    ]
+    with database.write() as conn:
+        assert remove_push_tokens(conn, dead, later) == 2  # a in acme, b in other
+    with database.read() as conn:
+        tokens = {
+            (app, c): [t.token for t in get_customer(conn, app, c).push_tokens]
+            for app in (app_id, other)
+            for c in ("a", "b")
+        }
+        assert get_customer(conn, app_id, "a").updated_at == later
+        assert get_customer(conn, app_id, "b").updated_at == NOW
+    assert tokens == {
+        (app_id, "a"): ["t2"],
+        (app_id, "b"): ["t1", "t2", "t3"],
+        (other, "a"): ["t1", "t2", "t3"],
+        (other, "b"): ["t1", "t3"],
+    }

@@ -225,7 +225,7 @@ def upsert_customers(
         merged[update.customer_id] = update
     if problems and not ignore_errors:
         raise InvalidInput(problems=problems)
-    existing = _existing(conn, application_id, list(merged))
+    existing = len(existing_customer_ids(conn, application_id, merged))
     shapes: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for update in merged.values():
         columns = tuple(c for c in ATTRIBUTE_COLUMNS if c in update.attributes)
@@ -240,18 +240,6 @@ def upsert_customers(
     )
 
 
-def _existing(conn: Connection, application_id: int, ids: list[str]) -> int:
-    count = 0
-    for start in range(0, len(ids), 500):
-        count += conn.execute(
-            select(func.count()).where(
-                customers.c.application_id == application_id,
-                customers.c.customer_id.in_(ids[start : start + 500]),
-            )
-        ).scalar_one()
-    return count
-
-
 def ensure_customers(
     conn: Connection, application_id: int, customer_ids: Iterable[str], now: datetime
 ) -> int:
@@ -263,7 +251,7 @@ def ensure_customers(
     ids = sorted(set(customer_ids))
     if not ids:
         return 0
-    existing = {row[0] for row in _rows_among(conn, application_id, ids, ("customer_id",))}
+    existing = existing_customer_ids(conn, application_id, ids)
     missing = [customer_id for customer_id in ids if customer_id not in existing]
     if not missing:
         return 0
@@ -380,29 +368,44 @@ def remove_push_tokens(
     """Remove dead push tokens: (application id, customer id, tokens); how many customers changed.
 
     What providers said will never work again (an app removed, a browser's subscription gone),
-    so that no later message is sent to them.
+    so that no later message is sent to them. Per application, the customers' tokens are read
+    with one query (locked on PostgreSQL, so a token added meanwhile is not written over) and
+    the changed lists written with one ``executemany``.
     """
-    by_customer: dict[tuple[int, str], set[str]] = {}
-    for application_id, customer_id, tokens in dead:
-        by_customer.setdefault((application_id, customer_id), set()).update(tokens)
-    changed = 0
-    for (application_id, customer_id), gone in sorted(by_customer.items()):
-        found = customers_by_id(conn, application_id, [customer_id]).get(customer_id)
-        if found is None:
-            continue  # erased meanwhile
-        kept = tuple(t for t in found.push_tokens if t.token not in gone)
-        if len(kept) == len(found.push_tokens):
-            continue
-        conn.execute(
-            customers.update()
-            .where(
-                customers.c.application_id == application_id,
-                customers.c.customer_id == customer_id,
-            )
-            .values(push_tokens=push_tokens_json(kept), updated_at=now)
+    gone: dict[int, dict[str, set[str]]] = {}
+    for application_id, customer_id, dead_tokens in dead:
+        gone.setdefault(application_id, {}).setdefault(customer_id, set()).update(dead_tokens)
+    dialect = dialect_of(conn)
+    mark = dialect.marks(1)
+    changed: list[tuple[str, Any, int, str]] = []
+    for application_id, by_customer in sorted(gone.items()):
+        among, values = dialect.raw_among("customer_id", sorted(by_customer))
+        lock = " ORDER BY customer_id FOR UPDATE" if dialect.is_postgres else ""
+        rows = fetch_rows(
+            conn,
+            f"SELECT customer_id, push_tokens FROM customers"
+            f" WHERE application_id = {mark} AND {among}{lock}",
+            (application_id, values),
         )
-        changed += 1
-    return changed
+        for customer_id, stored in rows:
+            devices = push_tokens_from_json(_json(stored))
+            kept = tuple(d for d in devices if d.token not in by_customer[customer_id])
+            if len(kept) < len(devices):
+                changed.append(
+                    (
+                        json_dumps(push_tokens_json(kept)),
+                        dialect.raw_datetime(now),
+                        application_id,
+                        customer_id,
+                    )
+                )
+    if changed:
+        conn.exec_driver_sql(
+            f"UPDATE customers SET push_tokens = {mark}, updated_at = {mark}"
+            f" WHERE application_id = {mark} AND customer_id = {mark}",
+            changed,
+        )
+    return len(changed)
 
 
 def fields_by_id(
@@ -415,14 +418,7 @@ def fields_by_id(
     if not ids:
         return {}
     rows = _rows_among(conn, application_id, ids, ("customer_id", "consent", "fields"))
-    return {
-        row[0]: ({} if row[1] in _NO_CONSENT else _json(row[1]) or {}, _json(row[2]) or {})
-        for row in rows
-    }
-
-
-_NO_CONSENT = (None, "{}")
-"""The consent most customers have: nothing refused (read without parsing it)."""
+    return {row[0]: (_json(row[1]) or {}, _json(row[2]) or {}) for row in rows}
 
 
 def get_customer(conn: Connection, application_id: int, customer_id: str) -> Customer:
