@@ -325,6 +325,18 @@ def test_invalid_argument_fails(google: GoogleServer, account: dict[str, Any]) -
     outcome = send(google, account)
 
     assert isinstance(outcome, Failed) and "INVALID_ARGUMENT" in outcome.reason
+    assert outcome.dead_tokens == ()  # a bad payload gives it too: the token is kept
+
+
+def test_a_token_of_another_project_is_kept(google: GoogleServer, account: dict[str, Any]) -> None:
+    google.fcm_reply = lambda request: google_error(
+        403, "PERMISSION_DENIED", "SenderId mismatch", "SENDER_ID_MISMATCH"
+    )
+
+    outcome = send(google, account)
+
+    assert isinstance(outcome, Failed) and "SENDER_ID_MISMATCH" in outcome.reason
+    assert outcome.dead_tokens == ()  # the settings may be what is wrong
 
 
 def test_unavailable_with_retry_after_retries_later(

@@ -139,6 +139,10 @@ def test_failed_logins_are_throttled_per_address_and_client_and_per_client() -> 
     wait, ticket = throttle.attempt("10.0.0.1", "bob@example.com")
     assert wait == 0
     throttle.succeeded("10.0.0.1", "bob@example.com", ticket)  # a right password gives it back
+    for _ in range(PER_ADDRESS - 1):
+        assert throttle.attempt("10.0.0.1", "bob@example.com")[0] == 0
+    assert throttle.attempt("10.0.0.1", "bob@example.com")[0] == 0  # the given-back attempt
+    assert throttle.attempt("10.0.0.1", "bob@example.com")[0] > 0
     now[0] += WINDOW
     assert throttle.attempt("10.0.0.1", "ana@example.com")[0] == 0
     for number in range(PER_CLIENT):

@@ -107,6 +107,39 @@ def test_the_call_goes_to_the_address_that_was_checked(monkeypatch: pytest.Monke
     assert answer.status is None and "error" in answer.body
 
 
+def test_a_pinned_call_reaches_the_checked_address_under_its_host_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The call goes to the checked address, with the URL's name in ``Host``.
+
+    Loopback counts as public here (``_not_public`` patched), so the local server stands in for
+    a public one; the name resolves to it once, and then to nothing.
+    """
+    server = ProviderServer().start()
+    port = int(server.url.rsplit(":", 1)[1])
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"])
+
+    def once(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.example":
+            host = next(answers, "name.invalid")  # a second lookup finds nothing
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", once)
+    monkeypatch.setattr(webhook, "_not_public", lambda address: False)
+    params = WebhookParams(
+        f"http://hooks.example:{port}/score", "POST", {}, None, parse_duration("PT2S"), None, None
+    )
+    try:
+        answer = webhook.call(params, "k1", None, "c1", {}, allow_private=False)
+    finally:
+        server.stop()
+    assert answer.status == 200
+    [request] = server.requests
+    assert request.headers["host"] == f"hooks.example:{port}"
+    assert request.headers["idempotency-key"] == "k1"
+
+
 def test_a_pinned_call_keeps_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pinned to its checked address, the call still names its host (``Host``, TLS name)."""
     real = socket.getaddrinfo
