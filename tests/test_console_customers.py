@@ -379,7 +379,7 @@ def test_no_customer_page_queries_the_database_on_the_event_loop(console: Consol
 def test_a_profile_shows_the_latest_enrollments_and_how_many(console: ConsoleClient) -> None:
     from datetime import timedelta
 
-    from wayfare.console.pages.customers import ENROLLMENTS_SHOWN
+    from wayfare.store.inspection import ENROLLMENTS_SHOWN
 
     database = _database(console)
     demo = _demo_id(console)

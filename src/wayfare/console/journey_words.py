@@ -256,11 +256,6 @@ def detail_words(
     return ""
 
 
-def branch_label(state_type: str, params: object, path: str) -> str:
-    """The label of the edge at ``path`` (``timeout.forward`` → ``timeout``; a weight: ``70%``)."""
-    return branch_labels(state_type, params, [path])[0]
-
-
 def branch_labels(state_type: str, params: object, paths: Sequence[str]) -> list[str]:
     """The labels of the edges at ``paths`` of one state (its random weights added up once)."""
     percents = _percents(params) if state_type == "FLOW_RANDOM" else []

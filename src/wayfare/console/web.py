@@ -28,14 +28,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from starlette.exceptions import HTTPException
 
 from wayfare import __version__
 from wayfare.api.errors import status_of, validation_problems
 from wayfare.errors import InvalidInput, Problem, WayfareError
 from wayfare.store.database import Database
+from wayfare.store.lists import list_lists
 from wayfare.store.schema import applications
+from wayfare.store.segments import list_segments
 from wayfare.store.users import Session, find_session
 
 log = logging.getLogger(__name__)
@@ -277,3 +279,10 @@ def wants_page(request: Request) -> bool:
     """Whether ``request`` is a browser's asking for a console page (not the API's JSON)."""
     path = request.url.path
     return "text/html" in request.headers.get("accept", "") and not path.startswith("/v1/")
+
+
+def audience_names(conn: Connection, application_id: int) -> tuple[dict[int, str], dict[int, str]]:
+    """The names of the application's lists and segments, by id (entries in words, graphs)."""
+    lists = {c.id: c.name for c in list_lists(conn, application_id)}
+    segments = {s.id: s.name for s in list_segments(conn, application_id, limit=1000).items}
+    return lists, segments

@@ -57,9 +57,6 @@ EVENTS_MORE = 200
 MESSAGES_SHOWN = 20
 """The latest messages a profile shows."""
 
-ENROLLMENTS_SHOWN = 50
-"""The latest journey enrollments a profile shows (with how many there are)."""
-
 ATTRIBUTES = (
     ("email", "E-mail", "email", ""),
     ("phone", "Phone", "text", "E.164, e.g. +34600111222"),
@@ -253,9 +250,7 @@ def _profile(
         customer = get_customer(conn, viewer.application_id, customer_id)
         fields = list_fields(conn, viewer.application_id)
         events = customer_events(conn, viewer.application_id, customer_id, limit=events_limit + 1)
-        enrolled = customer_enrollments(
-            conn, viewer.application_id, customer_id, limit=ENROLLMENTS_SHOWN
-        )
+        enrolled = customer_enrollments(conn, viewer.application_id, customer_id)
         messages = list_messages(
             conn, viewer.application_id, customer_id=customer_id, limit=MESSAGES_SHOWN
         )

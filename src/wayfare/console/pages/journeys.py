@@ -21,13 +21,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy import Connection
 from starlette.datastructures import UploadFile
 
 from wayfare.console.web import (
     Changing,
     ConsoleRoute,
     Viewer,
+    audience_names,
     page,
     see_other,
     utcnow,
@@ -190,13 +190,6 @@ class JourneyRow:
         )
 
 
-def _names(conn: Connection, application_id: int) -> tuple[dict[int, str], dict[int, str]]:
-    """The names of the application's lists and segments, by id."""
-    lists = {c.id: c.name for c in list_lists(conn, application_id)}
-    segments = {s.id: s.name for s in list_segments(conn, application_id, limit=1000).items}
-    return lists, segments
-
-
 @router.get("/journeys")
 def journeys_list(
     request: Request,
@@ -212,7 +205,7 @@ def journeys_list(
             conn, viewer.application_id, limit=PAGE_SIZE, page=page_number - 1, status=chosen
         )
         counts = journey_counts(conn, viewer.application_id, [j.id for j in found.items])
-        lists, segments = _names(conn, viewer.application_id)
+        lists, segments = audience_names(conn, viewer.application_id)
     rows = []
     for journey in found.items:
         words, css = STATUS_LOOK[journey.status]

@@ -36,14 +36,19 @@ from wayfare.console.figures import (
     state_notes,
 )
 from wayfare.console.graph import draw
-from wayfare.console.web import ConsoleRoute, Viewer, errors_by_field, page, utcnow
+from wayfare.console.web import (
+    ConsoleRoute,
+    Viewer,
+    audience_names,
+    errors_by_field,
+    page,
+    utcnow,
+)
 from wayfare.errors import InvalidInput, NotFound
 from wayfare.model.journey import parse_journey
 from wayfare.model.lifecycle import JourneyStatus
 from wayfare.store.inspection import history_csv
 from wayfare.store.journeys import get_journey, json_references
-from wayfare.store.lists import list_lists
-from wayfare.store.segments import list_segments
 from wayfare.store.stats import JourneyStats
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -122,9 +127,7 @@ def stats_page(
         chart = None if empty else chart_over_time(conn, app, journey, interval, utcnow())
         every_campaign = set(json_references(journey.states, "campaignId")) - set(names)
         names |= campaign_names(conn, app, every_campaign)
-        list_names = {found.id: found.name for found in list_lists(conn, app)}
-        segments = list_segments(conn, app, limit=1000).items
-        segment_names = {found.id: found.name for found in segments}
+        list_names, segment_names = audience_names(conn, app) if not empty else ({}, {})
     base = f"/journeys/{journey_id}/stats?" + (f"{interval.query}&" if interval.query else "")
     graph = None
     if not empty:
