@@ -142,11 +142,12 @@ def customer_enrollments(
             )
         )
     }
+    entries = {ident: entry_state(journey.states) for ident, journey in found.items()}
     messages = _messages(conn, application_id, customer_id, [int(row.id) for row in rows])
     items = []
     for row in rows:
         journey = found[int(row.journey_id)]
-        history = _history(row, customer_id, entry_state(journey.states), messages)
+        history = _history(row, customer_id, entries[int(journey.id)], messages)
         items.append(CustomerEnrollment(int(journey.id), journey.name, journey.status, history))
     return CustomerEnrollments(items, count)
 
