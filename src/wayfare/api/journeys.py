@@ -44,7 +44,7 @@ from wayfare.store.journeys import (
     update_journey,
 )
 from wayfare.store.stats import (
-    MAX_BUCKETS,
+    PAST_CALENDAR,
     JourneyStats,
     PathStats,
     SeriesPoint,
@@ -486,28 +486,6 @@ def _iso(step: timedelta) -> str:
     return str(Duration(days=step.days, seconds=step.seconds))
 
 
-def _check_calendar(start: datetime, end: datetime, step: timedelta, *, given: bool) -> None:
-    """``InvalidInput`` when the last bucket would end past the calendar (year 9999).
-
-    It names ``step`` when one was given, else ``dateTo``. Too many buckets are left to
-    ``journey_series`` (``MAX_BUCKETS``), which names them.
-    """
-    count = max(0, -(-(end - start) // step))
-    if count > MAX_BUCKETS:
-        return
-    try:
-        start + count * step
-    except OverflowError:
-        if given:
-            problem = Problem(
-                "step", f"the last bucket of {_iso(step)} would end past 9999", "range"
-            )
-        else:
-            message = f"the last bucket of {_iso(step)} (the default step) would end past 9999"
-            problem = Problem("dateTo", message + ": give an earlier dateTo or a step", "range")
-        raise InvalidInput(problems=[problem]) from None
-
-
 def _point_json(point: SeriesPoint) -> dict[str, Any]:
     return {
         "start": point.start,
@@ -564,16 +542,22 @@ def stats_series(
         given = step is not None
         if step is None:
             step = series_step(date_from, date_to)[1]
-        _check_calendar(date_from, date_to, step, given=given)
-        points = journey_series(
-            conn,
-            caller.application_id,
-            journey_id,
-            start=date_from,
-            end=date_to,
-            step=step,
-            test=test,
-        )
+        try:
+            points = journey_series(
+                conn,
+                caller.application_id,
+                journey_id,
+                start=date_from,
+                end=date_to,
+                step=step,
+                test=test,
+            )
+        except InvalidInput as exc:
+            if given or exc.problems[0].code != PAST_CALENDAR:
+                raise
+            message = f"the last bucket of {_iso(step)} (the default step) would end past 9999"
+            problem = Problem("dateTo", message + ": give an earlier dateTo or a step", "range")
+            raise InvalidInput(problems=[problem]) from None
     return ok(
         {
             "journeyId": journey_id,

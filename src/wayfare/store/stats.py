@@ -574,6 +574,10 @@ def series_step(start: datetime, end: datetime) -> tuple[datetime, timedelta]:
     return first, timedelta(days=7 * weeks)
 
 
+PAST_CALENDAR = "past_calendar"
+"""The code of ``journey_series``'s problem when its last bucket would end past year 9999."""
+
+
 def journey_series(
     conn: Connection,
     application_id: int,
@@ -605,6 +609,13 @@ def journey_series(
         raise InvalidInput(
             problems=[Problem("step", f"{count} buckets of {step}: at most {MAX_BUCKETS}", "range")]
         )
+    try:
+        end_of_last = start + count * step
+    except OverflowError:
+        whole = not step.microseconds
+        length = Duration(days=step.days, seconds=step.seconds) if whole else step
+        problem = Problem("step", f"the last bucket of {length} would end past 9999", PAST_CALENDAR)
+        raise InvalidInput(problems=[problem]) from None
     parsed = parse_journey(get_journey(conn, application_id, journey_id).document())
     starts = [start + number * step for number in range(count)]
     if not starts:
@@ -612,7 +623,7 @@ def journey_series(
     entry_id = next((s.id for s in parsed.states if s.type.is_entry), None)
     senders = [s.id for s in parsed.states if isinstance(s.params, SendParams)]
     figures: list[dict[str, int]] = [defaultdict(int) for _ in starts]
-    stop = starts[-1] + step
+    stop = end_of_last
     dialect = dialect_of(conn)
 
     metric = stat_counters.c.metric
