@@ -241,17 +241,24 @@ def upsert_customers(
 
 
 def ensure_customers(
-    conn: Connection, application_id: int, customer_ids: Iterable[str], now: datetime
+    conn: Connection,
+    application_id: int,
+    customer_ids: Iterable[str],
+    now: datetime,
+    *,
+    existing: set[str] | None = None,
 ) -> int:
     """Create a bare customer for each id that has none yet; how many were created.
 
-    The ids already stored are read first (one query), so a batch of known customers writes
-    nothing; the others are inserted with one driver-level ``executemany``.
+    The ids already stored are read first (one query, unless the caller gives them as
+    ``existing``), so a batch of known customers writes nothing; the others are inserted with
+    one driver-level ``executemany``.
     """
     ids = sorted(set(customer_ids))
     if not ids:
         return 0
-    existing = existing_customer_ids(conn, application_id, ids)
+    if existing is None:
+        existing = existing_customer_ids(conn, application_id, ids)
     missing = [customer_id for customer_id in ids if customer_id not in existing]
     if not missing:
         return 0

@@ -201,7 +201,8 @@ def record_event_group(
                 outcomes[index] = InvalidInput(problems=[unknown_code(code, "eventCode")])
         records = [events[index][1] for index in good]
         known = existing_customer_ids(conn, application_id, (r.customer_id for r in records))
-        stored = {id(record) for record in write_events(conn, application_id, records, now).new}
+        written = write_events(conn, application_id, records, now, known_customers=set(known))
+        stored = {id(record) for record in written.new}
         for index, record in zip(good, records, strict=True):
             created = record.customer_id not in known
             known.add(record.customer_id)
@@ -212,16 +213,23 @@ def record_event_group(
 
 
 def write_events(
-    conn: Connection, application_id: int, records: Sequence[EventRecord], now: datetime
+    conn: Connection,
+    application_id: int,
+    records: Sequence[EventRecord],
+    now: datetime,
+    *,
+    known_customers: set[str] | None = None,
 ) -> RecordResult:
     """Store checked events (skipping ``eventId``s already stored) and their bare customers.
 
-    The new events then move the journeys in the same transaction (``engine.events.on_events``):
-    waiting enrollments wake, event-entry journeys enrol.
+    ``known_customers``: which of the events' customers the caller has just read as stored
+    (not read again). The new events then move the journeys in the same transaction
+    (``engine.events.on_events``): waiting enrollments wake, event-entry journeys enrol.
     """
     if not records:
         return RecordResult(0, 0, 0)
-    created = ensure_customers(conn, application_id, (r.customer_id for r in records), now)
+    ids = (r.customer_id for r in records)
+    created = ensure_customers(conn, application_id, ids, now, existing=known_customers)
     stored = _insert_events(conn, application_id, records, now)
     new: list[EventRecord] = []
     for record in records:
