@@ -19,25 +19,17 @@ from typing import Any
 
 from wayfare.console.journey_words import branch_labels, forwards, type_words
 from wayfare.errors import Problem
-from wayfare.model.states import LinkPath, link_text, raw_links
+from wayfare.model.states import LinkPath, link_text, raw_links, raw_state_id
 
 NOWHERE = ""
 """The choice that links the new state to nothing (the user links it later)."""
-
-
-def _ident(state: object) -> int | None:
-    if isinstance(state, dict):
-        ident = state.get("id")
-        if isinstance(ident, int) and not isinstance(ident, bool):
-            return ident
-    return None
 
 
 def link_choices(states: Sequence[object]) -> list[tuple[str, str]]:
     """Every outgoing link of ``states`` as (``STATE:PATH``, words), "nowhere yet" first."""
     choices = [(NOWHERE, "nowhere yet (I'll link it myself)")]
     for state in states:
-        ident = _ident(state)
+        ident = raw_state_id(state)
         if ident is None or not isinstance(state, dict):
             continue
         state_type, params = str(state.get("type")), state.get("params")
@@ -81,7 +73,7 @@ def insert_after(
         return list(states), [Problem("after", message, "invalid")]
     ident_text, _, name = link.partition(":")
     wanted = int(ident_text) if ident_text.isascii() and ident_text.isdigit() else None
-    source = next((s for s in states if wanted is not None and _ident(s) == wanted), None)
+    source = next((s for s in states if wanted is not None and raw_state_id(s) == wanted), None)
     links = _links(source) if isinstance(source, dict) else {}
     if not isinstance(source, dict) or name not in links:
         return list(states), [Problem("after", f"there is no link {link!r} any more", "invalid")]

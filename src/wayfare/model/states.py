@@ -501,6 +501,15 @@ def _links_along(value: object, layout: tuple[str, ...], path: LinkPath) -> list
     return _links_along(value[step], rest, (*path, step))
 
 
+def raw_state_id(state: object) -> int | None:
+    """The ``id`` of a state as stored (an integer, not a boolean), or None."""
+    if isinstance(state, dict):
+        ident = state.get("id")
+        if isinstance(ident, int) and not isinstance(ident, bool):
+            return ident
+    return None
+
+
 def raw_links(state_type: object, params: object) -> list[RawLink]:
     """The links of a state's raw params, in ``edges()`` order: (path of steps, target).
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from wayfare.errors import Conflict, InvalidInput, JourneyInvalid, NotFound, Problem
 from wayfare.model.journey import DEFAULT_RECHECK_EVERY
 from wayfare.model.lifecycle import Action, JourneyStatus, transition
+from wayfare.model.states import raw_state_id
 from wayfare.model.validation import ValidationReport, validate_journey
 from wayfare.store.catalog import load_catalog
 from wayfare.store.common import NAME_MAX, SURROGATE, Page, plain_json
@@ -239,7 +240,7 @@ def add_state(
     if not isinstance(new, dict):
         raise InvalidInput(problems=[Problem("state", "must be an object", "type")])
     current = _editable(conn, application_id, journey_id, expected_version)
-    ids = [sid for sid in (_state_id(s) for s in current.states) if sid is not None]
+    ids = [sid for sid in (raw_state_id(s) for s in current.states) if sid is not None]
     if "id" not in new or new["id"] is None:
         new = {"id": max(ids, default=0) + 1, **{k: v for k, v in new.items() if k != "id"}}
     state_id = new["id"]
@@ -492,17 +493,9 @@ def _shape(
     )
 
 
-def _state_id(state: Any) -> int | None:
-    if isinstance(state, dict):
-        sid = state.get("id")
-        if isinstance(sid, int) and not isinstance(sid, bool):
-            return sid
-    return None
-
-
 def _state_index(journey: StoredJourney, state_id: int) -> int:
     for index, state in enumerate(journey.states):
-        if _state_id(state) == state_id:
+        if raw_state_id(state) == state_id:
             return index
     raise NotFound(f"journey {journey.id} has no state {state_id}")
 
