@@ -987,3 +987,46 @@ def test_the_frequency_cap_after_a_webhook_call(sqlite: Database, hook_url: str)
     }
     # Simulated: both pushes sent. Live: the second is skipped (frequency_cap), as it should be.
     assert_agree(sqlite, doc, [person("a")], [], T0 + timedelta(hours=1))
+
+
+def test_event_data_picks_the_place_on_both_sides(sqlite: Database) -> None:
+    doc = {
+        "name": "Left the Madrid store",
+        "states": [
+            {
+                "id": 1,
+                "type": "IN_CUSTOM_EVENT",
+                "params": {
+                    "eventName": "place.enter",
+                    "eventData": {"place": "Madrid"},
+                    "forward": 2,
+                },
+            },
+            {
+                "id": 2,
+                "type": "FLOW_CUSTOM_EVENT",
+                "params": {
+                    "eventName": "place.exit",
+                    "eventData": {"placeId": "3"},  # as the console writes it: text
+                    "forward": 3,
+                    "timeout": {"time": "PT1H", "forward": None},
+                },
+            },
+            {
+                "id": 3,
+                "type": "ACTION_PUSH_SEND",
+                "params": {"action": {"campaignId": 1}, "forward": None},
+            },
+        ],
+        "settings": {},
+    }
+    madrid = {"placeId": 3, "place": "Madrid"}
+    events = [
+        SimEvent("a", "place.enter", T0, madrid),
+        SimEvent("b", "place.enter", T0, {"placeId": 4, "place": "Barcelona"}),
+        SimEvent("a", "place.exit", T0 + timedelta(minutes=5), {"placeId": 4, "place": "x"}),
+        SimEvent("a", "place.exit", T0 + timedelta(minutes=10), madrid),
+        SimEvent("b", "place.exit", T0 + timedelta(minutes=10), madrid),
+    ]
+    result = assert_agree(sqlite, doc, [person("a"), person("b")], events, T0 + timedelta(hours=2))
+    assert sent(result) == [("a", 1, "2026-03-02T10:10:00Z", None)]

@@ -107,6 +107,8 @@ def _every_state(console: ConsoleClient) -> tuple[int, dict[str, Any]]:
     states = {s["id"]: s for s in document["states"]}
     states[1]["params"]["eventName"] = "app.open"
     states[1]["params"]["cond"] = {"city": {"eq": "Madrid"}}
+    states[1]["params"]["eventData"] = {"source": "ads", "screen": "home"}
+    states[14]["params"]["eventData"] = {"place": "Madrid store"}
     states[8]["params"]["filter"][0]["cond"] = {
         "age": {"gte": 18},
         "last_purchase": {"isnotnull": True},

@@ -41,6 +41,7 @@ from wayfare.model.states import (
     Until,
     UrlMatchMode,
     WebhookParams,
+    event_data_matches,
     link_text,
     raw_links,
 )
@@ -502,3 +503,38 @@ def test_raw_links_skip_odd_shapes(state_type: Any, params: Any, expected: Any) 
         assert sorted(link_text(p) for p, _ in found) == ["click[0].forward", "else.forward"]
     else:
         assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("wanted", "data", "matches"),
+    [
+        ({"place": "Madrid"}, {"place": "Madrid", "placeId": 3}, True),
+        ({"place": "Madrid"}, {"place": "madrid"}, False),
+        ({"place": "Madrid"}, {}, False),
+        ({"placeId": 3}, {"placeId": 3.0}, True),
+        ({"placeId": "3"}, {"placeId": 3}, True),  # text from a form matches the number
+        ({"placeId": 3}, {"placeId": "3"}, False),  # a number wants a number
+        ({"vip": True}, {"vip": 1}, False),  # true is not 1
+        ({"vip": "true"}, {"vip": True}, True),
+        ({"n": 1}, {"n": True}, False),
+        ({}, {"anything": 1}, True),
+    ],
+)
+def test_event_data_matching(wanted: dict[str, Any], data: dict[str, Any], matches: bool) -> None:
+    assert event_data_matches(wanted, data) is matches
+
+
+def test_event_data_values_must_be_plain() -> None:
+    doc = {
+        "name": "x",
+        "states": [
+            {
+                "id": 1,
+                "type": "IN_CUSTOM_EVENT",
+                "params": {"eventName": "place.enter", "eventData": {"p": [1]}, "forward": None},
+            }
+        ],
+    }
+    problems = parse_journey(doc).problems
+    assert [(p.where, p.code) for p in problems] == [("state 1: params.eventData.p", "wrong_type")]
+    assert "expected a string, a number or true/false" in problems[0].message

@@ -209,6 +209,9 @@ def detail_words(
         return condition_words(_get(params, "cond"))
     if kind in ("IN_CUSTOM_EVENT", "FLOW_CUSTOM_EVENT"):
         text = str(_get(params, "eventName") or "no event")
+        data = _get(params, "eventData")
+        if isinstance(data, Mapping) and data:
+            text += " with " + ", ".join(f"{k} = {_value(v)}" for k, v in data.items())
         if _get(params, "cond"):
             text += f" if {condition_words(_get(params, 'cond'))}"
         if kind == "FLOW_CUSTOM_EVENT":

@@ -115,6 +115,13 @@ FORMS: dict[str, tuple[Item, ...]] = {
     "IN_FILTER": (Item("cond", "cond", "Customers whose fields match"), _forward()),
     "IN_CUSTOM_EVENT": (
         Item("event", "eventName", "When this event happens"),
+        Item(
+            "lines",
+            "eventData",
+            "Only events whose data has",
+            required=False,
+            hint="One “key = value” a line, e.g. place = Madrid store.",
+        ),
         Item("cond", "cond", "Only for customers matching", required=False),
         _forward(),
     ),
@@ -155,6 +162,13 @@ FORMS: dict[str, tuple[Item, ...]] = {
     ),
     "FLOW_CUSTOM_EVENT": (
         Item("event", "eventName", "Wait for the event"),
+        Item(
+            "lines",
+            "eventData",
+            "Only events whose data has",
+            required=False,
+            hint="One “key = value” a line, e.g. place = Madrid store.",
+        ),
         Item("cond", "cond", "Only when the customer matches", required=False),
         _forward("forward", "When it happens, go to"),
         *_timeout(),

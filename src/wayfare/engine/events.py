@@ -82,7 +82,7 @@ def _event_entries(
         assert isinstance(params, EventEntryParams)
         if params.event_name not in codes:
             continue
-        matching = [r for r in records if r.event_code == params.event_name]
+        matching = [r for r in records if params.takes(r.event_code, r.custom_data)]
         if params.cond is not None:
             matching = _matching(conn, application_id, item, params.cond, matching, now)
         pairs = [

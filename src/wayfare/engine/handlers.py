@@ -264,7 +264,7 @@ def _custom_event(visit: Visit, params: EventWaitParams) -> Decision:
         return _timed_wait(visit, params.timeout.time, frozenset({params.event_name}))
     if event is None:
         return Go(params.timeout.forward, "timeout")
-    if event.code != params.event_name:
+    if not params.takes(event.code, event.data):
         return Ignore()
     facts = visit.facts
     if params.cond is not None and not evaluate(

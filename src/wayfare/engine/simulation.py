@@ -419,7 +419,7 @@ class _Simulator:
         params = self.entry.params
         if (
             isinstance(params, EventEntryParams)
-            and event.code == params.event_name
+            and params.takes(event.code, event.data)
             and self.may_enter(event.customer_id)
         ):
             if params.cond is not None:

@@ -1,4 +1,4 @@
-"""Event codes: the message events Wayfare records itself, and what a code may look like."""
+"""Event codes: the events Wayfare records itself, and what a code may look like."""
 
 from __future__ import annotations
 
@@ -23,9 +23,14 @@ BUILTIN_EVENTS: frozenset[str] = frozenset(
         "wallet.removed",
         "link.click",
         "unsubscribe",
+        "place.enter",
+        "place.exit",
+        "call.completed",
+        "call.missed",
     }
 )
-"""Message events every application knows without an event type; any other code needs one."""
+"""Events every application knows without an event type (any other code needs one): message
+events, and the places and calls Wayfare turns into events (``docs/places-and-calls.md``)."""
 
 EVENT_CODE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:\-]{0,99}")
 """Event codes: letters, digits and ``_ . : -``, at most 100 long (use with ``fullmatch``)."""

@@ -6,6 +6,7 @@ field path (``state 3: params.timeout.time``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import time
@@ -135,8 +136,25 @@ class _InFilter(Doc):
     forward: int | None
 
 
+def _event_value(value: Any) -> str | int | float | bool:
+    if isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    raise _error("wrong_type", f"expected a string, a number or true/false, got {value!r}")
+
+
+EventDataDoc = Annotated[
+    dict[
+        Annotated[str, Field(min_length=1, max_length=100)],
+        Annotated[str | int | float | bool, PlainValidator(_event_value)],
+    ],
+    Field(max_length=20),
+]
+"""``eventData``: at most 20 values an event's ``customData`` must hold."""
+
+
 class _InEvent(Doc):
     eventName: Name
+    eventData: EventDataDoc | None = None
     cond: CondDoc | None = None
     forward: int | None
 
@@ -195,6 +213,7 @@ class _FlowSms(Doc):
 
 class _FlowEvent(Doc):
     eventName: Name
+    eventData: EventDataDoc | None = None
     cond: CondDoc | None = None
     forward: int | None
     timeout: _Timeout
@@ -375,7 +394,10 @@ _SHAPES: dict[StateType, tuple[type[Doc], _Builder]] = {
     StateType.IN_CUSTOM_EVENT: (
         _InEvent,
         lambda d, c: EventEntryParams(
-            d.eventName, None if d.cond is None else c.cond(d.cond, "cond"), d.forward
+            d.eventName,
+            None if d.cond is None else c.cond(d.cond, "cond"),
+            d.forward,
+            dict(d.eventData or {}),
         ),
     ),
     StateType.IN_BIRTHDAY: (
@@ -408,6 +430,7 @@ _SHAPES: dict[StateType, tuple[type[Doc], _Builder]] = {
             None if d.cond is None else c.cond(d.cond, "cond"),
             d.forward,
             _timeout(d.timeout),
+            dict(d.eventData or {}),
         ),
     ),
     StateType.FLOW_RANDOM: (_FlowRandom, _random),

@@ -168,13 +168,54 @@ class FilterEntryParams:
         return (("forward", self.forward),)
 
 
+EventData = Mapping[str, str | int | float | bool]
+"""``eventData``: values the event's ``customData`` must hold (``{"place": "Madrid store"}``)."""
+
+
+def event_data_matches(wanted: EventData, data: Mapping[str, object]) -> bool:
+    """Whether ``data`` holds every value of ``wanted``.
+
+    Numbers equal by value; a wanted string also matches a number or boolean written the same
+    way (``"3"`` matches ``3``, ``"true"`` matches ``true``), as the console's forms write text.
+    """
+    for key, expected in wanted.items():
+        found = data.get(key)
+        if isinstance(found, bool) or isinstance(expected, bool):
+            same = found is expected or (
+                isinstance(expected, str) and found is not None and _text(found) == expected
+            )
+        elif isinstance(expected, str):
+            same = found == expected or (
+                isinstance(found, int | float) and _text(found) == expected
+            )
+        else:
+            same = isinstance(found, int | float) and found == expected
+        if not same:
+            return False
+    return True
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 @dataclass(frozen=True, slots=True)
 class EventEntryParams:
-    """``IN_CUSTOM_EVENT {eventName, cond?, forward}``: enters when the event happens."""
+    """``IN_CUSTOM_EVENT {eventName, eventData?, cond?, forward}``: enters when the event happens."""
 
     event_name: str
     cond: Cond | None
     forward: Forward
+    data: EventData = field(default_factory=dict)
+    """Values the event's ``customData`` must hold (none: any event of the code)."""
+
+    def takes(self, code: str, data: Mapping[str, object]) -> bool:
+        """Whether an event of ``code`` with ``customData`` ``data`` is the one this waits for."""
+        return code == self.event_name and event_data_matches(self.data, data)
 
     def edges(self) -> tuple[Edge, ...]:
         """The ``forward`` ids with their paths."""
@@ -287,12 +328,18 @@ class LinkClickParams:
 
 @dataclass(frozen=True, slots=True)
 class EventWaitParams:
-    """``FLOW_CUSTOM_EVENT {eventName, cond?, forward, timeout: {time, forward}}``."""
+    """``FLOW_CUSTOM_EVENT {eventName, eventData?, cond?, forward, timeout: {time, forward}}``."""
 
     event_name: str
     cond: Cond | None
     forward: Forward
     timeout: Timeout
+    data: EventData = field(default_factory=dict)
+    """Values the event's ``customData`` must hold (none: any event of the code)."""
+
+    def takes(self, code: str, data: Mapping[str, object]) -> bool:
+        """Whether an event of ``code`` with ``customData`` ``data`` is the one this waits for."""
+        return code == self.event_name and event_data_matches(self.data, data)
 
     def edges(self) -> tuple[Edge, ...]:
         """The ``forward`` ids with their paths."""
