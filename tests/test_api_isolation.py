@@ -66,6 +66,12 @@ RESOURCES = {
         "/v1/campaign",
         changes=[("PUT", "", {"name": "Mine"})],
     ),
+    "place": Resource(
+        ("/v1/place", {"name": "Sol", "latitude": 40.4, "longitude": -3.7, "radius": 100}),
+        lambda d: f"/v1/place/{d['id']}",
+        "/v1/place",
+        changes=[("PUT", "", {"name": "Mine", "latitude": 0, "longitude": 0, "radius": 10})],
+    ),
 }
 
 
@@ -108,3 +114,16 @@ def test_events_and_uploads_stay_in_their_application(database: Database) -> Non
     intruder.post("/v1/customer/csv", files={"file": ("c.csv", b"customerId\nb-1\n")})
     assert owner.get("/v1/customer").json()["count"] == 0
     assert intruder.get("/v1/customer").json()["count"] == 1
+
+
+def test_a_location_crosses_only_its_own_applications_places(database: Database) -> None:
+    owner = client_for(database, key_for(database, "a"))
+    intruder = client_for(database, key_for(database, "b"))
+    owner.post(
+        "/v1/place", json={"name": "Sol", "latitude": 40.4, "longitude": -3.7, "radius": 100}
+    )
+    here = {"customerId": "c-1", "latitude": 40.4, "longitude": -3.7}
+    assert intruder.post("/v1/location", json=here).json()["data"] == {"crossings": []}
+    assert [
+        c["place"] for c in owner.post("/v1/location", json=here).json()["data"]["crossings"]
+    ] == ["Sol"]

@@ -103,9 +103,13 @@ def stored(database: Database) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def twilio_post(
-    client: TestClient, app_id: int, form: dict[str, str], token: str = AUTH_TOKEN
+    client: TestClient,
+    app_id: int,
+    form: dict[str, str],
+    token: str = AUTH_TOKEN,
+    kind: str = "sms",
 ) -> Any:
-    url = f"http://testserver/v1/callback/sms/{app_id}"
+    url = f"http://testserver/v1/callback/{kind}/{app_id}"
     signature = base64.b64encode(
         hmac.new(
             token.encode(),
@@ -498,3 +502,86 @@ def test_dispatched_sms_and_inapp_come_back(database: Database, provider: Provid
         ("inapp.read", inapp_campaign),
         ("sms.delivered", sms_campaign),
     ]
+
+
+CALL_SID = "CA" + "0" * 32
+
+
+def test_call_status_callbacks_become_call_events(database: Database) -> None:
+    app_id, _ = setup(database)
+    with database.write() as conn:  # two customers share a number; one has another
+        upsert_customers(
+            conn,
+            app_id,
+            [
+                {"customerId": "c-2", "phone": "+34600111222"},
+                {"customerId": "c-3", "phone": "+34600333444"},
+            ],
+            NOW,
+        )
+    client = client_for(database)
+    inbound = {
+        "CallSid": CALL_SID,
+        "AccountSid": "AC1",
+        "From": "+34600111222",
+        "To": "+1500",
+        "Direction": "inbound",
+    }
+    ringing = twilio_post(client, app_id, inbound | {"CallStatus": "ringing"}, kind="call")
+    assert ringing.status_code == 200 and ringing.json()["data"] == {"recorded": 0}
+    done = inbound | {"CallStatus": "completed", "CallDuration": "42"}
+    answer = twilio_post(client, app_id, done, kind="call")
+    assert answer.status_code == 200 and answer.json()["data"] == {"recorded": 2}
+    again = twilio_post(client, app_id, done, kind="call")
+    assert again.json()["data"] == {"recorded": 0}  # Twilio retried: stored once
+    # An outbound call the customer did not pick up: the customer is the called number.
+    outbound = {
+        "CallSid": "CA" + "1" * 32,
+        "From": "+1500",
+        "To": "+34600333444",
+        "Direction": "outbound-api",
+        "CallStatus": "no-answer",
+    }
+    missed = twilio_post(client, app_id, outbound, kind="call")
+    assert missed.json()["data"] == {"recorded": 1}
+    nobody = outbound | {"CallSid": "CA" + "2" * 32, "To": "+34699999999"}
+    assert twilio_post(client, app_id, nobody, kind="call").json()["data"] == {"recorded": 0}
+    with database.read() as conn:
+        rows = conn.execute(
+            select(events.c.customer_id, events.c.event_code, events.c.custom_data)
+            .where(events.c.event_code.like("call.%"))
+            .order_by(events.c.customer_id)
+        ).all()
+    completed = {
+        "callSid": CALL_SID,
+        "providerStatus": "completed",
+        "direction": "inbound",
+        "from": "+34600111222",
+        "to": "+1500",
+        "duration": 42,
+    }
+    assert [tuple(r) for r in rows] == [
+        ("c-1", "call.completed", completed),
+        ("c-2", "call.completed", completed),
+        (
+            "c-3",
+            "call.missed",
+            {
+                "callSid": "CA" + "1" * 32,
+                "providerStatus": "no-answer",
+                "direction": "outbound-api",
+                "from": "+1500",
+                "to": "+34600333444",
+            },
+        ),
+    ]
+
+
+def test_call_callbacks_need_the_twilio_signature(database: Database) -> None:
+    app_id, _ = setup(database)
+    client = client_for(database)
+    form = {"CallSid": CALL_SID, "CallStatus": "completed", "From": "+34600111222"}
+    refused = twilio_post(client, app_id, form, token="wrong", kind="call")
+    assert refused.status_code == 403 and refused.json()["errorCode"] == "bad_signature"
+    with database.read() as conn:
+        assert conn.execute(select(events.c.id)).first() is None

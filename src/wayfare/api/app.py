@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from wayfare import __version__, console
-from wayfare.api import callbacks, campaigns, keys, lists, passkit
+from wayfare.api import callbacks, campaigns, keys, lists, passkit, places
 from wayfare.api import channels as channel_api
 from wayfare.api import customers as customer_api
 from wayfare.api import events as event_api
@@ -50,6 +50,7 @@ ROUTERS = (
     message_api,
     sending_api,
     sdk_api,
+    places,
     metrics_api,
 )
 """The modules whose ``router`` makes up ``/v1``."""

@@ -1,4 +1,4 @@
-"""Provider callbacks: Twilio status callbacks and WhatsApp Cloud API webhooks, as events.
+"""Provider callbacks: Twilio SMS and call status callbacks, WhatsApp Cloud API webhooks, as events.
 
 They take no server key: each provider proves itself with its own signature, checked with the
 application's channel settings (Twilio: ``X-Twilio-Signature`` with the auth token; WhatsApp:
@@ -43,6 +43,16 @@ SMS_EVENTS: Mapping[str, str] = {
 }
 """Twilio's final ``MessageStatus`` values and their events; the others (queued, sent, ...)
 are acknowledged and not recorded."""
+
+CALL_EVENTS: Mapping[str, str] = {
+    "completed": "call.completed",
+    "busy": "call.missed",
+    "no-answer": "call.missed",
+    "failed": "call.missed",
+    "canceled": "call.missed",
+}
+"""Twilio's final ``CallStatus`` values and their events (``queued``, ``ringing``, ... are not
+recorded)."""
 
 WHATSAPP_EVENTS: Mapping[str, tuple[str, ...]] = {
     "delivered": ("whatsapp.delivered",),
@@ -155,19 +165,29 @@ async def sms_status(application_id: int, request: Request, database: Db) -> Jso
     return await run_in_threadpool(_sms_status, application_id, request, body, database)
 
 
-def _sms_status(application_id: int, request: Request, body: bytes, database: Database) -> Json:
+def _twilio_form(
+    application_id: int, request: Request, body: bytes, database: Database, *, status_url: bool
+) -> dict[str, str]:
+    """The form of a request Twilio signed with the auth token of the application's SMS account.
+
+    ``status_url``: the configured ``statusCallback`` is one of the URLs it may have signed.
+    """
     config = _config(database, application_id, "sms")
     token = config.credentials.get("authToken")
     if not token:
         raise Refused(403, "not_configured", "sms credentials.authToken is needed to check calls")
     params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     signature = request.headers.get("x-twilio-signature", "")
+    urls = _urls(request, config) if status_url else [str(request.url)]
     if not signature or not any(
-        hmac.compare_digest(twilio_signature(str(token), url, params), signature)
-        for url in _urls(request, config)
+        hmac.compare_digest(twilio_signature(str(token), url, params), signature) for url in urls
     ):
         raise Refused(403, "bad_signature", "X-Twilio-Signature does not match")
-    form = dict(params)
+    return dict(params)
+
+
+def _sms_status(application_id: int, request: Request, body: bytes, database: Database) -> Json:
+    form = _twilio_form(application_id, request, body, database, status_url=True)
     sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
     code = SMS_EVENTS.get(status)
     if not sid or code is None:
@@ -178,6 +198,57 @@ def _sms_status(application_id: int, request: Request, body: bytes, database: Da
         return ok({"recorded": 0})
     error = form.get("ErrorCode") if code == "sms.failed" else None
     return _record(database, application_id, [_event(code, row, status, error)])
+
+
+@router.post("/call/{application_id}")
+async def call_status(application_id: int, request: Request, database: Db) -> Json:
+    """A telephony provider's call status callback (Twilio's): a call becomes an event.
+
+    ``completed`` becomes ``call.completed``; ``busy``, ``no-answer``, ``failed`` and
+    ``canceled`` become ``call.missed``, of every customer whose phone is the caller's number
+    (``From``) for an inbound call, the called one (``To``) otherwise. Signed as the SMS status
+    callback is (the SMS channel's Twilio account); 403 when the signature does not match.
+    Other statuses, and numbers no customer has, are answered 200 and not recorded.
+    """
+    body = await request.body()
+    return await run_in_threadpool(_call_status, application_id, request, body, database)
+
+
+def _call_status(application_id: int, request: Request, body: bytes, database: Database) -> Json:
+    form = _twilio_form(application_id, request, body, database, status_url=False)
+    sid, status = form.get("CallSid", ""), form.get("CallStatus", "")
+    code = CALL_EVENTS.get(status)
+    if not sid or code is None:
+        return ok({"recorded": 0})
+    direction = form.get("Direction", "")
+    phone = form.get("From" if direction == "inbound" else "To", "")
+    with database.read() as conn:
+        found = conn.execute(
+            select(customers.c.customer_id).where(
+                customers.c.application_id == application_id, customers.c.phone == phone
+            )
+        ).scalars()
+        customer_ids = sorted(found) if phone else []
+    data: dict[str, Any] = {
+        "callSid": sid,
+        "providerStatus": status,
+        "direction": direction,
+        "from": form.get("From", ""),
+        "to": form.get("To", ""),
+    }
+    if form.get("CallDuration", "").isdigit():
+        data["duration"] = int(form["CallDuration"])
+    events = [
+        {
+            # one call, one event per customer: ids of at most 64 characters
+            "eventId": f"call:{sid[:40]}:{hashlib.sha1(c.encode()).hexdigest()[:16]}",
+            "eventCode": code,
+            "customerId": c,
+            "customData": data,
+        }
+        for c in customer_ids
+    ]
+    return _record(database, application_id, events)
 
 
 @router.get("/whatsapp/{application_id}", response_class=PlainTextResponse)

@@ -205,7 +205,7 @@ def _text(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class EventEntryParams:
-    """``IN_CUSTOM_EVENT {eventName, eventData?, cond?, forward}``: enters when the event happens."""
+    """``IN_CUSTOM_EVENT {eventName, eventData?, cond?, forward}``: enter when the event happens."""
 
     event_name: str
     cond: Cond | None

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -167,6 +168,39 @@ Index(
     customers.c.customer_id,
     postgresql_ops={"customer_id": 'COLLATE "C"'},
 ).ddl_if(dialect="postgresql")
+
+# Calls find their customer by phone number (``/v1/callback/call``).
+Index("ix_customers_phone", customers.c.application_id, customers.c.phone)
+
+places = Table(
+    "places",
+    metadata,
+    # A named geofence: a circle of ``radius`` metres around a point (WGS 84 degrees).
+    _id(),
+    _application(),
+    Column("name", String(200), nullable=False),
+    Column("latitude", Float, nullable=False),
+    Column("longitude", Float, nullable=False),
+    Column("radius", Float, nullable=False),
+    Column("cooldown_seconds", Integer, nullable=False),
+    _created(),
+    _updated(),
+    UniqueConstraint("application_id", "name"),
+)
+
+place_presence = Table(
+    "place_presence",
+    metadata,
+    # Whether a customer is inside a place, since the last enter or exit (no row: outside).
+    # Only this is kept of the locations customers report, not the locations themselves.
+    Column("place_id", Id, ForeignKey("places.id", ondelete="CASCADE"), nullable=False),
+    Column("application_id", Id, nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("inside", Boolean, nullable=False),
+    Column("changed_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("place_id", "customer_id"),
+    Index(None, "application_id", "customer_id"),
+)
 
 segments = Table(
     "segments",
