@@ -12,6 +12,7 @@ from sqlalchemy import select
 from wayfare.store.customers import get_customer, list_fields
 from wayfare.store.events import list_event_types
 from wayfare.store.lists import find_list, list_lists, list_members
+from wayfare.store.places import list_places
 from wayfare.store.schema import applications, contact_lists
 from wayfare.store.schema import list_members as members_table
 
@@ -333,3 +334,48 @@ def test_the_fields_page_checks_each_journey_once_not_once_per_field(
         for n in range(15):
             define_field(conn, demo, f"extra_{n}", "string", NOW)
     assert statements() == before, "one more field should not mean more queries"
+
+
+# -- places --------------------------------------------------------------------------------------
+
+
+def test_places_are_listed_added_and_deleted(console: ConsoleClient) -> None:
+    demo = _demo(console)
+    with _database(console).read() as conn:
+        names = [p.name for p in list_places(conn, demo)]
+    page = console.get("/places")
+    assert page.status_code == 200
+    assert (
+        re.findall(r'<th scope="row">([^<]+)</th>', page.text)
+        == names
+        == [
+            "Madrid store",
+            "Lisbon store",
+        ]
+    )
+    made = console.form(
+        "/places",
+        {"name": "Paris store", "latitude": "48.8566", "longitude": "2.3522", "radius": "200"},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    with _database(console).read() as conn:
+        paris = {p.name: p for p in list_places(conn, demo)}["Paris store"]
+    assert (paris.latitude, paris.longitude, paris.radius) == (48.8566, 2.3522, 200.0)
+    assert paris.cooldown.total_seconds() == 600  # the default, PT10M
+    bad = console.form(
+        "/places",
+        {"name": "Nowhere", "latitude": "north", "longitude": "200", "radius": "5"},
+    )
+    assert bad.status_code == 400 and "not a number" in _error(bad.text, "latitude")
+    worse = console.form(
+        "/places",
+        {"name": "Madrid store", "latitude": "1", "longitude": "200", "radius": "0"},
+    )
+    assert worse.status_code == 400
+    assert "-180 to 180" in _error(worse.text, "longitude")
+    assert "metres" in _error(worse.text, "radius")
+    gone = console.form(f"/places/{paris.id}/delete", {"confirmed": "1"}, follow_redirects=False)
+    assert gone.status_code == 303
+    with _database(console).read() as conn:
+        assert "Paris store" not in {p.name for p in list_places(conn, demo)}

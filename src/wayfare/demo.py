@@ -1,4 +1,4 @@
-"""The demo application ``demo``: sample customers, fields, events, a list, campaigns and journeys.
+"""The demo application ``demo``: customers, fields, events, a list, places, campaigns, journeys.
 
 Made on an empty database by ``wayfare serve`` so that a new user has something to click through,
 with a console user to log in as (``DEMO_USER``).
@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from wayfare.engine.entries import start_journey
-from wayfare.store import campaigns, customers, events, journeys, lists, segments, users
+from wayfare.store import campaigns, customers, events, journeys, lists, places, segments, users
 from wayfare.store.applications import create_application
 from wayfare.store.database import Database
 from wayfare.store.schema import applications
@@ -45,6 +45,10 @@ CITIES = {
     "New York": "America/New_York",
     "Tokyo": "Asia/Tokyo",
 }
+PLACES = [
+    {"name": "Madrid store", "latitude": 40.41678, "longitude": -3.70379, "radius": 150},
+    {"name": "Lisbon store", "latitude": 38.71067, "longitude": -9.13919, "radius": 150},
+]
 LANGUAGES = {"Madrid": "es", "Lisbon": "pt", "Paris": "fr", "Mexico City": "es"}
 
 CAMPAIGNS: list[tuple[str, str, dict[str, Any]]] = [
@@ -124,6 +128,8 @@ def create_demo(conn: Connection, now: datetime) -> int:
     segments.create_segment(
         conn, app, "Big spenders", {"lifetime_value": {"gte": 500}, "vip": {"eq": True}}, now
     )
+    for place in PLACES:
+        places.create_place(conn, app, place, now)
     made = {
         document["name"]: journeys.create_journey(conn, app, document, now)
         for document in _journeys(ids, newsletter)

@@ -55,6 +55,7 @@ NAVIGATION = (
     ("Fields", "/fields"),
     ("Lists", "/lists"),
     ("Event types", "/event-types"),
+    ("Places", "/places"),
     ("Channels", "/channels"),
     ("API keys", "/keys"),
 )

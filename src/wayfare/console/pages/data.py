@@ -1,8 +1,8 @@
-"""The console's data definitions: customer fields, contact lists (with CSV uploads), event types.
+"""The console's data definitions: customer fields, contact lists, event types and places.
 
 Each page calls the store functions of its ``/v1`` router (``api.customers``, ``api.lists``,
-``api.events``); a refused change is shown next to the input it names, with status 400 (409 for
-a field still in use).
+``api.events``, ``api.places``); a refused change is shown next to the input it names, with
+status 400 (409 for a field still in use). Lists are filled from CSV uploads.
 """
 
 from __future__ import annotations
@@ -33,6 +33,13 @@ from wayfare.model.fields import FieldType
 from wayfare.store.customers import define_field, delete_field, fields_in_use, list_fields
 from wayfare.store.events import define_event_type, list_event_types
 from wayfare.store.lists import create_list, delete_list, get_list, list_lists, list_members
+from wayfare.store.places import (
+    DEFAULT_COOLDOWN,
+    create_place,
+    delete_place,
+    get_place,
+    list_places,
+)
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -331,3 +338,84 @@ def add_event_type(
         problems = _named(error, "code")
         return _event_types_page(request, viewer, form=form, problems=problems, status=400)
     return see_other("/event-types", f"Event type {code} added.")
+
+
+# -- places --------------------------------------------------------------------------------------
+
+PLACE_NUMBERS = ("latitude", "longitude", "radius")
+
+
+def _places_page(
+    request: Request,
+    viewer: ViewerContext,
+    *,
+    form: dict[str, str] | None = None,
+    problems: Sequence[Problem] = (),
+    status: int = 200,
+) -> Response:
+    with viewer.database.read() as conn:
+        found = list_places(conn, viewer.application_id)
+    return page(
+        request,
+        "data_places.html",
+        {
+            "places": found,
+            "form": form or {"cooldown": DEFAULT_COOLDOWN},
+            "problems": problems,
+            "errors": errors_by_field(problems),
+        },
+        title="Places",
+        status=status,
+    )
+
+
+@router.get("/places")
+def places(request: Request, viewer: Viewer) -> Response:
+    """The application's places (geofences); a form to add one."""
+    return _places_page(request, viewer)
+
+
+@router.post("/places")
+def add_place(
+    request: Request,
+    viewer: Viewer,
+    _csrf: Changing,
+    name: Annotated[str, Form()] = "",
+    latitude: Annotated[str, Form()] = "",
+    longitude: Annotated[str, Form()] = "",
+    radius: Annotated[str, Form()] = "",
+    cooldown: Annotated[str, Form()] = "",
+) -> Response:
+    """Add a place (``POST /v1/place``)."""
+    form = {
+        "name": name,
+        "latitude": latitude,
+        "longitude": longitude,
+        "radius": radius,
+        "cooldown": cooldown,
+    }
+    body: dict[str, object] = {"name": name, "cooldown": cooldown.strip() or DEFAULT_COOLDOWN}
+    problems: list[Problem] = []
+    for key in PLACE_NUMBERS:
+        try:
+            body[key] = float(form[key].strip())
+        except ValueError:
+            problems.append(Problem(key, f"{form[key]!r} is not a number", "wrong_type"))
+    if not problems:
+        try:
+            with viewer.database.write() as conn:
+                create_place(conn, viewer.application_id, body, utcnow())
+        except (InvalidInput, Conflict) as error:
+            problems = _named(error, "name")
+    if problems:
+        return _places_page(request, viewer, form=form, problems=problems, status=400)
+    return see_other("/places", f"Place {name.strip()} added.")
+
+
+@router.post("/places/{place_id}/delete")
+def remove_place(place_id: int, viewer: Viewer, _csrf: Changing) -> Response:
+    """Delete a place (``DELETE /v1/place/{id}``)."""
+    with viewer.database.write() as conn:
+        name = get_place(conn, viewer.application_id, place_id).name
+        delete_place(conn, viewer.application_id, place_id)
+    return see_other("/places", f"Place {name} deleted.")
