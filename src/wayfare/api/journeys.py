@@ -21,6 +21,7 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, Page, created, ok
 from wayfare.api.uploads import UPLOAD_BODY, spool_upload
+from wayfare.engine.experiments import ExperimentReport, experiment_reports
 from wayfare.engine.runner import put_customers, start_journey, stop_journey
 from wayfare.errors import InvalidInput, Problem
 from wayfare.importing.entries import PutReport, put_csv
@@ -433,6 +434,48 @@ def _moment(name: str, value: str | None) -> datetime | None:
             problems=[Problem(name, f"{value!r} is not an ISO 8601 date or datetime", "format")]
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@router.get("/{journey_id}/experiments")
+def experiments(journey_id: int, caller: Auth, database: Db) -> Json:
+    """The journey's experiments: settings, the figures so far, and the decision once made."""
+    with database.read() as conn:
+        found = experiment_reports(conn, caller.application_id, journey_id, utcnow())
+    return ok([experiment_json(report) for report in found])
+
+
+def experiment_json(report: ExperimentReport) -> dict[str, Any]:
+    """An experiment as the API shows it."""
+    e, decision = report.experiment, report.decision
+    return {
+        "stateId": report.state_id,
+        "goal": {"eventName": e.goal_event, "within": str(e.within)},
+        "minSample": e.min_sample,
+        "rule": e.rule.value,
+        "confidence": e.confidence,
+        "paths": [
+            {
+                "path": index,
+                "weight": weight,
+                "drawn": drawn,
+                "customers": figures.customers,
+                "conversions": figures.conversions,
+                "conversionRate": rate(figures.conversions, figures.customers),
+            }
+            for index, (weight, drawn, figures) in enumerate(
+                zip(report.weights, report.drawn, report.figures, strict=True)
+            )
+        ],
+        "decision": None
+        if decision is None
+        else {
+            "winner": decision.winner,
+            "decidedAt": decision.decided_at,
+            "rule": decision.rule,
+            "confidence": decision.confidence,
+            "paths": decision.figures,
+        },
+    }
 
 
 @router.get("/{journey_id}/stats")

@@ -79,6 +79,7 @@ def run(
     departures: list[Departure] = []
     sends: list[Send] = []
     saves: dict[str, Any] = {}
+    draws: list[Departure] = []
     current = enrollment
     exit_on = frozenset(journey.settings.exit_on)
 
@@ -90,6 +91,7 @@ def run(
             departures=tuple(departures),
             sends=tuple(sends),
             saves=saves,
+            draws=tuple(draws),
             **more,
         )
 
@@ -118,8 +120,10 @@ def run(
                     at, arriving, facts = until, False, _quiet(facts)
                     continue
                 return outcome(Status.WAITING, wake_at=until, wait_events=events | exit_on)
-            case Go(to=to, branch=branch, sends=go_sends, saves=go_saves):
+            case Go(to=to, branch=branch, sends=go_sends, saves=go_saves, draw=draw):
                 departures.append(Departure(state.id, branch, at))
+                if draw:
+                    draws.append(departures[-1])
                 sends.extend(go_sends)
                 saves.update(go_saves)
                 if to is None:

@@ -93,6 +93,8 @@ class Facts:
     event: Event | None = None
     response: WebhookResponse | None = None
     sent_recently: int = 0
+    winners: Mapping[int, int] = field(default_factory=dict)
+    """The journey's decided experiments: ``FLOW_RANDOM`` state id → the winning path's index."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,8 @@ class Go:
     branch: str
     sends: tuple[Send, ...] = ()
     saves: Mapping[str, Any] = field(default_factory=dict)
+    draw: bool = False
+    """The branch was drawn for an experiment (its sample: ``Outcome.draws``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +196,7 @@ class Outcome:
     ``enrollment`` is its new position; ``wake_at`` / ``wait_events`` what it waits for when
     ``status`` is waiting; ``arrivals`` and ``departures`` the trail (for paths and statistics);
     ``sends`` the outbox rows to write, ``saves`` customer fields to store, ``call`` an outside
-    call to make before running it again.
+    call to make before running it again; ``draws`` the experiments' samples it joined.
     """
 
     enrollment: Enrollment
@@ -205,3 +209,5 @@ class Outcome:
     saves: Mapping[str, Any] = field(default_factory=dict)
     call: WebhookRequest | None = None
     reason: str | None = None
+    draws: tuple[Departure, ...] = ()
+    """The departures that were an experiment's random draws (``paths[i]``)."""

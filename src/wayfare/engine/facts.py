@@ -65,6 +65,7 @@ def facts_for(
     events: Iterable[tuple[str, datetime]] = (),
     segments: Mapping[int, Condition] | None = None,
     sent_recently: int = 0,
+    winners: Mapping[int, int] | None = None,
 ) -> Facts:
     """Everything a decision needs to know about ``customer`` in a journey with ``settings``."""
     return Facts(
@@ -73,4 +74,5 @@ def facts_for(
         unreachable=unreachable(customer),
         segments=segments or {},
         sent_recently=sent_recently,
+        winners=winners or {},
     )

@@ -181,17 +181,22 @@ def draw(journey_id: int, state_id: int, customer_id: str, entry_number: int) ->
 
 
 def _random(visit: Visit, params: RandomParams) -> Decision:
+    """A stable weighted draw; once an experiment has a winner, the winner for everyone."""
     if visit.facts.event is not None:
         return Ignore()
+    experiment = params.experiment is not None and not visit.enrollment.test
+    winner = visit.facts.winners.get(visit.state.id) if experiment else None
+    if winner is not None and winner < len(params.paths):
+        return Go(params.paths[winner].forward, f"paths[{winner}]")
     e = visit.enrollment
     point = draw(visit.journey_id, visit.state.id, e.customer_id, e.entry_number)
     point *= sum(path.weight for path in params.paths)
     for index, path in enumerate(params.paths):
         point -= path.weight
         if point < 0:
-            return Go(path.forward, f"paths[{index}]")
+            return Go(path.forward, f"paths[{index}]", draw=experiment)
     last = max(i for i, path in enumerate(params.paths) if path.weight > 0)
-    return Go(params.paths[last].forward, f"paths[{last}]")
+    return Go(params.paths[last].forward, f"paths[{last}]", draw=experiment)
 
 
 def _webhook(visit: Visit, params: WebhookParams) -> Decision:

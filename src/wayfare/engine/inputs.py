@@ -18,8 +18,9 @@ from wayfare.engine.decisions import Facts
 from wayfare.engine.facts import facts_for
 from wayfare.model.conditions import Condition, window_start
 from wayfare.model.journey import Journey
-from wayfare.model.states import StateType
+from wayfare.model.states import Experiment, RandomParams, State, StateType
 from wayfare.model.validation import validate_journey
+from wayfare.store import experiments
 from wayfare.store.conditions_sql import load_segments
 from wayfare.store.customers import customers_by_id
 from wayfare.store.customers import field_types as load_field_types
@@ -42,6 +43,8 @@ class LoadedJourney:
     segment_ids: frozenset[int]
     bulk: bool = False
     """Runs are alike for customers alike in reachability, zone and position (``run_due``)."""
+    experiments: bool = False
+    """It has a ``FLOW_RANDOM`` experiment (whose winner, once decided, runs read)."""
 
 
 _PARSED: dict[tuple[int, int, bytes], LoadedJourney] = {}
@@ -69,6 +72,7 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
                 frozenset(_event_codes(row.states)),
                 frozenset(json_references(row.states, "segmentIds")),
                 _bulk(report.journey if report.valid else None),
+                bool(report.valid and report.journey and experiment_states(report.journey)),
             )
             if len(_PARSED) > 10_000:
                 _PARSED.clear()
@@ -77,6 +81,15 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
             cached, application_id=int(row.application_id), status=str(row.status)
         )
     return found
+
+
+def experiment_states(journey: Journey) -> list[tuple[State, RandomParams, Experiment]]:
+    """The journey's ``FLOW_RANDOM`` states that run an experiment, with their params."""
+    return [
+        (state, state.params, state.params.experiment)
+        for state in journey.states
+        if isinstance(state.params, RandomParams) and state.params.experiment is not None
+    ]
 
 
 PERSONAL = frozenset({StateType.FLOW_FILTER, StateType.FLOW_RANDOM, StateType.FLOW_WEBHOOK})
@@ -127,6 +140,9 @@ class BatchFacts:
         self.segments: dict[int, dict[int, Condition]] = {}
         self.events: dict[tuple[int, str], list[tuple[str, datetime]]] = defaultdict(list)
         self.sent: dict[tuple[int, str, datetime], int] = {}
+        self.winners = experiments.winners(
+            conn, [j.id for j in loaded.values() if j.journey is not None and j.experiments]
+        )
         for app, ids in by_app.items():
             wanted = sorted(ids)
             in_app = [loaded[j] for j in journeys_by_app[app] if j in loaded]
@@ -192,4 +208,5 @@ class BatchFacts:
             events=self.events.get((row.application_id, row.customer_id), ()),
             segments=self.segments[row.application_id],
             sent_recently=sent,
+            winners=self.winners.get(row.journey_id, {}),
         )

@@ -28,7 +28,7 @@ from wayfare.engine.wake import LOCAL_WAKE, notify
 from wayfare.model.journey import Journey
 from wayfare.model.states import WebhookParams
 from wayfare.store import enrollments as store
-from wayfare.store import outbox
+from wayfare.store import experiments, outbox
 from wayfare.store.enrollments import Change, CounterKey, EnrollmentRow
 from wayfare.store.schema import campaigns
 
@@ -82,6 +82,7 @@ class Batch:
     saves: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     calls: list[Pending] = field(default_factory=list)
     campaign_ids: set[int] = field(default_factory=set)
+    draws: list[experiments.Draw] = field(default_factory=list)
 
 
 def advance(
@@ -353,6 +354,13 @@ def _collect(
     if terminal:
         last = outcome.departures[-1].at if outcome.departures else now
         counts[(jid, e.state_id, outcome.status.value, test, store.counter_hour(last))] += 1
+    for drawn in outcome.draws:  # branch "paths[i]"
+        path = int(drawn.branch.removeprefix("paths[").removesuffix("]"))
+        batch.draws.append(
+            experiments.Draw(
+                row.application_id, jid, drawn.state_id, path, row.customer_id, drawn.at
+            )
+        )
     payload = {"entryNumber": e.entry_number, "context": dict(e.context)}
     if test:
         payload["test"] = True
@@ -384,11 +392,12 @@ def _collect(
 
 
 def write(conn: Connection, batch: Batch, now: datetime) -> None:
-    """Write a batch: enrollments (guarded), outbox rows, counters, saved fields."""
+    """Write a batch: enrollments (guarded), outbox rows, counters, draws, saved fields."""
     store.update_enrollments(conn, batch.changes)
     if batch.outbox:
         _write_outbox(conn, batch.outbox, now)
     store.add_counters(conn, batch.counts)
+    experiments.write_draws(conn, batch.draws)
     for application_id, saves in batch.saves.items():
         store.save_fields(conn, application_id, saves, now)
     if any(c.values["status"] == "ready" for c in batch.changes):

@@ -18,6 +18,7 @@ from wayfare.channels import webhook
 from wayfare.channels.dispatch import Dispatcher
 from wayfare.channels.rendering import load_customers
 from wayfare.engine.entries import recheck_entries
+from wayfare.engine.experiments import CHECK_EVERY, decide_experiments
 from wayfare.engine.runner import Pending, advance, run_due
 from wayfare.engine.wake import LOCAL_WAKE
 from wayfare.settings import Settings
@@ -37,17 +38,23 @@ class Runner:
     def __init__(self, database: Database, *, allow_private_webhooks: bool = False) -> None:
         self.database = database
         self.allow_private_webhooks = allow_private_webhooks
+        self.experiments_checked: datetime | None = None
 
     def tick(self, now: datetime, limit: int = 2000) -> int:
         """Run one batch of due work at ``now``; how many enrollments it processed or enrolled.
 
         Entry conditions are re-checked once nothing more is due at ``now``: timers falling due
-        at the same instant as a re-check run first, as in the simulator.
+        at the same instant as a re-check run first, as in the simulator. Then, at most once a
+        minute, experiments that have their sample decide.
         """
         with self.database.write() as conn:
             count, calls = run_due(conn, now, limit)
             if count < limit:
                 count += recheck_entries(conn, now)
+                checked = self.experiments_checked
+                if checked is None or not checked <= now < checked + CHECK_EVERY:
+                    decide_experiments(conn, now)
+                    self.experiments_checked = now
         if calls:
             self.make_calls(calls, now)
         return count

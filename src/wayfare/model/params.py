@@ -19,6 +19,7 @@ from wayfare.errors import Problem
 from wayfare.model.conditions import All, Condition, parse_condition
 from wayfare.model.customers import is_timezone
 from wayfare.model.durations import Duration, parse_duration
+from wayfare.model.experiments import Rule
 from wayfare.model.fields import FieldType
 from wayfare.model.states import (
     BirthdayEntryParams,
@@ -26,6 +27,7 @@ from wayfare.model.states import (
     DelayParams,
     EventEntryParams,
     EventWaitParams,
+    Experiment,
     FilterBranch,
     FilterEntryParams,
     FilterParams,
@@ -224,8 +226,21 @@ class _Path(Doc):
     forward: int | None
 
 
+class _ExperimentGoal(Doc):
+    eventName: Name
+    within: WaitDuration
+
+
+class _Experiment(Doc):
+    goal: _ExperimentGoal
+    minSample: Annotated[int, Field(ge=10, le=10_000_000)]
+    rule: Literal["ztest", "bayes"] = "ztest"
+    confidence: Annotated[float, Field(ge=0.5, le=0.9999)] = 0.95
+
+
 class _FlowRandom(Doc):
     paths: Annotated[list[_Path], Field(min_length=1)]
+    experiment: _Experiment | None = None
 
 
 class _FlowDelay(Doc):
@@ -353,7 +368,19 @@ def _random(doc: _FlowRandom, ctx: _Context) -> RandomParams:
             )
     if all(path.weight <= 0 for path in paths):
         ctx.add("paths", "no weight is above zero: no path could ever be taken", "bad_weight")
-    return RandomParams(paths)
+    found = doc.experiment
+    if found is None:
+        return RandomParams(paths)
+    if sum(1 for path in paths if path.weight > 0) < 2:
+        ctx.add("experiment", "an experiment needs two paths or more with a weight", "bad_weight")
+    experiment = Experiment(
+        found.goal.eventName,
+        found.goal.within,
+        found.minSample,
+        Rule(found.rule),
+        found.confidence,
+    )
+    return RandomParams(paths, experiment)
 
 
 def _retargeting(doc: _FlowRetargeting, ctx: _Context) -> RetargetingParams:
@@ -480,6 +507,8 @@ def pydantic_problems(exc: ValidationError, prefix: str) -> list[Problem]:
             code = "missing_forward"
         elif kind == "greater_than_equal":
             message, code = f"must be at least {error.get('ctx', {}).get('ge')}", "invalid"
+        elif kind == "less_than_equal":
+            message, code = f"must be at most {error.get('ctx', {}).get('le')}", "invalid"
         elif kind == "too_short":
             message, code = "must not be empty", "invalid"
         elif kind == "string_pattern_mismatch":

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from wayfare.model.conditions import Condition
 from wayfare.model.durations import Duration
+from wayfare.model.experiments import Rule
 
 Forward = int | None
 """The id of the next state; ``None`` ends the enrollment."""
@@ -355,10 +356,28 @@ class RandomPath:
 
 
 @dataclass(frozen=True, slots=True)
+class Experiment:
+    """A ``FLOW_RANDOM`` run as an experiment: which path converts best to ``goal_event``.
+
+    A customer converts when the goal event happens within ``within`` of their draw. Once every
+    path has ``min_sample`` customers whose window has closed, ``rule`` decides once at
+    ``confidence`` (``wayfare.model.experiments``): a winner, which every later entrant takes,
+    or none, and the paths stay drawn.
+    """
+
+    goal_event: str
+    within: Duration
+    min_sample: int
+    rule: Rule = Rule.ZTEST
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True, slots=True)
 class RandomParams:
-    """``FLOW_RANDOM {paths: [{weight?, forward}]}``: a stable, weighted draw."""
+    """``FLOW_RANDOM {paths: [{weight?, forward}], experiment?}``: a stable, weighted draw."""
 
     paths: tuple[RandomPath, ...]
+    experiment: Experiment | None = None
 
     def edges(self) -> tuple[Edge, ...]:
         """The ``forward`` ids with their paths."""

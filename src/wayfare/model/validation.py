@@ -26,6 +26,7 @@ from wayfare.model.states import (
     FilterParams,
     ListEntryParams,
     PushClickParams,
+    RandomParams,
     RetargetingParams,
     SegmentEntryParams,
     SendParams,
@@ -394,6 +395,8 @@ def _catalog_problems(parsed: ParsedJourney, catalog: Catalog) -> list[Problem]:
         elif isinstance(params, FilterParams):
             for i, branch in enumerate(params.branches):
                 cond(f"{at}.filter[{i}].cond", branch.cond)
+        elif isinstance(params, RandomParams) and params.experiment is not None:
+            event(f"{at}.experiment.goal.eventName", params.experiment.goal_event)
         elif isinstance(params, BirthdayEntryParams):
             field_type = catalog.fields.get(params.field)
             if field_type is None:

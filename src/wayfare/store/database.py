@@ -42,6 +42,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import ConfigurationError
+from wayfare.model.durations import Duration
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -104,6 +105,23 @@ class Dialect:
         if self.is_postgres:
             return func.cast(self.json_text(column, key), postgresql.BOOLEAN)
         return func.json_extract(column, literal("$." + _json_path_key(key)))
+
+    def within(self, start: Any, duration: Duration, moment: Any) -> ColumnElement[bool]:
+        """Whether ``moment`` is at most ``duration`` after ``start`` (columns), calendar-wise."""
+        if self.is_postgres:
+            return moment <= start + cast(literal(str(duration)), postgresql.INTERVAL)  # type: ignore[no-any-return]
+        sign = "-" if duration.negative else "+"
+        modifiers = [
+            f"{sign}{value} {unit}"
+            for value, unit in (
+                (duration.years, "years"),
+                (duration.months, "months"),
+                (duration.days, "days"),
+                (duration.seconds, "seconds"),
+            )
+            if value
+        ]
+        return func.julianday(moment) <= func.julianday(start, *[literal(m) for m in modifiers])
 
     def code_point_order(self, text: ColumnElement[Any]) -> ColumnElement[Any]:
         """``text`` ordered by code point, as Python orders strings (SQLite's default)."""

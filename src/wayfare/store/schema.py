@@ -202,6 +202,36 @@ place_presence = Table(
     Index(None, "application_id", "customer_id"),
 )
 
+experiment_entries = Table(
+    "experiment_entries",
+    metadata,
+    # A customer drawn into a path of an experiment (a FLOW_RANDOM with ``experiment``): the
+    # sample its decision is made on (test runs and entrants after the decision are not in it).
+    _id(),
+    _application(),
+    Column("journey_id", Id, ForeignKey("journeys.id", ondelete="CASCADE"), nullable=False),
+    Column("state_id", Integer, nullable=False),
+    Column("path", Integer, nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("entered_at", UtcDateTime(), nullable=False),
+    Index(None, "journey_id", "state_id", "entered_at"),
+    Index(None, "application_id", "customer_id"),
+)
+
+experiment_decisions = Table(
+    "experiment_decisions",
+    metadata,
+    # What an experiment concluded, once: the winning path (None: no winner) and its figures.
+    Column("journey_id", Id, ForeignKey("journeys.id", ondelete="CASCADE"), nullable=False),
+    Column("state_id", Integer, nullable=False),
+    Column("winner", Integer),
+    Column("rule", String(20), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("figures", Json, nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("journey_id", "state_id"),
+)
+
 segments = Table(
     "segments",
     metadata,

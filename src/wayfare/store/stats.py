@@ -28,13 +28,11 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    literal,
     literal_column,
     or_,
     select,
     true,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import InvalidInput, Problem
@@ -171,24 +169,6 @@ def _in_interval(
     return and_(true(), *conditions)
 
 
-def _within_end(conn: Connection, start: Any, within: Duration, moment: Any) -> Any:
-    """Whether ``moment`` is at most ``within`` after ``start`` (both columns), in SQL."""
-    if dialect_of(conn).is_postgres:
-        return moment <= start + cast(literal(str(within)), postgresql.INTERVAL)
-    sign = "-" if within.negative else "+"
-    modifiers = [
-        f"{sign}{value} {unit}"
-        for value, unit in (
-            (within.years, "years"),
-            (within.months, "months"),
-            (within.days, "days"),
-            (within.seconds, "seconds"),
-        )
-        if value
-    ]
-    return func.julianday(moment) <= func.julianday(start, *[literal(m) for m in modifiers])
-
-
 def _goal_match(
     conn: Connection, application_id: int, goal: Goal, entry: Any, after: Any
 ) -> list[ColumnElement[bool]]:
@@ -200,7 +180,9 @@ def _goal_match(
         events.c.occurred_at >= after,
     ]
     if goal.within is not None:
-        conditions.append(_within_end(conn, entry.c.entered_at, goal.within, events.c.occurred_at))
+        conditions.append(
+            dialect_of(conn).within(entry.c.entered_at, goal.within, events.c.occurred_at)
+        )
     return conditions
 
 
