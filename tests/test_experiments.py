@@ -1,12 +1,17 @@
-"""The experiments' decision rules, against independent formulas and known cases."""
+"""The experiments' decision rules, against independent formulas and known cases; and an
+experiment in the simulator on synthetic customers whose better path is known."""
 
 from __future__ import annotations
 
 import math
 import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from wayfare.engine.handlers import draw
+from wayfare.engine.simulation import SimEvent, simulate
 from wayfare.model.experiments import (
     Rule,
     Sample,
@@ -105,3 +110,77 @@ def test_bad_arguments_are_named() -> None:
         decide(Rule.ZTEST, 0.95, [Sample(10, 1)])
     with pytest.raises(ValueError, match="confidence"):
         decide(Rule.ZTEST, 1.0, [Sample(10, 1), Sample(10, 2)])
+
+
+# -- in the simulator ----------------------------------------------------------------------------
+
+
+def experiment_journey(min_sample: int) -> dict[str, Any]:
+    return {
+        "name": "Which push sells",
+        "states": [
+            {"id": 1, "type": "IN_CUSTOM_EVENT", "params": {"eventName": "visit", "forward": 2}},
+            {
+                "id": 2,
+                "type": "FLOW_RANDOM",
+                "params": {
+                    "paths": [{"forward": 3}, {"forward": 4}],
+                    "experiment": {
+                        "goal": {"eventName": "purchase", "within": "P1D"},
+                        "minSample": min_sample,
+                    },
+                },
+            },
+            {
+                "id": 3,
+                "type": "ACTION_PUSH_SEND",
+                "params": {"action": {"campaignId": 1}, "forward": None},
+            },
+            {
+                "id": 4,
+                "type": "ACTION_PUSH_SEND",
+                "params": {"action": {"campaignId": 2}, "forward": None},
+            },
+        ],
+    }
+
+
+def test_the_simulator_finds_the_better_path_of_synthetic_customers() -> None:
+    """Path B truly converts at 30 %, path A at 10 %: B wins, and takes every later visitor."""
+    rng, seed, t0 = random.Random(3), 11, datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    people = [f"c{i:04d}" for i in range(1200)]
+    events: list[SimEvent] = []
+    for customer_id in people[:1000]:
+        events.append(SimEvent(customer_id, "visit", t0))
+        b = draw(seed, 2, customer_id, 1) >= 0.5  # the engine's own draw: the truth per path
+        if rng.random() < (0.30 if b else 0.10):
+            events.append(SimEvent(customer_id, "purchase", t0 + timedelta(hours=2)))
+    later = t0 + timedelta(days=3)
+    events += [SimEvent(c, "visit", later) for c in people[1000:]]
+    result = simulate(
+        experiment_journey(300),
+        [],
+        events,
+        start=t0,
+        until=later + timedelta(hours=1),
+        journey_id=seed,
+    )
+    experiment = result.experiments[2]
+    assert experiment.winner == 1
+    # The first whole hour after every window closed (day 1, 09:00): the check runs hourly.
+    assert experiment.decided_at == t0 + timedelta(days=1)
+    assert sum(experiment.drawn) == 1000  # later visitors took the winner: no draws
+    assert [f.customers for f in experiment.figures] == experiment.drawn
+    late = [m.state_id for m in result.messages if m.at == later]
+    assert late == [4] * 200
+    shown = result.to_json()["experiments"]["2"]
+    assert shown["decision"]["winner"] == 1 and shown["drawn"] == experiment.drawn
+
+
+def test_an_experiment_short_of_its_sample_does_not_decide_in_the_simulator() -> None:
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    events = [SimEvent(f"c{i}", "visit", t0) for i in range(100)]
+    result = simulate(experiment_journey(60), [], events, start=t0, until=t0 + timedelta(days=5))
+    experiment = result.experiments[2]
+    assert experiment.decided_at is None and experiment.winner is None
+    assert result.to_json()["experiments"]["2"]["decision"] is None

@@ -188,6 +188,11 @@ class Departure:
     branch: str
     at: datetime
 
+    @property
+    def path(self) -> int:
+        """The index of a ``FLOW_RANDOM`` path left through (branch ``paths[i]``)."""
+        return int(self.branch.removeprefix("paths[").removesuffix("]"))
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:

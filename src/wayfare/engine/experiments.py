@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, select
 
-from wayfare.engine.inputs import experiment_states, load_journeys
+from wayfare.engine.inputs import load_journeys
 from wayfare.model.experiments import Sample, Verdict, decide
 from wayfare.model.states import Experiment
 from wayfare.store import experiments as store
@@ -32,7 +32,7 @@ def decide_experiments(conn: Connection, now: datetime) -> int:
     made = 0
     for item in loaded:
         assert item.journey is not None
-        for state, params, experiment in experiment_states(item.journey):
+        for state, params, experiment in item.journey.experiments():
             if (item.id, state.id) in decided:
                 continue
             figures = store.samples(
@@ -82,7 +82,7 @@ def experiment_reports(
         return []
     decisions = {d.state_id: d for d in store.decisions(conn, [journey_id])}
     found = []
-    for state, params, experiment in experiment_states(item.journey):
+    for state, params, experiment in item.journey.experiments():
         drawn = store.drawn_counts(conn, journey_id, state.id)
         paths = len(params.paths)
         figures = store.samples(conn, application_id, journey_id, state.id, experiment, paths, now)

@@ -18,7 +18,7 @@ from wayfare.engine.decisions import Facts
 from wayfare.engine.facts import facts_for
 from wayfare.model.conditions import Condition, window_start
 from wayfare.model.journey import Journey
-from wayfare.model.states import Experiment, RandomParams, State, StateType
+from wayfare.model.states import StateType
 from wayfare.model.validation import validate_journey
 from wayfare.store import experiments
 from wayfare.store.conditions_sql import load_segments
@@ -72,7 +72,7 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
                 frozenset(_event_codes(row.states)),
                 frozenset(json_references(row.states, "segmentIds")),
                 _bulk(report.journey if report.valid else None),
-                bool(report.valid and report.journey and experiment_states(report.journey)),
+                bool(report.valid and report.journey and report.journey.experiments()),
             )
             if len(_PARSED) > 10_000:
                 _PARSED.clear()
@@ -81,15 +81,6 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
             cached, application_id=int(row.application_id), status=str(row.status)
         )
     return found
-
-
-def experiment_states(journey: Journey) -> list[tuple[State, RandomParams, Experiment]]:
-    """The journey's ``FLOW_RANDOM`` states that run an experiment, with their params."""
-    return [
-        (state, state.params, state.params.experiment)
-        for state in journey.states
-        if isinstance(state.params, RandomParams) and state.params.experiment is not None
-    ]
 
 
 PERSONAL = frozenset({StateType.FLOW_FILTER, StateType.FLOW_RANDOM, StateType.FLOW_WEBHOOK})

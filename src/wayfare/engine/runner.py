@@ -354,11 +354,10 @@ def _collect(
     if terminal:
         last = outcome.departures[-1].at if outcome.departures else now
         counts[(jid, e.state_id, outcome.status.value, test, store.counter_hour(last))] += 1
-    for drawn in outcome.draws:  # branch "paths[i]"
-        path = int(drawn.branch.removeprefix("paths[").removesuffix("]"))
+    for drawn in outcome.draws:
         batch.draws.append(
             experiments.Draw(
-                row.application_id, jid, drawn.state_id, path, row.customer_id, drawn.at
+                row.application_id, jid, drawn.state_id, drawn.path, row.customer_id, drawn.at
             )
         )
     payload = {"entryNumber": e.entry_number, "context": dict(e.context)}

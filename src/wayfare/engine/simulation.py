@@ -22,6 +22,7 @@ from wayfare.errors import InvalidInput, JourneyInvalid, Problem
 from wayfare.model.conditions import Condition, evaluate, referenced_segments
 from wayfare.model.customers import Customer
 from wayfare.model.durations import Duration
+from wayfare.model.experiments import Sample, decide
 from wayfare.model.fields import FieldType, infer_type
 from wayfare.model.journey import Journey, parse_journey
 from wayfare.model.states import (
@@ -50,8 +51,12 @@ _EPSILON = timedelta(microseconds=1)
 
 # What the queue holds, in this order at equal times: events first, then enrollment timers,
 # then birthday entries, then the re-entry check, then the answers of the webhook calls made at
-# that instant (live, a call is made after the transaction that decided it, re-check included).
-_EVENT, _TIMER, _BIRTHDAY, _RECHECK, _ANSWER = range(5)
+# that instant (live, a call is made after the transaction that decided it, re-check included),
+# then the experiments' check (at each whole hour while one is undecided).
+_EVENT, _TIMER, _BIRTHDAY, _RECHECK, _ANSWER, _EXPERIMENTS = range(6)
+
+EXPERIMENT_CHECK = timedelta(hours=1)
+"""How often the simulator lets experiments decide (the worker: every minute)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +139,14 @@ class SimulationResult:
     paths: Mapping[str, tuple[tuple[int, datetime], ...]]
     stats: Mapping[int, StateStats]
     failures: tuple[str, ...] = ()
+    experiments: Mapping[int, ExperimentResult] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON of DESIGN.md §3: ``{"messages", "paths", "stats"}`` (keys as strings)."""
-        return {
+        """The JSON of DESIGN.md §3: ``{"messages", "paths", "stats"}`` (keys as strings).
+
+        With ``"experiments"`` too when the journey runs any (by ``FLOW_RANDOM`` state id).
+        """
+        out: dict[str, Any] = {
             "messages": [message.to_json() for message in self.messages],
             "paths": {
                 customer_id: [{"stateId": state_id, "at": iso(at)} for state_id, at in path]
@@ -145,6 +154,36 @@ class SimulationResult:
             },
             "stats": {str(state_id): s.to_json() for state_id, s in sorted(self.stats.items())},
         }
+        if self.experiments:
+            out["experiments"] = {
+                str(state_id): e.to_json() for state_id, e in sorted(self.experiments.items())
+            }
+        return out
+
+
+@dataclass
+class ExperimentResult:
+    """An experiment in the simulation: customers drawn per path, and its decision if made."""
+
+    drawn: list[int]
+    winner: int | None = None
+    decided_at: datetime | None = None
+    figures: tuple[Sample, ...] = ()
+    scores: tuple[float | None, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """``{drawn, decision: {winner, at, paths: [{customers, conversions, score}]} | null}``."""
+        decision = None
+        if self.decided_at is not None:
+            decision = {
+                "winner": self.winner,
+                "at": iso(self.decided_at),
+                "paths": [
+                    {"customers": f.customers, "conversions": f.conversions, "score": score}
+                    for f, score in zip(self.figures, self.scores, strict=True)
+                ],
+            }
+        return {"drawn": self.drawn, "decision": decision}
 
 
 def iso(moment: datetime) -> str:
@@ -289,6 +328,15 @@ class _Simulator:
                 )
         self.max_entries = self.settings.max_entries if self.settings.reentry else 1
         """Entries allowed per customer: ``maxEntries`` with re-entry (None: no limit), else 1."""
+        self.experiments = {
+            state.id: ExperimentResult([0] * len(params.paths))
+            for state, params, _ in journey.experiments()
+        }
+        self.draws: dict[int, list[tuple[int, str, datetime]]] = {
+            state_id: [] for state_id in self.experiments
+        }
+        """Per experiment: (path, customer, when) of each draw."""
+        self.winners: dict[int, int] = {}
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -311,6 +359,9 @@ class _Simulator:
                 self.schedule_birthday(customer_id, self.start + _EPSILON)
         elif not isinstance(entry.params, EventEntryParams):
             self.push(self.start, _RECHECK, None)
+        if self.experiments:
+            whole = self.start.replace(minute=0, second=0, microsecond=0) + EXPERIMENT_CHECK
+            self.push(whole, _EXPERIMENTS, None)
         while self.queue:
             at, kind, _, payload = heapq.heappop(self.queue)
             if kind == _EVENT:
@@ -323,8 +374,10 @@ class _Simulator:
                 self.schedule_birthday(payload, at + _EPSILON)
             elif kind == _RECHECK:
                 self.recheck(at)
-            else:
+            elif kind == _ANSWER:
                 self.on_answer(at, *payload)
+            else:
+                self.decide_experiments(at)
 
     # -- entries -----------------------------------------------------------------------------
 
@@ -438,6 +491,41 @@ class _Simulator:
         if outcome is not None:
             self.apply(outcome, at, facts)
 
+    # -- experiments -------------------------------------------------------------------------
+
+    def decide_experiments(self, at: datetime) -> None:
+        """Let each undecided experiment decide on its closed windows, as the worker does."""
+        for state, params, experiment in self.journey.experiments():
+            result = self.experiments[state.id]
+            if result.decided_at is not None:
+                continue
+            closed = experiment.within.subtract(at)
+            counts = [0] * len(params.paths)
+            hits = [0] * len(params.paths)
+            for path, customer_id, drawn_at in self.draws[state.id]:
+                if drawn_at > closed:
+                    continue
+                counts[path] += 1
+                end = experiment.within.add(drawn_at)
+                hits[path] += any(
+                    code == experiment.goal_event and drawn_at <= when <= end
+                    for code, when in self.history.get(customer_id, ())
+                )
+            figures = tuple(Sample(n, x) for n, x in zip(counts, hits, strict=True))
+            drawn = [i for i, path in enumerate(params.paths) if path.weight > 0]
+            if any(figures[i].customers < experiment.min_sample for i in drawn):
+                continue
+            verdict = decide(experiment.rule, experiment.confidence, [figures[i] for i in drawn])
+            scores: list[float | None] = [None] * len(params.paths)
+            for position, index in enumerate(drawn):
+                scores[index] = verdict.scores[position]
+            result.decided_at, result.figures, result.scores = at, figures, tuple(scores)
+            if verdict.winner is not None:
+                result.winner = drawn[verdict.winner]
+                self.winners[state.id] = result.winner
+        if any(r.decided_at is None for r in self.experiments.values()):
+            self.push(at + EXPERIMENT_CHECK, _EXPERIMENTS, None)
+
     # -- applying outcomes -------------------------------------------------------------------
 
     def facts(self, customer_id: str, at: datetime) -> Facts:
@@ -455,6 +543,7 @@ class _Simulator:
             events=self.history.get(customer_id, ()),
             segments=self.segments,
             sent_recently=recent,
+            winners=self.winners,
         )
 
     def on_answer(self, at: datetime, customer_id: str, step: int) -> None:
@@ -497,6 +586,9 @@ class _Simulator:
         for arrival in outcome.arrivals:
             path.append((arrival.state_id, arrival.at))
             self.stats[arrival.state_id].entered += 1
+        for drawn in outcome.draws:
+            self.draws[drawn.state_id].append((drawn.path, customer_id, drawn.at))
+            self.experiments[drawn.state_id].drawn[drawn.path] += 1
         for departure in outcome.departures:
             if departure.branch == "exit":
                 continue  # counted as exited once the run is over
@@ -540,6 +632,7 @@ class _Simulator:
             paths={customer_id: tuple(path) for customer_id, path in self.paths.items()},
             stats=self.stats,
             failures=tuple(self.failures),
+            experiments=self.experiments,
         )
 
 

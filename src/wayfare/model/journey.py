@@ -31,7 +31,7 @@ from wayfare.model.params import (
     pydantic_problems,
     state_label,
 )
-from wayfare.model.states import State, raw_links
+from wayfare.model.states import Experiment, RandomParams, State, raw_links
 
 DEFAULT_RECHECK_EVERY = Duration(seconds=600)
 """``PT10M``: how often entry conditions are re-checked when re-entry is on."""
@@ -107,6 +107,14 @@ class Journey:
     def has_state(self, state_id: int) -> bool:
         """True when a state has this id."""
         return state_id in self._index
+
+    def experiments(self) -> list[tuple[State, RandomParams, Experiment]]:
+        """The ``FLOW_RANDOM`` states that run an experiment, with their params."""
+        return [
+            (state, state.params, state.params.experiment)
+            for state in self.states
+            if isinstance(state.params, RandomParams) and state.params.experiment is not None
+        ]
 
 
 # --- reading the text -------------------------------------------------------------------------
