@@ -22,7 +22,7 @@ from wayfare.store.campaigns import list_campaigns
 from wayfare.store.database import Database
 from wayfare.store.events import record_events
 from wayfare.store.journeys import create_journey, list_journeys
-from wayfare.store.schema import applications, enrollments, events, outbox
+from wayfare.store.schema import applications, enrollments, events, experiment_decisions, outbox
 from wayfare.store.stats import JourneyStats, PathStats, StateStats
 
 from .conftest import NOW
@@ -45,7 +45,10 @@ def email_campaigns(conn: Connection, application_id: int) -> dict[str, int]:
 
 
 def ab_journey(
-    database: Database, name: str = "Stats A/B", now: datetime = NOW
+    database: Database,
+    name: str = "Stats A/B",
+    now: datetime = NOW,
+    experiment: dict[str, Any] | None = None,
 ) -> tuple[int, int, dict[str, int]]:
     """An A/B journey of the demo run at ``now``: 60 customers, clicks and purchases after.
 
@@ -61,7 +64,8 @@ def ab_journey(
                 {
                     "id": 2,
                     "type": "FLOW_RANDOM",
-                    "params": {"paths": [{"forward": 3}, {"forward": 4}]},
+                    "params": {"paths": [{"forward": 3}, {"forward": 4}]}
+                    | ({"experiment": experiment} if experiment else {}),
                 },
                 {
                     "id": 3,
@@ -488,3 +492,22 @@ def test_the_graph_names_the_entry_list(console: ConsoleClient) -> None:
     assert page.status_code == 200
     graph = page.text[page.text.index("<svg") : page.text.index("</svg>")]
     assert "Newsletter" in graph and "list 1" not in graph
+
+
+def test_an_experiment_says_where_it_stands_and_what_it_decided(console: ConsoleClient) -> None:
+    database: Database = console.app.state.database
+    experiment = {"goal": {"eventName": "purchase", "within": "P1D"}, "minSample": 10}
+    _, journey_id, _ = ab_journey(database, "Stats experiment", experiment=experiment)
+    page = html.unescape(console.get(f"/journeys/{journey_id}/stats").text)
+    assert "Experiment: purchase within 1 day of the draw, decided by a z-test at 95 %" in page
+    assert "once each path has 10 customers" in page
+    assert "Not decided yet. Customers with a closed window so far: path 1: " in page
+    Runner(database).tick(NOW + timedelta(days=1, minutes=1))
+    with database.read() as conn:
+        decision = conn.execute(select(experiment_decisions)).one()
+    page = html.unescape(console.get(f"/journeys/{journey_id}/stats").text)
+    assert "Decided on" in page and "Not decided yet" not in page
+    if decision.winner is None:
+        assert "no path was better; the paths stay drawn." in page
+    else:
+        assert f"path {decision.winner + 1} won; every new entrant takes it." in page

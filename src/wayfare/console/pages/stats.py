@@ -36,6 +36,7 @@ from wayfare.console.figures import (
     state_notes,
 )
 from wayfare.console.graph import draw
+from wayfare.console.journey_words import duration_words
 from wayfare.console.web import (
     ConsoleRoute,
     Viewer,
@@ -44,6 +45,7 @@ from wayfare.console.web import (
     page,
     utcnow,
 )
+from wayfare.engine.experiments import ExperimentReport, experiment_reports
 from wayfare.errors import InvalidInput, NotFound
 from wayfare.model.journey import parse_journey
 from wayfare.model.lifecycle import JourneyStatus
@@ -128,6 +130,10 @@ def stats_page(
         every_campaign = set(json_references(journey.states, "campaignId")) - set(names)
         names |= campaign_names(conn, app, every_campaign)
         list_names, segment_names = audience_names(conn, app) if not empty else ({}, {})
+        experiments = {
+            r.state_id: experiment_words(r)
+            for r in experiment_reports(conn, app, journey_id, utcnow())
+        }
     base = f"/journeys/{journey_id}/stats?" + (f"{interval.query}&" if interval.query else "")
     graph = None
     if not empty:
@@ -150,11 +156,39 @@ def stats_page(
         "selected": state,
         "messages": message_rows(stats, states, names),
         "paths": compare_paths(stats, states, names),
+        "experiments": experiments,
         "chart": chart,
         "graph": graph,
         "chosen": next((s for s in stats.states if s.state_id == state), None),
     }
     return page(request, "stats_page.html", context, title=f"Statistics of {journey.name}")
+
+
+def experiment_words(report: ExperimentReport) -> list[str]:
+    """An experiment in sentences: its terms, where its sample stands, and its decision."""
+    e, decision = report.experiment, report.decision
+    rule = "a z-test" if e.rule.value == "ztest" else "the chance to be best"
+    lines = [
+        f"Experiment: {e.goal_event} within {duration_words(str(e.within))} of the draw,"
+        f" decided by {rule} at {e.confidence * 100:g} % once each path has"
+        f" {e.min_sample:,} customers whose window has closed.",
+    ]
+    if decision is not None:
+        when = decision.decided_at.strftime("%Y-%m-%d %H:%M UTC")
+        if decision.winner is None:
+            lines.append(f"Decided on {when}: no path was better; the paths stay drawn.")
+        else:
+            lines.append(
+                f"Decided on {when}: path {decision.winner + 1} won; every new entrant takes it."
+            )
+        return lines
+    sample = ", ".join(
+        f"path {i + 1}: {f.customers:,} ({f.conversions:,} converted)"
+        for i, (f, weight) in enumerate(zip(report.figures, report.weights, strict=True))
+        if weight > 0
+    )
+    lines.append(f"Not decided yet. Customers with a closed window so far: {sample}.")
+    return lines
 
 
 def _rate_text(value: float | None) -> str:
