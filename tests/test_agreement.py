@@ -1030,3 +1030,22 @@ def test_event_data_picks_the_place_on_both_sides(sqlite: Database) -> None:
     ]
     result = assert_agree(sqlite, doc, [person("a"), person("b")], events, T0 + timedelta(hours=2))
     assert sent(result) == [("a", 1, "2026-03-02T10:10:00Z", None)]
+
+
+def test_a_holdout_holds_out_the_same_customers_on_both_sides(sqlite: Database) -> None:
+    doc = {
+        "name": "Held out",
+        "states": [
+            {"id": 1, "type": "IN_ALL", "params": {"forward": 2}},
+            {
+                "id": 2,
+                "type": "ACTION_PUSH_SEND",
+                "params": {"action": {"campaignId": 1}, "forward": None},
+            },
+        ],
+        "settings": {"holdout": 0.4},
+    }
+    people = [person(f"p{i}") for i in range(30)]
+    result = assert_agree(sqlite, doc, people, [], T0 + timedelta(hours=1))
+    held = result.stats[1].branches["holdout"]
+    assert 3 <= held <= 20 and len(result.messages) == 30 - held

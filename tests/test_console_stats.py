@@ -49,6 +49,7 @@ def ab_journey(
     name: str = "Stats A/B",
     now: datetime = NOW,
     experiment: dict[str, Any] | None = None,
+    holdout: float = 0.0,
 ) -> tuple[int, int, dict[str, int]]:
     """An A/B journey of the demo run at ``now``: 60 customers, clicks and purchases after.
 
@@ -82,7 +83,7 @@ def ab_journey(
                 },
                 {"id": 5, "type": "FLOW_DELAY", "params": {"time": "P3D", "forward": None}},
             ],
-            "settings": {"goal": {"eventName": "purchase", "within": "P7D"}},
+            "settings": {"goal": {"eventName": "purchase", "within": "P7D"}, "holdout": holdout},
         }
         journey_id = create_journey(conn, app, document, now)
         start_journey(conn, app, journey_id, now)
@@ -511,3 +512,18 @@ def test_an_experiment_says_where_it_stands_and_what_it_decided(console: Console
         assert "no path was better; the paths stay drawn." in page
     else:
         assert f"path {decision.winner + 1} won; every new entrant takes it." in page
+
+
+def test_a_holdout_is_compared_with_the_rest(console: ConsoleClient) -> None:
+    database: Database = console.app.state.database
+    _, journey_id, _ = ab_journey(database, "Stats holdout", holdout=0.3)
+    with database.read() as conn:
+        held = conn.execute(
+            select(func.count()).where(
+                enrollments.c.journey_id == journey_id, enrollments.c.end_reason == "holdout"
+            )
+        ).scalar_one()
+    assert 5 <= held <= 35
+    page = html.unescape(console.get(f"/journeys/{journey_id}/stats").text)
+    assert f"{held} of 60 entrants were held out (30 % are) and received nothing." in page
+    assert "a lift of" in page and "(95 % interval" in page

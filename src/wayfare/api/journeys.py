@@ -46,10 +46,12 @@ from wayfare.store.journeys import (
 )
 from wayfare.store.stats import (
     PAST_CALENDAR,
+    HoldoutStats,
     JourneyStats,
     PathStats,
     SeriesPoint,
     StateStats,
+    difference_interval,
     journey_series,
     journey_stats,
     rate,
@@ -387,7 +389,32 @@ def stats_json(stats: JourneyStats) -> dict[str, Any]:
         "conversions": stats.conversions,
         "conversionRate": conversion_rate,
         "states": [_state_json(s) for s in stats.states],
+        "holdout": None if stats.holdout is None else holdout_json(stats.holdout),
     }
+
+
+def holdout_json(holdout: HoldoutStats) -> dict[str, Any]:
+    """The holdout against the other entrants, and the journey's lift over doing nothing."""
+    h = holdout
+    body: dict[str, Any] = {
+        "share": h.share,
+        "heldOut": h.held_out,
+        "heldOutConversions": h.held_out_conversions,
+        "treated": h.treated,
+        "treatedConversions": h.treated_conversions,
+    }
+    if h.held_out_conversions is not None and h.treated_conversions is not None:
+        treated_rate = rate(h.treated_conversions, h.treated)
+        held_rate = rate(h.held_out_conversions, h.held_out)
+        interval = difference_interval(
+            h.treated_conversions, h.treated, h.held_out_conversions, h.held_out
+        )
+        body["heldOutRate"], body["treatedRate"] = held_rate, treated_rate
+        body["lift"] = (
+            None if treated_rate is None or held_rate is None else treated_rate - held_rate
+        )
+        body["lift95"] = None if interval is None else [interval.low, interval.high]
+    return body
 
 
 def enrollment_json(enrollment: EnrollmentHistory) -> dict[str, Any]:

@@ -128,7 +128,7 @@ def run(
                 saves.update(go_saves)
                 if to is None:
                     current = _moved(current, current.state_id, current.since, None, {})
-                    return outcome(Status.COMPLETED)
+                    return outcome(Status.COMPLETED, reason=decision.reason)
                 current = _moved(current, to, at, None, {})
                 arrivals.append(Arrival(to, at))
                 arriving, facts = True, _quiet(facts)

@@ -135,6 +135,8 @@ class Go:
     saves: Mapping[str, Any] = field(default_factory=dict)
     draw: bool = False
     """The branch was drawn for an experiment (its sample: ``Outcome.draws``)."""
+    reason: str | None = None
+    """Why the enrollment ends here, when ``to`` is None and it says more than completing."""
 
 
 @dataclass(frozen=True, slots=True)

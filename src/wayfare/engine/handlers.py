@@ -27,7 +27,7 @@ from wayfare.engine.decisions import (
 )
 from wayfare.model.conditions import evaluate
 from wayfare.model.durations import Duration
-from wayfare.model.journey import Journey
+from wayfare.model.journey import HOLDOUT, Journey
 from wayfare.model.states import (
     DelayParams,
     EventWaitParams,
@@ -111,6 +111,8 @@ def decide(visit: Visit) -> Decision:
         ):
             if event is not None:
                 return Ignore()
+            if _held_out(visit):
+                return Go(None, HOLDOUT, reason=HOLDOUT)
             return Go(params.edges()[0][1], "entered")
         case (
             StateType.ACTION_PUSH_SEND
@@ -173,10 +175,23 @@ def _filter(visit: Visit, params: FilterParams) -> Decision:
     return Go(params.otherwise, "else")
 
 
+def _held_out(visit: Visit) -> bool:
+    """Whether this entrant is in the journey's holdout (a stable draw; test runs never are)."""
+    share = visit.journey.settings.holdout
+    e = visit.enrollment
+    if share <= 0 or e.test:
+        return False
+    return _unit(f"holdout:{visit.journey_id}:{e.customer_id}:{e.entry_number}") < share
+
+
 def draw(journey_id: int, state_id: int, customer_id: str, entry_number: int) -> float:
     """A stable number in [0, 1) for this customer's pass through this state."""
-    text = f"{journey_id}:{state_id}:{customer_id}:{entry_number}".encode()
-    digest = hashlib.blake2b(text, digest_size=8).digest()
+    return _unit(f"{journey_id}:{state_id}:{customer_id}:{entry_number}")
+
+
+def _unit(text: str) -> float:
+    """A stable number in [0, 1) for ``text`` (a hash, uniform)."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
 
 

@@ -88,8 +88,11 @@ PERSONAL = frozenset({StateType.FLOW_FILTER, StateType.FLOW_RANDOM, StateType.FL
 
 
 def _bulk(journey: Journey | None) -> bool:
-    if journey is None or journey.settings.frequency_cap is not None:
+    if journey is None:
         return False
+    settings = journey.settings
+    if settings.frequency_cap is not None or settings.holdout > 0:
+        return False  # a cap counts each customer's sends; a holdout draws each customer
     return not any(state.type in PERSONAL for state in journey.states)
 
 

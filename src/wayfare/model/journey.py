@@ -33,6 +33,9 @@ from wayfare.model.params import (
 )
 from wayfare.model.states import Experiment, RandomParams, State, raw_links
 
+HOLDOUT = "holdout"
+"""The end reason (and entry branch) of an entrant held out of a journey (``holdout``)."""
+
 DEFAULT_RECHECK_EVERY = Duration(seconds=600)
 """``PT10M``: how often entry conditions are re-checked when re-entry is on."""
 
@@ -81,6 +84,8 @@ class Settings:
     quiet_hours: QuietHours | None = None
     frequency_cap: FrequencyCap | None = None
     timezone: str | None = None
+    holdout: float = 0.0
+    """The share of entrants held out: they enter and end at once, receiving nothing."""
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,7 @@ class _Settings(Doc):
     quietHours: _QuietHours | None = None
     frequencyCap: _FrequencyCap | None = None
     timezone: Timezone | None = None
+    holdout: Annotated[float, Field(ge=0, le=0.5)] = 0.0
 
 
 def parse_settings(raw: object) -> tuple[Settings | None, list[Problem]]:
@@ -250,6 +256,7 @@ def parse_settings(raw: object) -> tuple[Settings | None, list[Problem]]:
             if doc.frequencyCap
             else None,
             timezone=doc.timezone,
+            holdout=doc.holdout,
         ),
         [],
     )

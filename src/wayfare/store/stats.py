@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import InvalidInput, Problem
 from wayfare.model.durations import Duration
-from wayfare.model.journey import Goal, parse_journey
+from wayfare.model.journey import HOLDOUT, Goal, parse_journey
 from wayfare.model.states import MESSAGE_CHANNELS, RandomParams, SendParams, State
 from wayfare.store.database import dialect_of
 from wayfare.store.enrollments import DUE
@@ -85,6 +85,17 @@ def wilson(successes: int, trials: int, z: float = Z95) -> Interval | None:
     centre = (p + z2 / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z2 / (4 * trials * trials)) / denominator
     return Interval(max(0.0, centre - half), min(1.0, centre + half))
+
+
+def difference_interval(x1: int, n1: int, x2: int, n2: int) -> Interval | None:
+    """A 95 % interval of ``x1/n1 - x2/n2`` (Newcombe's hybrid of two Wilson intervals)."""
+    first, second = wilson(x1, n1), wilson(x2, n2)
+    if first is None or second is None:
+        return None
+    p1, p2 = x1 / n1, x2 / n2
+    below = math.sqrt((p1 - first.low) ** 2 + (second.high - p2) ** 2)
+    above = math.sqrt((first.high - p1) ** 2 + (p2 - second.low) ** 2)
+    return Interval(p1 - p2 - below, p1 - p2 + above)
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -140,6 +151,17 @@ class StateStats:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldoutStats:
+    """A journey's holdout against the rest of its entrants (conversions: with a goal only)."""
+
+    share: float
+    held_out: int
+    held_out_conversions: int | None
+    treated: int
+    treated_conversions: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class JourneyStats:
     """A journey's statistics over an interval (hour buckets), live or test runs."""
 
@@ -152,6 +174,7 @@ class JourneyStats:
     goal: Goal | None
     conversions: int | None
     states: tuple[StateStats, ...] = field(default=())
+    holdout: HoldoutStats | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,6 +291,10 @@ def journey_stats(
         )
 
     messages = _message_stats(conn, application_id, journey_id, goal, test, date_from, date_to)
+    share = parsed.settings.holdout if parsed.settings is not None else 0.0
+    holdout = None
+    if share > 0 and not test:
+        holdout = _holdout_stats(conn, application_id, goal, share, entered_window)
 
     ids = list(dict.fromkeys([*states, *sorted(counts), *sorted(waiting)]))
     result: list[StateStats] = []
@@ -332,7 +359,38 @@ def journey_stats(
         goal=goal,
         conversions=conversions,
         states=tuple(result),
+        holdout=holdout,
     )
+
+
+def _holdout_stats(
+    conn: Connection,
+    application_id: int,
+    goal: Goal | None,
+    share: float,
+    entered_window: ColumnElement[bool],
+) -> HoldoutStats:
+    """Entrants held out and the others, with their goal conversions: one grouped query."""
+    held = func.coalesce(enrollments.c.end_reason, "") == HOLDOUT
+    columns: list[Any] = [held, func.count()]
+    if goal is not None:
+        hit = _converted(conn, application_id, goal, enrollments, enrollments.c.entered_at)
+        columns.append(func.sum(case((hit, 1), else_=0)))
+    found = {
+        bool(row[0]): row[1:]
+        for row in conn.execute(select(*columns).where(entered_window).group_by(held))
+    }
+
+    def figures(group: bool) -> tuple[int, int | None]:
+        row = found.get(group)
+        count = int(row[0]) if row else 0
+        if goal is None:
+            return count, None
+        return count, int(row[1] or 0) if row else 0
+
+    held_out, held_out_conversions = figures(True)
+    treated, treated_conversions = figures(False)
+    return HoldoutStats(share, held_out, held_out_conversions, treated, treated_conversions)
 
 
 def _sent_messages(

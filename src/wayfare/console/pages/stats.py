@@ -51,7 +51,7 @@ from wayfare.model.journey import parse_journey
 from wayfare.model.lifecycle import JourneyStatus
 from wayfare.store.inspection import history_csv
 from wayfare.store.journeys import get_journey, json_references
-from wayfare.store.stats import JourneyStats
+from wayfare.store.stats import HoldoutStats, JourneyStats, difference_interval
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -157,6 +157,7 @@ def stats_page(
         "messages": message_rows(stats, states, names),
         "paths": compare_paths(stats, states, names),
         "experiments": experiments,
+        "holdout": None if stats.holdout is None else holdout_words(stats.holdout),
         "chart": chart,
         "graph": graph,
         "chosen": next((s for s in stats.states if s.state_id == state), None),
@@ -189,6 +190,30 @@ def experiment_words(report: ExperimentReport) -> list[str]:
     )
     lines.append(f"Not decided yet. Customers with a closed window so far: {sample}.")
     return lines
+
+
+def holdout_words(holdout: HoldoutStats) -> str:
+    """The holdout against the rest, and the lift, in a sentence."""
+    h = holdout
+    text = (
+        f"{h.held_out:,} of {h.held_out + h.treated:,} entrants were held out"
+        f" ({h.share * 100:g} % are) and received nothing."
+    )
+    if h.held_out_conversions is None or h.treated_conversions is None:
+        return text + " Set a goal to measure the journey's lift over doing nothing."
+    if not h.held_out or not h.treated:
+        return text + " The lift shows once both groups have entrants."
+    held = h.held_out_conversions / h.held_out
+    treated = h.treated_conversions / h.treated
+    interval = difference_interval(
+        h.treated_conversions, h.treated, h.held_out_conversions, h.held_out
+    )
+    assert interval is not None
+    return (
+        f"{text} They converted at {held * 100:.1f} %, the others at {treated * 100:.1f} %:"
+        f" a lift of {(treated - held) * 100:+.1f} points (95 % interval"
+        f" {interval.low * 100:+.1f} to {interval.high * 100:+.1f})."
+    )
 
 
 def _rate_text(value: float | None) -> str:
