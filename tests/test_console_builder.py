@@ -681,3 +681,30 @@ def test_put_it_after_every_link_of_every_state_changes_only_its_source(
     assert stored[15]["params"]["converted"] == before[15]["params"]["converted"]
     with console.app.state.database.read() as conn:
         assert check_journey(conn, 1, journey_id).valid
+
+
+def test_a_message_state_is_set_to_best_time_sending(console: ConsoleClient) -> None:
+    journey_id, _ = _every_state(console)
+    url = f"/journeys/{journey_id}/states/5"
+    data = form_data(console.get(f"/journeys/{journey_id}?state=5").text, url)
+    best = {
+        "sendTime": "best",
+        "sendWindow.from": "09:00",
+        "sendWindow.to": "20:00",
+        "sendHorizon.amount": "12",
+        "sendHorizon.unit": "hours",
+    }
+    answer = post(console, url, {**data, **best})
+    assert answer.status_code == 303, answer.text[-3000:]
+    params = _stored(console, journey_id)[5]["params"]
+    assert params["sendTime"] == "best" and params["sendHorizon"] == "PT12H"
+    assert params["sendWindow"] == {"from": "09:00", "to": "20:00"}
+    data = form_data(console.get(f"/journeys/{journey_id}?state=5").text, url)  # its version
+    half = post(console, url, {**data, "sendWindow.to": ""})
+    assert half.status_code == 400 and "sendWindow.to" in half.text
+    stale = post(console, url, {**data, "sendTime": ""})  # a horizon without best time
+    assert stale.status_code == 400 and "applies only with" in stale.text
+    cleared = {"sendWindow.from": "", "sendWindow.to": "", "sendHorizon.amount": ""}
+    back = post(console, url, {**data, "sendTime": "", **cleared})
+    assert back.status_code == 303
+    assert "sendTime" not in _stored(console, journey_id)[5]["params"]

@@ -363,6 +363,7 @@ def _state_json(state: StateStats) -> dict[str, Any]:
             "clicked": m.clicked,
             "clickRate": rate(m.clicked, m.sent),
             "conversions": m.conversions,
+            "sendTime": m.send_time,
         }
     if state.paths is not None:
         body["paths"] = [_path_json(p) for p in state.paths]
@@ -390,6 +391,23 @@ def stats_json(stats: JourneyStats) -> dict[str, Any]:
         "conversionRate": conversion_rate,
         "states": [_state_json(s) for s in stats.states],
         "holdout": None if stats.holdout is None else holdout_json(stats.holdout),
+        "sendTimes": send_times_json(stats),
+    }
+
+
+def send_times_json(stats: JourneyStats) -> dict[str, Any] | None:
+    """Best-time sends against immediate ones: sent, clicked, click rate (None: no best-time)."""
+    found: dict[str, list[int]] = {}
+    for state in stats.states:
+        if state.messages is not None:
+            figures = found.setdefault(state.messages.send_time, [0, 0])
+            figures[0] += state.messages.sent
+            figures[1] += state.messages.clicked
+    if "best" not in found:
+        return None
+    return {
+        mode: {"sent": sent, "clicked": clicked, "clickRate": rate(clicked, sent)}
+        for mode, (sent, clicked) in sorted(found.items())
     }
 
 

@@ -183,7 +183,8 @@ def message_rows(
                 state_id=state.state_id,
                 campaign_id=m.campaign_id,
                 campaign=names.get(m.campaign_id, f"campaign {m.campaign_id}"),
-                channel=channel.value if channel is not None else "",
+                channel=(channel.value if channel is not None else "")
+                + (", best time" if m.send_time == "best" else ""),
                 sent=m.sent,
                 skipped=sum(m.skipped.values()),
                 delivered=m.delivered,

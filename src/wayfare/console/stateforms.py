@@ -56,6 +56,7 @@ WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
 BODY_KINDS = (("text", "text (a Liquid template)"), ("json", "JSON"))
 MATCH_MODES = (("CONTAINS", "contains"), ("EQUALS", "equals"), ("STARTS_WITH", "starts with"))
+SEND_TIMES = (("", "at once"), ("best", "at each customer's best time"))
 MAX_ROWS = 50
 """The most rows a list of a form may post: branches, paths, links, reminders, condition rows."""
 
@@ -92,7 +93,14 @@ def _timeout() -> tuple[Item, ...]:
 
 
 def _send(channel: str) -> tuple[Item, ...]:
-    return (Item("campaign", "action.campaignId", "Campaign", channel=channel), _forward())
+    return (
+        Item("campaign", "action.campaignId", "Campaign", channel=channel),
+        Item("select", "sendTime", "Send", required=False, options=SEND_TIMES),
+        Item("time", "sendWindow.from", "Best time from", required=False, hint="Empty: 08:00."),
+        Item("time", "sendWindow.to", "Best time until", required=False, hint="Empty: 21:00."),
+        Item("duration", "sendHorizon", "Best time within", required=False, hint="Empty: 24 h."),
+        _forward(),
+    )
 
 
 _CHANNEL_OF = {

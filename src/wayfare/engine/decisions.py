@@ -95,6 +95,8 @@ class Facts:
     sent_recently: int = 0
     winners: Mapping[int, int] = field(default_factory=dict)
     """The journey's decided experiments: ``FLOW_RANDOM`` state id → the winning path's index."""
+    population: Mapping[int, int] = field(default_factory=dict)
+    """The application's opens and clicks per local hour of the week (best-time sending)."""
 
 
 @dataclass(frozen=True, slots=True)

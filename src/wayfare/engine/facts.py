@@ -66,6 +66,7 @@ def facts_for(
     segments: Mapping[int, Condition] | None = None,
     sent_recently: int = 0,
     winners: Mapping[int, int] | None = None,
+    population: Mapping[int, int] | None = None,
 ) -> Facts:
     """Everything a decision needs to know about ``customer`` in a journey with ``settings``."""
     return Facts(
@@ -75,4 +76,5 @@ def facts_for(
         segments=segments or {},
         sent_recently=sent_recently,
         winners=winners or {},
+        population=population or {},
     )

@@ -25,6 +25,7 @@ from wayfare.engine.decisions import (
     Stay,
     WebhookRequest,
 )
+from wayfare.model.besttime import BestTime, best_moment, engagement_profile
 from wayfare.model.conditions import evaluate
 from wayfare.model.durations import Duration
 from wayfare.model.journey import HOLDOUT, Journey
@@ -70,18 +71,31 @@ class Visit:
             f"{self.journey_id}:{e.customer_id}:{e.entry_number}:{self.state.id}:{e.step}{suffix}"
         )
 
-    def send(self, channel: str, campaign_id: int, suffix: str = "") -> Send:
-        """A message from this state on ``channel``, held back by quiet hours, or skipped."""
+    def send(
+        self, channel: str, campaign_id: int, suffix: str = "", best: BestTime | None = None
+    ) -> Send:
+        """A message from this state on ``channel``, held back by quiet hours, or skipped.
+
+        ``best``: at the customer's best hour within its horizon (``model.besttime``).
+        """
         settings = self.journey.settings
-        reason = self.facts.unreachable.get(channel)
+        facts = self.facts
+        reason = facts.unreachable.get(channel)
         cap = settings.frequency_cap
-        if reason is None and cap is not None and self.facts.sent_recently + self.sent >= cap.max:
+        if reason is None and cap is not None and facts.sent_recently + self.sent >= cap.max:
             reason = "frequency_cap"
         not_before = self.at
         quiet = settings.quiet_hours
+        if best is not None and reason is None:
+            own = engagement_profile(
+                ((code, at) for code, times in facts.customer.events.items() for at in times),
+                facts.zone,
+            )
+            hours = None if quiet is None else (quiet.start, quiet.end)
+            not_before = best_moment(self.at, facts.zone, best, own, facts.population, hours)
         if quiet is not None and reason is None:
             not_before = (
-                calendar.quiet_until(self.at, quiet.start, quiet.end, self.facts.zone) or self.at
+                calendar.quiet_until(not_before, quiet.start, quiet.end, facts.zone) or not_before
             )
         return Send(
             key=self.key(suffix),
@@ -161,7 +175,7 @@ def _message(visit: Visit, params: SendParams) -> Decision:
         return Ignore()
     channel = visit.state.type.channel
     assert channel is not None
-    send = visit.send(channel.value, params.campaign_id)
+    send = visit.send(channel.value, params.campaign_id, best=params.best_time)
     return Go(params.forward, "skipped" if send.skipped else "sent", sends=(send,))
 
 

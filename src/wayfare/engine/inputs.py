@@ -5,20 +5,23 @@ Stored journeys are parsed once per version; a batch's facts take one query per 
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, select
 
+from wayfare.engine.calendar import customer_zone
 from wayfare.engine.decisions import Facts
 from wayfare.engine.facts import facts_for
+from wayfare.model.besttime import ENGAGEMENT, hour_of_week
 from wayfare.model.conditions import Condition, window_start
 from wayfare.model.journey import Journey
-from wayfare.model.states import StateType
+from wayfare.model.states import SendParams, StateType
 from wayfare.model.validation import validate_journey
 from wayfare.store import experiments
 from wayfare.store.conditions_sql import load_segments
@@ -27,7 +30,7 @@ from wayfare.store.customers import field_types as load_field_types
 from wayfare.store.database import dialect_of
 from wayfare.store.enrollments import EnrollmentRow
 from wayfare.store.journeys import json_references
-from wayfare.store.schema import events, journeys, outbox
+from wayfare.store.schema import customers, events, journeys, outbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,8 @@ class LoadedJourney:
     """Runs are alike for customers alike in reachability, zone and position (``run_due``)."""
     experiments: bool = False
     """It has a ``FLOW_RANDOM`` experiment (whose winner, once decided, runs read)."""
+    best_time: bool = False
+    """It has a best-time send (runs read the customers' opens and clicks, and the population's)."""
 
 
 _PARSED: dict[tuple[int, int, bytes], LoadedJourney] = {}
@@ -69,10 +74,12 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
                 str(row.status),
                 report.journey if report.valid else None,
                 row.states,
-                frozenset(_event_codes(row.states)),
+                frozenset(_event_codes(row.states))
+                | (ENGAGEMENT if _best_time(report.journey) else frozenset()),
                 frozenset(json_references(row.states, "segmentIds")),
                 _bulk(report.journey if report.valid else None),
                 bool(report.valid and report.journey and report.journey.experiments()),
+                _best_time(report.journey),
             )
             if len(_PARSED) > 10_000:
                 _PARSED.clear()
@@ -85,6 +92,60 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
 
 PERSONAL = frozenset({StateType.FLOW_FILTER, StateType.FLOW_RANDOM, StateType.FLOW_WEBHOOK})
 """States whose decision depends on more than the customer's reachability and zone."""
+
+
+def _best_time(journey: Journey | None) -> bool:
+    return journey is not None and any(
+        isinstance(state.params, SendParams) and state.params.best_time is not None
+        for state in journey.states
+    )
+
+
+POPULATION_FOR = timedelta(minutes=10)
+"""How long a process keeps an application's population profile before reading it again."""
+POPULATION_DAYS = 90
+POPULATION_EVENTS = 50_000
+"""The population profile: the latest opens and clicks of the last 90 days, at most 50,000."""
+_POPULATION: dict[int, tuple[datetime, Counter[int]]] = {}
+
+
+def population_profile(conn: Connection, application_id: int, now: datetime) -> Counter[int]:
+    """The application's opens and clicks per local hour of the week (each customer's zone).
+
+    Read from its latest engagement events and kept ``POPULATION_FOR`` in this process.
+    """
+    kept = _POPULATION.get(application_id)
+    if kept is not None and kept[0] <= now < kept[0] + POPULATION_FOR:
+        return kept[1]
+    rows = conn.execute(
+        select(events.c.occurred_at, customers.c.timezone)
+        .select_from(
+            events.outerjoin(
+                customers,
+                and_(
+                    customers.c.application_id == events.c.application_id,
+                    customers.c.customer_id == events.c.customer_id,
+                ),
+            )
+        )
+        .where(
+            events.c.application_id == application_id,
+            events.c.event_code.in_(sorted(ENGAGEMENT)),
+            events.c.occurred_at > now - timedelta(days=POPULATION_DAYS),
+            events.c.occurred_at <= now,
+        )
+        .order_by(events.c.occurred_at.desc())
+        .limit(POPULATION_EVENTS)
+    )
+    found: Counter[int] = Counter()
+    zones: dict[str | None, ZoneInfo] = {}
+    for at, tz in rows:
+        zone = zones.get(tz) or zones.setdefault(tz, customer_zone(tz, None))
+        found[hour_of_week(at, zone)] += 1
+    if len(_POPULATION) > 1000:
+        _POPULATION.clear()
+    _POPULATION[application_id] = (now, found)
+    return found
 
 
 def _bulk(journey: Journey | None) -> bool:
@@ -137,6 +198,10 @@ class BatchFacts:
         self.winners = experiments.winners(
             conn, [j.id for j in loaded.values() if j.journey is not None and j.experiments]
         )
+        self.population = {
+            app: population_profile(conn, app, now)
+            for app in {j.application_id for j in loaded.values() if j.best_time}
+        }
         for app, ids in by_app.items():
             wanted = sorted(ids)
             in_app = [loaded[j] for j in journeys_by_app[app] if j in loaded]
@@ -203,4 +268,5 @@ class BatchFacts:
             segments=self.segments[row.application_id],
             sent_recently=sent,
             winners=self.winners.get(row.journey_id, {}),
+            population=self.population.get(row.application_id, {}),
         )

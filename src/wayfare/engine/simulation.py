@@ -19,6 +19,7 @@ from wayfare.engine.advance import enter, run
 from wayfare.engine.decisions import Event, Facts, Outcome, Status, WebhookResponse
 from wayfare.engine.facts import facts_for
 from wayfare.errors import InvalidInput, JourneyInvalid, Problem
+from wayfare.model.besttime import ENGAGEMENT, hour_of_week
 from wayfare.model.conditions import Condition, evaluate, referenced_segments
 from wayfare.model.customers import Customer
 from wayfare.model.durations import Duration
@@ -337,6 +338,8 @@ class _Simulator:
         }
         """Per experiment: (path, customer, when) of each draw."""
         self.winners: dict[int, int] = {}
+        self.population: Counter[int] = Counter()
+        """The opens and clicks of every customer so far, per local hour of the week."""
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -350,7 +353,7 @@ class _Simulator:
         """Queue the events, the first entry check and the birthdays, then run the clock."""
         for event in events:
             if event.at < self.start:
-                self.history.setdefault(event.customer_id, []).append((event.code, event.at))
+                self.remember(event)
             else:
                 self.push(event.at, _EVENT, event)
         entry = self.entry
@@ -460,7 +463,7 @@ class _Simulator:
         at = event.at
         if event.customer_id not in self.customers:
             self.customers[event.customer_id] = _bare_customer(event.customer_id, at)
-        self.history.setdefault(event.customer_id, []).append((event.code, at))
+        self.remember(event)
         active = self.active.get(event.customer_id)
         if active is not None and event.code in active.wait_events:
             facts = self.facts(event.customer_id, at)
@@ -480,6 +483,14 @@ class _Simulator:
                 if not evaluate(params.cond, facts.customer, at, segments=self.segments):
                     return
             self.enroll(event.customer_id, at, event)
+
+    def remember(self, event: SimEvent) -> None:
+        """The event joins its customer's history (and, an open or click, the population's)."""
+        self.history.setdefault(event.customer_id, []).append((event.code, event.at))
+        if event.code in ENGAGEMENT:
+            customer = self.customers.get(event.customer_id)
+            zone = calendar.customer_zone(customer.timezone if customer else None, None)
+            self.population[hour_of_week(event.at, zone)] += 1
 
     def on_timer(self, at: datetime, customer_id: str, step: int) -> None:
         """Wake the customer's enrollment if it still waits on this timer."""
@@ -544,6 +555,7 @@ class _Simulator:
             segments=self.segments,
             sent_recently=recent,
             winners=self.winners,
+            population=self.population,
         )
 
     def on_answer(self, at: datetime, customer_id: str, step: int) -> None:

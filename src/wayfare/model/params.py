@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import time
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationErr
 from pydantic_core import PydanticCustomError
 
 from wayfare.errors import Problem
+from wayfare.model.besttime import BestTime
 from wayfare.model.conditions import All, Condition, parse_condition
 from wayfare.model.customers import is_timezone
 from wayfare.model.durations import Duration, parse_duration
@@ -172,8 +174,23 @@ class _Action(Doc):
     campaignId: int
 
 
+class _Window(Doc):
+    from_: TimeOfDay = Field(alias="from")
+    to: TimeOfDay
+
+
+def _horizon(value: Any) -> Duration:
+    duration = _duration(value, positive=True)
+    if duration.years or duration.months or duration.approximate_seconds() > 7 * 86400:
+        raise _error("bad_duration", f"{value!r}: a send horizon is at most seven days (P7D)")
+    return duration
+
+
 class _Send(Doc):
     action: _Action
+    sendTime: Literal["now", "best"] = "now"
+    sendWindow: _Window | None = None
+    sendHorizon: Annotated[Duration, PlainValidator(_horizon)] | None = None
     forward: int | None
 
 
@@ -402,10 +419,24 @@ def _filter(doc: _FlowFilter, ctx: _Context) -> FilterParams:
 
 _Builder = Callable[[Any, _Context], Params]
 
-_SEND: tuple[type[Doc], _Builder] = (
-    _Send,
-    lambda d, c: SendParams(d.action.campaignId, d.forward),
-)
+
+def _send(doc: _Send, ctx: _Context) -> SendParams:
+    if doc.sendTime == "now":
+        for key in ("sendWindow", "sendHorizon"):
+            if getattr(doc, key) is not None:
+                ctx.add(key, 'applies only with "sendTime": "best"', "invalid")
+        return SendParams(doc.action.campaignId, doc.forward)
+    best = BestTime()
+    if doc.sendWindow is not None:
+        if doc.sendWindow.from_ == doc.sendWindow.to:
+            ctx.add("sendWindow", "is empty: from and to are the same time", "invalid")
+        best = replace(best, window_start=doc.sendWindow.from_, window_end=doc.sendWindow.to)
+    if doc.sendHorizon is not None:
+        best = replace(best, horizon=doc.sendHorizon)
+    return SendParams(doc.action.campaignId, doc.forward, best)
+
+
+_SEND: tuple[type[Doc], _Builder] = (_Send, _send)
 
 _SHAPES: dict[StateType, tuple[type[Doc], _Builder]] = {
     StateType.IN_ALL: (_Forward, lambda d, c: ForwardParams(d.forward)),

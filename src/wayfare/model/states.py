@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
 
+from wayfare.model.besttime import BestTime
 from wayfare.model.conditions import Condition
 from wayfare.model.durations import Duration
 from wayfare.model.experiments import Rule
@@ -242,10 +243,14 @@ class BirthdayEntryParams:
 
 @dataclass(frozen=True, slots=True)
 class SendParams:
-    """``ACTION_*_SEND {action: {campaignId}, forward}``: send one campaign."""
+    """``ACTION_*_SEND {action: {campaignId}, sendTime?, forward}``: send one campaign.
+
+    ``best_time``: with ``sendTime: best``, at the customer's best hour (``model.besttime``).
+    """
 
     campaign_id: int
     forward: Forward
+    best_time: BestTime | None = None
 
     def edges(self) -> tuple[Edge, ...]:
         """The ``forward`` ids with their paths."""

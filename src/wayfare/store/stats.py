@@ -115,6 +115,8 @@ class MessageStats:
     opened: int
     clicked: int
     conversions: int | None
+    send_time: str = "now"
+    """``best`` for a best-time send, else ``now``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +319,7 @@ def journey_stats(
                 opened=outcome.get("opened", 0),
                 clicked=outcome.get("clicked", 0),
                 conversions=None if goal is None else outcome.get("conversions", 0),
+                send_time="now" if state.params.best_time is None else "best",
             )
         paths = None
         if state is not None and isinstance(state.params, RandomParams):
