@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from wayfare.channels.dispatch import Dispatcher
 from wayfare.engine.entries import put_customers, start_journey
 from wayfare.engine.simulation import SimEvent, simulate
 from wayfare.engine.worker import Runner
 from wayfare.model.besttime import BestTime, best_moment, engagement_profile, hour_of_week
 from wayfare.model.durations import Duration
 from wayfare.model.journey import parse_journey
+from wayfare.model.validation import validate_journey
 from wayfare.store.database import Database
 from wayfare.store.events import record_events
 from wayfare.store.schema import outbox
@@ -124,20 +126,19 @@ def best_journey(database: Database, app_id: int) -> int:
 def test_live_a_best_time_send_waits_in_the_outbox_for_its_hour(
     database: Database, app_id: int
 ) -> None:
-    add_customers(database, app_id, 2)  # c0000 clicks at 19:10 (UTC: no zone); c0001 never
+    # Twelve customers without a time zone (UTC), more than a bulk group: c0000 clicks at
+    # 19:10, c0001-c0010 at 10:10, c0011 never (the population decides: mostly 10:00).
+    add_customers(database, app_id, 12)
     jid = best_journey(database, app_id)
+    clicks = [
+        {"eventCode": "push.click", "customerId": f"c{i:04d}", "date": at.isoformat()}
+        for i in range(11)
+        for _, at in clicks_at(19 if i == 0 else 10, 10, ZoneInfo("UTC"))
+    ]
     with database.write() as conn:
-        record_events(
-            conn,
-            app_id,
-            [
-                {"eventCode": "push.click", "customerId": "c0000", "date": at.isoformat()}
-                for _, at in clicks_at(19, 10, ZoneInfo("UTC"))
-            ],
-            MONDAY,
-        )
+        record_events(conn, app_id, clicks, MONDAY)
         start_journey(conn, app_id, jid, MONDAY)
-        put_customers(conn, app_id, jid, ["c0000", "c0001"], MONDAY)
+        put_customers(conn, app_id, jid, [f"c{i:04d}" for i in range(12)], MONDAY)
     drain(Runner(database), MONDAY)
     with database.read() as conn:
         rows = {
@@ -146,10 +147,16 @@ def test_live_a_best_time_send_waits_in_the_outbox_for_its_hour(
                 select(outbox.c.customer_id, outbox.c.status, outbox.c.next_attempt_at)
             )
         }
-    # The customers have no time zone: UTC. c0000 waits for 19:00; c0001's population (c0000's
-    # ten clicks) says 19:00 too.
-    evening = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)
-    assert rows == {"c0000": ("pending", evening), "c0001": ("pending", evening)}
+    evening, morning = datetime(2026, 3, 2, 19, tzinfo=UTC), datetime(2026, 3, 2, 10, tzinfo=UTC)
+    assert rows.pop("c0000") == ("pending", evening)
+    assert rows == {f"c{i:04d}": ("pending", morning) for i in range(1, 12)}
+    dispatcher = Dispatcher(database)  # the log channel delivers each at its hour
+    try:
+        assert dispatcher.tick(morning - timedelta(minutes=1)) == 0
+        assert dispatcher.tick(morning) == 11
+        assert dispatcher.tick(evening) == 1
+    finally:
+        dispatcher.close()
 
 
 def test_the_simulator_sends_at_the_best_hour() -> None:
@@ -187,3 +194,32 @@ def test_every_window_hour_can_win(hour: int) -> None:
     own = engagement_profile(clicks_at(hour, 6), MADRID)
     night = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
     assert best_moment(night, MADRID, DEFAULT, own, {}).astimezone(MADRID).hour == hour
+
+
+def test_a_window_inside_the_quiet_hours_is_refused() -> None:
+    doc = {
+        "name": "x",
+        "states": [
+            {"id": 1, "type": "IN_ALL", "params": {"forward": 2}},
+            {
+                "id": 2,
+                "type": "ACTION_PUSH_SEND",
+                "params": {
+                    "action": {"campaignId": 1},
+                    "sendTime": "best",
+                    "sendWindow": {"from": "09:00", "to": "17:00"},
+                    "forward": None,
+                },
+            },
+        ],
+        "settings": {"quietHours": {"from": "08:00", "to": "18:00"}},
+    }
+    report = validate_journey(doc)
+    assert [(p.where, p.message) for p in report.problems] == [
+        (
+            "state 2: params.sendWindow",
+            "lies inside the journey's quietHours: no time is left to send in",
+        )
+    ]
+    doc["settings"] = {"quietHours": {"from": "08:00", "to": "16:59"}}
+    assert validate_journey(doc).valid

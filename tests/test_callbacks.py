@@ -585,3 +585,30 @@ def test_call_callbacks_need_the_twilio_signature(database: Database) -> None:
     assert refused.status_code == 403 and refused.json()["errorCode"] == "bad_signature"
     with database.read() as conn:
         assert conn.execute(select(events.c.id)).first() is None
+
+
+def test_call_callbacks_signed_over_the_configured_public_url(database: Database) -> None:
+    app_id, _ = setup(database)
+    public = f"https://wayfare.example.com/v1/callback/call/{app_id}"
+    with database.write() as conn:
+        conn.execute(
+            channel_settings.update()
+            .where(channel_settings.c.channel == "sms")
+            .values(
+                settings={
+                    "credentials": {"accountSid": "AC1", "authToken": AUTH_TOKEN},
+                    "options": {"from": "+1500", "callStatusCallback": public},
+                }
+            )
+        )
+    form = {"CallSid": CALL_SID, "CallStatus": "busy", "To": "+34600111222"}
+    signature = twilio_signature(AUTH_TOKEN, public, list(form.items()))
+    answer = client_for(database).post(
+        f"/v1/callback/call/{app_id}",
+        content=urlencode(form),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+        },
+    )
+    assert answer.status_code == 200 and answer.json()["data"] == {"recorded": 1}

@@ -12,8 +12,10 @@ from sqlalchemy import func, select
 from wayfare.engine.entries import start_journey
 from wayfare.engine.worker import Runner
 from wayfare.store.campaigns import create_campaign
+from wayfare.store.customers import delete_customer
 from wayfare.store.database import Database
 from wayfare.store.events import define_event_type, record_events
+from wayfare.store.experiments import Draw, write_draws
 from wayfare.store.journeys import create_journey
 from wayfare.store.schema import experiment_decisions, experiment_entries, outbox
 
@@ -174,3 +176,21 @@ def test_no_winner_when_the_paths_convert_alike(database: Database, app_id: int)
         decision = conn.execute(select(experiment_decisions)).one()
     assert decision.winner is None and decision.rule == "bayes"
     assert 0.05 < decision.figures[0]["score"] < 0.95  # the chance each is best
+
+
+def test_erasing_a_customer_removes_their_draws(database: Database, app_id: int) -> None:
+    add_customers(database, app_id, 2)
+    with database.write() as conn:
+        content = {"title": "Hi", "body": "Offer"}
+        a = create_campaign(conn, app_id, "A", "push", content, T0)
+        define_event_type(conn, app_id, "visit", "Visit", T0)
+        define_event_type(conn, app_id, "purchase", "Purchase", T0)
+        journey = create_journey(conn, app_id, journey_document(a, a), T0)
+        write_draws(
+            conn,
+            [Draw(app_id, journey, 2, 0, "c0000", T0), Draw(app_id, journey, 2, 1, "c0001", T0)],
+        )
+        delete_customer(conn, app_id, "c0000")
+    with database.read() as conn:
+        left = conn.execute(select(experiment_entries.c.customer_id)).scalars().all()
+    assert left == ["c0001"]

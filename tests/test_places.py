@@ -15,11 +15,12 @@ from wayfare.store.customers import delete_customer, upsert_customers
 from wayfare.store.database import Database
 from wayfare.store.journeys import create_journey
 from wayfare.store.places import Crossing, _write, distance_m, get_place
-from wayfare.store.schema import events, outbox, place_presence
+from wayfare.store.schema import events, location_reports, outbox, place_presence
 
 from .test_api_client import TestClient, client_for, key_for
 
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+"""Reports must be recent (at most 30 days old): the tests' clock starts a day ago."""
 SOL = (40.416775, -3.703790)  # Puerta del Sol, Madrid
 NORTH_METRES = 1 / 111_194.93  # degrees of latitude per metre on the sphere
 
@@ -225,3 +226,32 @@ def test_erasing_a_customer_forgets_where_they_were(database: Database) -> None:
         delete_customer(conn, app_id, "ana")
     with database.read() as conn:
         assert conn.execute(select(place_presence.c.customer_id)).first() is None
+        assert conn.execute(select(location_reports.c.customer_id)).first() is None
+
+
+def test_a_late_report_changes_nothing(database: Database) -> None:
+    api, _, _ = setup(database)
+    minute = timedelta(minutes=1)
+    assert report(api, T0 + minute, 10) == [("place.enter", "Sol")]
+    assert report(api, T0 + 30 * minute, 20) == []  # still inside, half an hour later
+    # A fix from 20 minutes in, outside, arrives late: it is older than what was taken.
+    assert report(api, T0 + 20 * minute, 900) == []
+    assert report(api, T0 + 31 * minute, 20) == []
+
+
+def test_report_dates_and_accuracy_are_bounded(database: Database) -> None:
+    api, _, _ = setup(database)
+    latitude, longitude = north(10)
+    here = {"customerId": "ana", "latitude": latitude, "longitude": longitude}
+    now = datetime.now(UTC)
+    for when in (now + timedelta(hours=1), now - timedelta(days=31), datetime(1, 1, 1, tzinfo=UTC)):
+        answer = api.post("/v1/location", json=here | {"date": when.isoformat()})
+        assert answer.status_code == 400, when
+        assert answer.json()["errors"][0]["where"] == "date"
+    vague = api.post("/v1/location", json=here | {"accuracy": 1e9})
+    assert vague.status_code == 400
+    bad_id = api.post("/v1/location", json=here | {"customerId": "no spaces"})
+    assert bad_id.status_code == 400 and bad_id.json()["errors"][0]["where"] == "customerId"
+    # A device a minute fast is taken.
+    ahead = api.post("/v1/location", json=here | {"date": (now + timedelta(minutes=1)).isoformat()})
+    assert ahead.status_code == 200

@@ -83,9 +83,12 @@ def twilio_signature(auth_token: str, url: str, params: Sequence[tuple[str, str]
     return base64.b64encode(digest).decode()
 
 
-def _urls(request: Request, config: ChannelConfig) -> Iterator[str]:
-    """The URLs Twilio may have signed: the configured ``statusCallback``, then this request's."""
-    configured = config.options.get("statusCallback")
+def _urls(request: Request, config: ChannelConfig, option: str) -> Iterator[str]:
+    """The URLs Twilio may have signed: the one configured in ``option``, then this request's.
+
+    (Behind a proxy, the URL Twilio called may not be the one this process sees.)
+    """
+    configured = config.options.get(option)
     if configured:
         yield str(configured)
     yield str(request.url)
@@ -166,11 +169,11 @@ async def sms_status(application_id: int, request: Request, database: Db) -> Jso
 
 
 def _twilio_form(
-    application_id: int, request: Request, body: bytes, database: Database, *, status_url: bool
+    application_id: int, request: Request, body: bytes, database: Database, *, url_option: str
 ) -> dict[str, str]:
     """The form of a request Twilio signed with the auth token of the application's SMS account.
 
-    ``status_url``: the configured ``statusCallback`` is one of the URLs it may have signed.
+    ``url_option``: the SMS channel option holding the public URL Twilio was given.
     """
     config = _config(database, application_id, "sms")
     token = config.credentials.get("authToken")
@@ -178,7 +181,7 @@ def _twilio_form(
         raise Refused(403, "not_configured", "sms credentials.authToken is needed to check calls")
     params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     signature = request.headers.get("x-twilio-signature", "")
-    urls = _urls(request, config) if status_url else [str(request.url)]
+    urls = _urls(request, config, url_option)
     if not signature or not any(
         hmac.compare_digest(twilio_signature(str(token), url, params), signature) for url in urls
     ):
@@ -187,7 +190,7 @@ def _twilio_form(
 
 
 def _sms_status(application_id: int, request: Request, body: bytes, database: Database) -> Json:
-    form = _twilio_form(application_id, request, body, database, status_url=True)
+    form = _twilio_form(application_id, request, body, database, url_option="statusCallback")
     sid, status = form.get("MessageSid", ""), form.get("MessageStatus", "")
     code = SMS_EVENTS.get(status)
     if not sid or code is None:
@@ -207,7 +210,8 @@ async def call_status(application_id: int, request: Request, database: Db) -> Js
     ``completed`` becomes ``call.completed``; ``busy``, ``no-answer``, ``failed`` and
     ``canceled`` become ``call.missed``, of every customer whose phone is the caller's number
     (``From``) for an inbound call, the called one (``To``) otherwise. Signed as the SMS status
-    callback is (the SMS channel's Twilio account); 403 when the signature does not match.
+    callback is (the SMS channel's Twilio account), over this URL or the channel's
+    ``options.callStatusCallback``; 403 when the signature does not match.
     Other statuses, and numbers no customer has, are answered 200 and not recorded.
     """
     body = await request.body()
@@ -215,7 +219,7 @@ async def call_status(application_id: int, request: Request, database: Db) -> Js
 
 
 def _call_status(application_id: int, request: Request, body: bytes, database: Database) -> Json:
-    form = _twilio_form(application_id, request, body, database, status_url=False)
+    form = _twilio_form(application_id, request, body, database, url_option="callStatusCallback")
     sid, status = form.get("CallSid", ""), form.get("CallStatus", "")
     code = CALL_EVENTS.get(status)
     if not sid or code is None:

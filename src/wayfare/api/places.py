@@ -7,6 +7,7 @@ journeys listening for it react at once (``wayfare.store.places``).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -15,7 +16,7 @@ from pydantic import Field
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, Page, created, ok
 from wayfare.errors import InvalidInput, Problem
-from wayfare.model.customers import parse_instant
+from wayfare.model.customers import check_customer_id, parse_instant
 from wayfare.model.durations import Duration
 from wayfare.store.database import Database
 from wayfare.store.places import (
@@ -35,6 +36,9 @@ router = APIRouter(tags=["places"])
 
 MAX_LOCATIONS = 1_000
 """Reports in one ``POST /v1/location/batch``."""
+REPORT_AGE = timedelta(days=30)
+REPORT_AHEAD = timedelta(minutes=5)
+"""A report's ``date``: at most 30 days old (a device catching up), five minutes ahead (clocks)."""
 
 
 class PlaceBody(Body):
@@ -55,7 +59,9 @@ class LocationBody(Body):
     customerId: str = Field(min_length=1, max_length=200)
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
-    accuracy: float = Field(0.0, ge=0, description="Metres (the device's estimate).")
+    accuracy: float = Field(
+        0.0, ge=0, le=100_000, allow_inf_nan=False, description="Metres (the device's estimate)."
+    )
     date: str | None = Field(None, description="ISO 8601; now when absent.")
 
 
@@ -135,11 +141,19 @@ def _report(application_id: int, bodies: list[LocationBody], database: Database)
     locations: list[Location] = []
     problems: list[Problem] = []
     for index, body in enumerate(bodies):
-        where = "date" if len(bodies) == 1 else f"locations[{index}].date"
+        prefix = "" if len(bodies) == 1 else f"locations[{index}]."
+        try:
+            check_customer_id(body.customerId)
+        except ValueError as exc:
+            problems.append(Problem(prefix + "customerId", str(exc), "invalid_customer_id"))
         try:
             at = now if body.date is None else parse_instant(body.date)
         except ValueError as exc:
-            problems.append(Problem(where, str(exc), "bad_date"))
+            problems.append(Problem(prefix + "date", str(exc), "bad_date"))
+            continue
+        if not now - REPORT_AGE <= at <= now + REPORT_AHEAD:
+            message = "must be within the last 30 days and at most five minutes ahead of now"
+            problems.append(Problem(prefix + "date", message, "bad_date"))
             continue
         locations.append(
             Location(body.customerId, body.latitude, body.longitude, at, body.accuracy)

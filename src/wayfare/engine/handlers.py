@@ -190,12 +190,15 @@ def _filter(visit: Visit, params: FilterParams) -> Decision:
 
 
 def _held_out(visit: Visit) -> bool:
-    """Whether this entrant is in the journey's holdout (a stable draw; test runs never are)."""
+    """Whether this entrant is in the journey's holdout (test runs never are).
+
+    A stable draw of the journey and the customer: a customer held out stays out on every entry.
+    """
     share = visit.journey.settings.holdout
     e = visit.enrollment
     if share <= 0 or e.test:
         return False
-    return _unit(f"holdout:{visit.journey_id}:{e.customer_id}:{e.entry_number}") < share
+    return _unit(f"holdout:{visit.journey_id}:{e.customer_id}") < share
 
 
 def draw(journey_id: int, state_id: int, customer_id: str, entry_number: int) -> float:

@@ -106,7 +106,8 @@ POPULATION_FOR = timedelta(minutes=10)
 POPULATION_DAYS = 90
 POPULATION_EVENTS = 50_000
 """The population profile: the latest opens and clicks of the last 90 days, at most 50,000."""
-_POPULATION: dict[int, tuple[datetime, Counter[int]]] = {}
+_POPULATION: dict[tuple[str, int], tuple[datetime, Counter[int]]] = {}
+"""By (database, application): when read, and the profile."""
 
 
 def population_profile(conn: Connection, application_id: int, now: datetime) -> Counter[int]:
@@ -114,7 +115,8 @@ def population_profile(conn: Connection, application_id: int, now: datetime) -> 
 
     Read from its latest engagement events and kept ``POPULATION_FOR`` in this process.
     """
-    kept = _POPULATION.get(application_id)
+    key = (str(conn.engine.url), application_id)
+    kept = _POPULATION.get(key)
     if kept is not None and kept[0] <= now < kept[0] + POPULATION_FOR:
         return kept[1]
     rows = conn.execute(
@@ -144,7 +146,7 @@ def population_profile(conn: Connection, application_id: int, now: datetime) -> 
         found[hour_of_week(at, zone)] += 1
     if len(_POPULATION) > 1000:
         _POPULATION.clear()
-    _POPULATION[application_id] = (now, found)
+    _POPULATION[key] = (now, found)
     return found
 
 
@@ -152,8 +154,8 @@ def _bulk(journey: Journey | None) -> bool:
     if journey is None:
         return False
     settings = journey.settings
-    if settings.frequency_cap is not None or settings.holdout > 0:
-        return False  # a cap counts each customer's sends; a holdout draws each customer
+    if settings.frequency_cap is not None or settings.holdout > 0 or _best_time(journey):
+        return False  # each customer's sends, draw or opens and clicks count
     return not any(state.type in PERSONAL for state in journey.states)
 
 

@@ -8,8 +8,9 @@ does not turn noise into a winner. Two rules:
   with continuity correction (Yates), at ``1 - confidence`` split evenly over the comparisons
   (Bonferroni). A winner only if it beats every other path.
 - ``bayes``: each path's rate has a Beta(1 + conversions, 1 + failures) posterior; the winner is
-  the path whose probability to be best reaches ``confidence``. With two paths and no true
-  difference this picks one in about ``2 (1 - confidence)`` of experiments: ask 0.975 for 5 %.
+  the path whose probability to be best (integrated numerically) reaches ``confidence``. With
+  two paths and no true difference this picks one in about ``2 (1 - confidence)`` of
+  experiments: ask 0.975 for 5 %.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from enum import StrEnum
 from statistics import NormalDist
 
 STANDARD = NormalDist()
-GRID = 2001
-"""Points of the numeric integration of the probability to be best."""
+GRID = 401
+"""Points each posterior adds to the grid of the probability to be best."""
 
 
 class Rule(StrEnum):
@@ -58,11 +59,11 @@ class Verdict:
 
 
 def decide(rule: Rule, confidence: float, samples: Sequence[Sample]) -> Verdict:
-    """The verdict of ``rule`` at ``confidence`` (0.5 to 0.9999) on two or more paths' samples."""
+    """The verdict of ``rule`` at ``confidence`` (over 0.5, under 1) on two or more paths."""
     if len(samples) < 2:
         raise ValueError("an experiment compares two paths or more")
-    if not 0.5 <= confidence < 1:
-        raise ValueError(f"confidence must be from 0.5 to under 1, got {confidence!r}")
+    if not 0.5 < confidence < 1:
+        raise ValueError(f"confidence must be over 0.5 and under 1, got {confidence!r}")
     if rule is Rule.BAYES:
         chances = best_probabilities(samples)
         top = max(range(len(samples)), key=lambda i: chances[i])
@@ -98,32 +99,56 @@ def two_proportion_p(a: Sample, b: Sample) -> float:
 def best_probabilities(samples: Sequence[Sample]) -> list[float]:
     """Each path's probability to have the highest rate, under Beta(1 + x, 1 + n - x) posteriors.
 
-    The posteriors are taken as normal (their mean and variance), and the probability that path
-    i is best, the integral of its density times the others' distribution functions, is summed
-    on a grid. Samples of a few hundred customers or more make the approximation close.
+    The probability that path i is best is the integral of its density times the other paths'
+    distribution functions; both are summed (trapezoids) on a grid that is dense wherever one of
+    the posteriors has its mass, so that a narrow posterior is measured as well as a wide one.
     """
-    shapes = []
-    for sample in samples:
-        alpha, beta = 1 + sample.conversions, 1 + sample.customers - sample.conversions
-        mean = alpha / (alpha + beta)
-        spread = math.sqrt(alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1)))
-        shapes.append(NormalDist(mean, spread))
-    low = min(s.mean - 8 * s.stdev for s in shapes)
-    high = max(s.mean + 8 * s.stdev for s in shapes)
-    step = (high - low) / (GRID - 1)
-    points = [low + i * step for i in range(GRID)]
-    cdfs = [[shape.cdf(t) for t in points] for shape in shapes]
+    shapes = [(1.0 + s.conversions, 1.0 + s.customers - s.conversions) for s in samples]
+    points = {0.0, 1.0}
+    for a, b in shapes:
+        mean = a / (a + b)
+        spread = math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+        low, high = max(0.0, mean - 12 * spread), min(1.0, mean + 12 * spread)
+        points.update(low + (high - low) * i / (GRID - 1) for i in range(GRID))
+    grid = sorted(points)
+    densities = [[_beta_pdf(t, a, b) for t in grid] for a, b in shapes]
+    cdfs = []
+    for density in densities:
+        total, running = 0.0, [0.0]
+        for k in range(1, len(grid)):
+            total += (density[k] + density[k - 1]) * (grid[k] - grid[k - 1]) / 2
+            running.append(total)
+        cdfs.append([value / total for value in running])
     found = []
-    for index, shape in enumerate(shapes):
+    for index, density in enumerate(densities):
         others = [c for j, c in enumerate(cdfs) if j != index]
-        total = 0.0
-        for k, t in enumerate(points):
+        values = []
+        for k in range(len(grid)):
             below = 1.0
             for cdf in others:
                 below *= cdf[k]
-            total += shape.pdf(t) * below
-        found.append(min(1.0, total * step))
+            values.append(density[k] * below)
+        mass = sum(
+            (density[k] + density[k - 1]) * (grid[k] - grid[k - 1]) / 2 for k in range(1, len(grid))
+        )
+        area = sum(
+            (values[k] + values[k - 1]) * (grid[k] - grid[k - 1]) / 2 for k in range(1, len(grid))
+        )
+        found.append(min(1.0, area / mass))
     return found
+
+
+def _beta_pdf(t: float, a: float, b: float) -> float:
+    """The Beta(a, b) density at ``t`` (a, b >= 1), from log-gamma."""
+    if t <= 0.0:
+        return math.exp(-_log_beta(a, b)) if a == 1.0 else 0.0
+    if t >= 1.0:
+        return math.exp(-_log_beta(a, b)) if b == 1.0 else 0.0
+    return math.exp((a - 1) * math.log(t) + (b - 1) * math.log1p(-t) - _log_beta(a, b))
+
+
+def _log_beta(a: float, b: float) -> float:
+    return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
 
 
 def sample_size(base: float, lift: float, confidence: float = 0.95, power: float = 0.95) -> int:

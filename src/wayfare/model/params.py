@@ -243,16 +243,23 @@ class _Path(Doc):
     forward: int | None
 
 
+def _fixed_window(value: Any) -> Duration:
+    duration = _duration(value, positive=True)
+    if duration.years or duration.months:
+        raise _error("bad_duration", f"{value!r}: give the window in weeks, days or hours (P30D)")
+    return duration
+
+
 class _ExperimentGoal(Doc):
     eventName: Name
-    within: WaitDuration
+    within: Annotated[Duration, PlainValidator(_fixed_window)]
 
 
 class _Experiment(Doc):
     goal: _ExperimentGoal
     minSample: Annotated[int, Field(ge=10, le=10_000_000)]
     rule: Literal["ztest", "bayes"] = "ztest"
-    confidence: Annotated[float, Field(ge=0.5, le=0.9999)] = 0.95
+    confidence: Annotated[float, Field(gt=0.5, le=0.9999)] = 0.95
 
 
 class _FlowRandom(Doc):
@@ -538,6 +545,8 @@ def pydantic_problems(exc: ValidationError, prefix: str) -> list[Problem]:
             code = "missing_forward"
         elif kind == "greater_than_equal":
             message, code = f"must be at least {error.get('ctx', {}).get('ge')}", "invalid"
+        elif kind == "greater_than":
+            message, code = f"must be more than {error.get('ctx', {}).get('gt')}", "invalid"
         elif kind == "less_than_equal":
             message, code = f"must be at most {error.get('ctx', {}).get('le')}", "invalid"
         elif kind == "too_short":

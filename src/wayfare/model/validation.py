@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any
 
 from wayfare.errors import JourneyInvalid, Problem
+from wayfare.model.besttime import in_window
 from wayfare.model.conditions import Condition, referenced_events, referenced_segments
 from wayfare.model.events import BUILTIN_EVENTS
 from wayfare.model.fields import FIELD_NAME, FieldType
@@ -91,6 +93,7 @@ def validate_journey(raw: Mapping[str, object], catalog: Catalog | None = None) 
     problems = list(parsed.problems)
     problems.extend(_graph_problems(parsed, raw.get("states")))
     problems.extend(_name_problems(parsed))
+    problems.extend(_send_window_problems(parsed))
     if catalog is not None:
         problems.extend(_catalog_problems(parsed, catalog))
     unique = list(dict.fromkeys(problems))
@@ -312,6 +315,31 @@ def _name_problems(parsed: ParsedJourney) -> list[Problem]:
                             f"{name!r} is not a field name",
                         )
                     )
+    return problems
+
+
+def _send_window_problems(parsed: ParsedJourney) -> list[Problem]:
+    """A best-time window that the quiet hours cover whole leaves no time to send in."""
+    quiet = parsed.settings.quiet_hours if parsed.settings is not None else None
+    if quiet is None:
+        return []
+    problems = []
+    for state in parsed.states:
+        best = state.params.best_time if isinstance(state.params, SendParams) else None
+        if best is None:
+            continue
+        minutes = (time(m // 60, m % 60) for m in range(24 * 60))
+        if not any(
+            in_window(t, best.window_start, best.window_end) and not quiet.contains(t)
+            for t in minutes
+        ):
+            problems.append(
+                Problem(
+                    f"state {state.id}: params.sendWindow",
+                    "lies inside the journey's quietHours: no time is left to send in",
+                    "invalid",
+                )
+            )
     return problems
 
 

@@ -37,9 +37,11 @@ from wayfare.store.schema import (
     customers,
     enrollments,
     events,
+    experiment_entries,
     inbox_messages,
     journeys,
     list_members,
+    location_reports,
     outbox,
     place_presence,
     segments,
@@ -582,9 +584,9 @@ def delete_customer(conn: Connection, application_id: int, customer_id: str) -> 
     """Erase a customer (right to erasure); ``NotFound`` if there is no such customer.
 
     Removes their row and field values, list memberships, events, enrollments, in-app inbox,
-    wallet passes, whether they are inside places, and pending outbox rows, and of the messages
-    they were sent the content, the context values, the provider's reason and id (the caller's
-    transaction makes it all or nothing).
+    wallet passes, whether they are inside places, their experiment draws, and pending outbox
+    rows; and of the messages they were sent the content, the context values, the provider's
+    reason and id (the caller's transaction makes it all or nothing).
     """
     deleted = conn.execute(
         customers.delete().where(
@@ -605,7 +607,15 @@ def delete_customer(conn: Connection, application_id: int, customer_id: str) -> 
         .where(outbox.c.application_id == application_id, outbox.c.customer_id == customer_id)
         .values(rendered=None, payload={}, reason=None, provider_message_id=None)
     )
-    for table in (enrollments, events, inbox_messages, wallet_passes, place_presence):
+    for table in (
+        enrollments,
+        events,
+        inbox_messages,
+        wallet_passes,
+        place_presence,
+        location_reports,
+        experiment_entries,
+    ):
         conn.execute(
             table.delete().where(
                 table.c.application_id == application_id, table.c.customer_id == customer_id

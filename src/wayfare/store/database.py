@@ -229,7 +229,14 @@ class Database:
             self.engine = _sqlite_engine(self.url, busy_timeout_ms, echo)
             self._writer = threading.Lock()
         else:
-            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True, **JSON_CODEC)
+            self.engine = create_engine(
+                self.url,
+                echo=echo,
+                pool_pre_ping=True,
+                # timestamps + intervals in UTC, as Python adds durations to UTC instants
+                connect_args={"options": "-c timezone=UTC"},
+                **JSON_CODEC,
+            )
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

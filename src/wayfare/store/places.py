@@ -5,8 +5,9 @@ an event only when it changes whether they are inside a place: they enter when t
 within the radius, and leave when it is farther than the radius plus the report's accuracy (a
 vague fix near the border does not take them out). After an enter or an exit, the place's
 ``cooldown`` must pass before the next one counts, so that a customer walking along a border
-does not flood the journeys listening. Only whether each customer is inside each place is kept
-(``place_presence``), never the locations themselves.
+does not flood the journeys listening. A report older than the customer's latest one (a device
+catching up) changes nothing. Only whether each customer is inside each place, and when their
+device last reported, is kept (``place_presence``, ``location_reports``), never the locations.
 
 Each change is written with a guarded upsert (the row changes only if it still says the
 opposite and the cooldown is over), so two reports racing on PostgreSQL make one event, not two.
@@ -30,7 +31,7 @@ from wayfare.model.durations import parse_duration
 from wayfare.store.common import NAME_MAX
 from wayfare.store.database import dialect_of
 from wayfare.store.events import record_events
-from wayfare.store.schema import place_presence, places
+from wayfare.store.schema import location_reports, place_presence, places
 
 EARTH_RADIUS_M = 6_371_008.8
 """The mean radius of the Earth (IUGG), for distances on the sphere."""
@@ -255,8 +256,13 @@ def report_locations(
     known = list_places(conn, application_id)
     customers = sorted({location.customer_id for location in locations})
     state = _presence(conn, application_id, customers)
+    last = _last_reports(conn, application_id, customers)
     crossings: list[Crossing] = []
     for location in sorted(locations, key=lambda loc: (loc.customer_id, loc.at)):
+        seen = last.get(location.customer_id)
+        if seen is not None and location.at < seen:
+            continue  # late: a newer report of this customer was taken already
+        last[location.customer_id] = location.at
         for place in known:
             crossing = _crossing(place, location, state.get((place.id, location.customer_id)))
             if crossing is not None and _write(conn, application_id, crossing):
@@ -265,8 +271,40 @@ def report_locations(
                     crossing.at,
                 )
                 crossings.append(crossing)
+    _write_last_reports(conn, application_id, last)
     record_events(conn, application_id, [_event(c) for c in crossings], now)
     return crossings
+
+
+def _last_reports(
+    conn: Connection, application_id: int, customers: Sequence[str]
+) -> dict[str, datetime]:
+    r = location_reports
+    rows = conn.execute(
+        select(r.c.customer_id, r.c.reported_at).where(
+            r.c.application_id == application_id, dialect_of(conn).among(r.c.customer_id, customers)
+        )
+    )
+    return {str(customer_id): at for customer_id, at in rows}
+
+
+def _write_last_reports(
+    conn: Connection, application_id: int, last: Mapping[str, datetime]
+) -> None:
+    """Each customer's latest report time (a racing newer one is kept)."""
+    r = location_reports
+    statement = dialect_of(conn).insert(r)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["application_id", "customer_id"],
+            set_={"reported_at": statement.excluded.reported_at},
+            where=r.c.reported_at < statement.excluded.reported_at,
+        ),
+        [
+            {"application_id": application_id, "customer_id": c, "reported_at": at}
+            for c, at in sorted(last.items())
+        ],
+    )
 
 
 def _presence(

@@ -202,6 +202,17 @@ place_presence = Table(
     Index(None, "application_id", "customer_id"),
 )
 
+location_reports = Table(
+    "location_reports",
+    metadata,
+    # When each customer's device last reported where it is (not where: that is not kept), so
+    # that a late report, older than one already taken, changes nothing.
+    Column("application_id", Id, nullable=False),
+    Column("customer_id", String(200), nullable=False),
+    Column("reported_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("application_id", "customer_id"),
+)
+
 experiment_entries = Table(
     "experiment_entries",
     metadata,

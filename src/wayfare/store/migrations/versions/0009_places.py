@@ -1,4 +1,5 @@
-"""Places (geofences) and who is inside them; customers found by phone number (calls).
+"""Places (geofences), who is inside them and when each device last reported; customers found
+by phone number (calls).
 
 Revision ID: 0009
 Revises: 0008
@@ -53,6 +54,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("place_id", "customer_id", name=op.f("pk_place_presence")),
     )
+    op.create_table(
+        "location_reports",
+        sa.Column("application_id", ID, nullable=False),
+        sa.Column("customer_id", sa.String(length=200), nullable=False),
+        sa.Column("reported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("application_id", "customer_id", name=op.f("pk_location_reports")),
+    )
     op.create_index(
         op.f("ix_place_presence_application_id_customer_id"),
         "place_presence",
@@ -63,6 +71,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index(op.f("ix_place_presence_application_id_customer_id"), table_name="place_presence")
+    op.drop_table("location_reports")
     op.drop_table("place_presence")
     op.drop_table("places")
     op.drop_index("ix_customers_phone", table_name="customers")
