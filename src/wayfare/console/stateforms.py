@@ -113,6 +113,15 @@ _CHANNEL_OF = {
     "ACTION_TELEGRAM_SEND": "telegram",
 }
 
+_EVENT_DATA = Item(
+    "lines",
+    "eventData",
+    "Only events whose data has",
+    required=False,
+    hint="One “key = value” a line, e.g. place = Madrid store.",
+)
+"""The ``eventData`` of the custom-event entry and wait."""
+
 FORMS: dict[str, tuple[Item, ...]] = {
     "IN_ALL": (_forward(),),
     "IN_LIST": (
@@ -123,13 +132,7 @@ FORMS: dict[str, tuple[Item, ...]] = {
     "IN_FILTER": (Item("cond", "cond", "Customers whose fields match"), _forward()),
     "IN_CUSTOM_EVENT": (
         Item("event", "eventName", "When this event happens"),
-        Item(
-            "lines",
-            "eventData",
-            "Only events whose data has",
-            required=False,
-            hint="One “key = value” a line, e.g. place = Madrid store.",
-        ),
+        _EVENT_DATA,
         Item("cond", "cond", "Only for customers matching", required=False),
         _forward(),
     ),
@@ -170,13 +173,7 @@ FORMS: dict[str, tuple[Item, ...]] = {
     ),
     "FLOW_CUSTOM_EVENT": (
         Item("event", "eventName", "Wait for the event"),
-        Item(
-            "lines",
-            "eventData",
-            "Only events whose data has",
-            required=False,
-            hint="One “key = value” a line, e.g. place = Madrid store.",
-        ),
+        _EVENT_DATA,
         Item("cond", "cond", "Only when the customer matches", required=False),
         _forward("forward", "When it happens, go to"),
         *_timeout(),
