@@ -1049,3 +1049,24 @@ def test_a_holdout_holds_out_the_same_customers_on_both_sides(sqlite: Database) 
     result = assert_agree(sqlite, doc, people, [], T0 + timedelta(hours=1))
     held = result.stats[1].branches["holdout"]
     assert 3 <= held <= 20 and len(result.messages) == 30 - held
+
+
+def test_a_customer_held_out_does_not_come_back_at_each_re_entry_check(sqlite: Database) -> None:
+    doc = {
+        "name": "Held out, re-entry on",
+        "states": [
+            {"id": 1, "type": "IN_ALL", "params": {"forward": 2}},
+            {"id": 2, "type": "FLOW_DELAY", "params": {"time": "PT3H", "forward": 3}},
+            {
+                "id": 3,
+                "type": "ACTION_PUSH_SEND",
+                "params": {"action": {"campaignId": 1}, "forward": None},
+            },
+        ],
+        "settings": {"holdout": 0.5, "reentry": True, "recheckEvery": "PT1H"},
+    }
+    people = [person(f"p{i}") for i in range(20)]
+    result = assert_agree(sqlite, doc, people, [], T0 + timedelta(hours=8))
+    held = result.stats[1].branches["holdout"]
+    assert 3 <= held <= 17  # once each, not once an hour
+    assert result.stats[1].branches["entered"] > 20 - held  # the others came back

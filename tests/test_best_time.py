@@ -223,3 +223,13 @@ def test_a_window_inside_the_quiet_hours_is_refused() -> None:
     ]
     doc["settings"] = {"quietHours": {"from": "08:00", "to": "16:59"}}
     assert validate_journey(doc).valid
+
+
+def test_a_window_off_the_hour_opens_at_its_first_minute() -> None:
+    narrow = BestTime(time(9, 15), time(9, 45))
+    sent = best_moment(MONDAY, MADRID, narrow, {}, {})  # 08:30 local
+    assert sent.astimezone(MADRID).time() == time(9, 15)
+    # The quiet hours end off the hour inside a one-hour window: their end is the first time.
+    hour = BestTime(time(8, 0), time(9, 0))
+    quiet = (time(22, 0), time(8, 40))
+    assert best_moment(MONDAY, MADRID, hour, {}, {}, quiet).astimezone(MADRID).time() == time(8, 40)

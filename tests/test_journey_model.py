@@ -516,6 +516,10 @@ def test_raw_links_skip_odd_shapes(state_type: Any, params: Any, expected: Any) 
         ({"placeId": 3}, {"placeId": "3"}, False),  # a number wants a number
         ({"vip": True}, {"vip": 1}, False),  # true is not 1
         ({"vip": "true"}, {"vip": True}, True),
+        ({"vip": "True"}, {"vip": True}, True),  # as a form may write it
+        ({"n": "3.0"}, {"n": 3}, True),
+        ({"n": "1e+20"}, {"n": 1e20}, True),
+        ({"n": "three"}, {"n": 3}, False),
         ({"n": 1}, {"n": True}, False),
         ({}, {"anything": 1}, True),
     ],

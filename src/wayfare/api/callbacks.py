@@ -240,8 +240,9 @@ def _call_status(application_id: int, request: Request, body: bytes, database: D
         "from": form.get("From", ""),
         "to": form.get("To", ""),
     }
-    if form.get("CallDuration", "").isdigit():
-        data["duration"] = int(form["CallDuration"])
+    duration = form.get("CallDuration", "")
+    if duration.isascii() and duration.isdigit():
+        data["duration"] = int(duration)
     events = [
         {
             # one call, one event per customer: ids of at most 64 characters

@@ -11,13 +11,12 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from wayfare.api.auth import Auth, Db, utcnow
 from wayfare.api.envelope import Body, Json, Page, created, ok
 from wayfare.errors import InvalidInput, Problem
 from wayfare.model.customers import check_customer_id, parse_instant
-from wayfare.model.durations import Duration
 from wayfare.store.database import Database
 from wayfare.store.places import (
     DEFAULT_COOLDOWN,
@@ -43,6 +42,8 @@ REPORT_AHEAD = timedelta(minutes=5)
 
 class PlaceBody(Body):
     """A place: a circle of ``radius`` metres around a point."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # "40" is not a latitude
 
     name: str
     latitude: float = Field(description="Degrees, -90 to 90 (WGS 84).")
@@ -78,7 +79,7 @@ def _place(place: Place) -> dict[str, Any]:
         "latitude": place.latitude,
         "longitude": place.longitude,
         "radius": place.radius,
-        "cooldown": str(Duration(seconds=int(place.cooldown.total_seconds()))),
+        "cooldown": str(place.cooldown_duration),
         "createdAt": place.created_at,
         "updatedAt": place.updated_at,
     }
@@ -127,21 +128,23 @@ def delete(place_id: int, caller: Auth, database: Db) -> Json:
 @router.post("/v1/location")
 def locate(body: LocationBody, caller: Auth, database: Db) -> Json:
     """Report where a customer's device is; the places it entered or left (as events)."""
-    return _report(caller.application_id, [body], database)
+    return _report(caller.application_id, [body], database, batch=False)
 
 
 @router.post("/v1/location/batch")
 def locate_many(body: LocationBatchBody, caller: Auth, database: Db) -> Json:
     """Report up to 1,000 locations at once (all or nothing)."""
-    return _report(caller.application_id, body.locations, database)
+    return _report(caller.application_id, body.locations, database, batch=True)
 
 
-def _report(application_id: int, bodies: list[LocationBody], database: Database) -> Json:
+def _report(
+    application_id: int, bodies: list[LocationBody], database: Database, *, batch: bool
+) -> Json:
     now = utcnow()
     locations: list[Location] = []
     problems: list[Problem] = []
     for index, body in enumerate(bodies):
-        prefix = "" if len(bodies) == 1 else f"locations[{index}]."
+        prefix = f"locations[{index}]." if batch else ""
         try:
             check_customer_id(body.customerId)
         except ValueError as exc:

@@ -367,7 +367,7 @@ def _values(items: tuple[Item, ...], params: Mapping[str, Any], prefix: str, out
         elif item.kind == "lines":
             pairs = raw.items() if isinstance(raw, Mapping) else []
             sep = ": " if item.name == "headers" else " = "
-            out[name] = "\n".join(f"{k}{sep}{v}" for k, v in pairs)
+            out[name] = "\n".join(f"{k}{sep}{_scalar_text(v)}" for k, v in pairs)
         elif item.kind == "json":
             is_text = raw is None or isinstance(raw, str)
             out[name + ".kind"] = "text" if is_text else "json"
@@ -441,6 +441,9 @@ def params_of(
     """
     reading = Reading()
     _read(FORMS.get(state_type, ()), values, "", reading.params, reading, field_types, channels)
+    if state_type in _CHANNEL_OF and reading.params.get("sendTime") != "best":
+        reading.params.pop("sendWindow", None)  # kept in the form, meaningless at once
+        reading.params.pop("sendHorizon", None)
     return reading
 
 

@@ -25,7 +25,7 @@ from wayfare.model.customers import Customer
 from wayfare.model.durations import Duration
 from wayfare.model.experiments import Sample, decide
 from wayfare.model.fields import FieldType, infer_type
-from wayfare.model.journey import Journey, parse_journey
+from wayfare.model.journey import HOLDOUT, Journey, parse_journey
 from wayfare.model.states import (
     BirthdayEntryParams,
     EventEntryParams,
@@ -338,6 +338,8 @@ class _Simulator:
         }
         """Per experiment: (path, customer, when) of each draw."""
         self.winners: dict[int, int] = {}
+        self.held_out: set[str] = set()
+        """Customers held out of the journey (``holdout``): they do not enter again."""
         self.population: Counter[int] = Counter()
         """The opens and clicks of every customer so far, per local hour of the week."""
 
@@ -385,8 +387,8 @@ class _Simulator:
     # -- entries -----------------------------------------------------------------------------
 
     def may_enter(self, customer_id: str) -> bool:
-        """Not in the journey now, and under the entry limit."""
-        if customer_id in self.active:
+        """Not in the journey now nor held out of it, and under the entry limit."""
+        if customer_id in self.active or customer_id in self.held_out:
             return False
         return self.max_entries is None or self.entries[customer_id] < self.max_entries
 
@@ -583,6 +585,8 @@ class _Simulator:
                 self.push(outcome.wake_at, _TIMER, (customer_id, outcome.enrollment.step))
             return
         self.active.pop(customer_id, None)
+        if outcome.reason == HOLDOUT:
+            self.held_out.add(customer_id)
         state_id = outcome.enrollment.state_id
         if outcome.status is Status.EXITED:
             self.stats[state_id].exited += 1

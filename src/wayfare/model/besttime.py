@@ -3,7 +3,8 @@
 A customer's engagement profile counts their opens and clicks (``ENGAGEMENT``) per hour of the
 week in their own time zone (Monday 00:00-01:00 is hour 0). A best-time send goes at the start
 of the local hour, within its ``horizon`` from now, that the profile rates highest, among the
-hours inside the send window and outside quiet hours; the current hour counts from now. An
+hours inside the send window and outside quiet hours (or the first minute of a window, or of
+the end of quiet hours, that falls off the hour); the current hour counts from now. An
 hour's rating is its engagements at that hour of the week, weighed ``WEEK_WEIGHT`` times, plus
 those at the same hour of the day on any day: a few weeks of history rarely fill the hours of
 the week, and people keep their hours from one day to the next. A
@@ -93,8 +94,9 @@ def best_moment(
     for hour, count in profile.items():
         daily[hour % 24] += count
     until = best.horizon.add(now)
+    starts = [best.window_start] + ([quiet[1]] if quiet is not None else [])
     chosen: tuple[int, datetime] | None = None
-    for candidate in _hour_starts(now, zone, until + timedelta(days=2)):
+    for candidate in _candidates(now, zone, until + timedelta(days=2), starts):
         if not _allowed(candidate, zone, best, quiet):
             continue
         if candidate > until:
@@ -106,18 +108,32 @@ def best_moment(
     return chosen[1] if chosen is not None else now
 
 
-def _hour_starts(now: datetime, zone: ZoneInfo, until: datetime) -> Iterable[datetime]:
-    """``now``, then the start of each following local hour, up to ``until``."""
-    yield now
+def _candidates(
+    now: datetime, zone: ZoneInfo, until: datetime, starts: Iterable[time]
+) -> list[datetime]:
+    """Instants a send may go at, in time order.
+
+    ``now``, the start of each following local hour, and each local time of ``starts`` (the
+    window's start, the quiet hours' end: either may fall off the hour).
+    """
     local = now.astimezone(zone)
+    found = {now}
     moment = (
         now
         + timedelta(minutes=60 - local.minute, seconds=-local.second)
         - timedelta(microseconds=local.microsecond)
     )
     while moment <= until:
-        yield moment
+        found.add(moment)
         moment += HOUR
+    day = local.date()
+    while datetime.combine(day, time(0), zone) <= until:
+        for start in starts:
+            at = datetime.combine(day, start, zone).astimezone(now.tzinfo)
+            if now < at <= until:
+                found.add(at)
+        day += timedelta(days=1)
+    return sorted(found)
 
 
 def _allowed(

@@ -175,8 +175,8 @@ class _Action(Doc):
 
 
 class _Window(Doc):
-    from_: TimeOfDay = Field(alias="from")
-    to: TimeOfDay
+    from_: TimeOfDay = Field(time(8, 0), alias="from")
+    to: TimeOfDay = time(21, 0)
 
 
 def _horizon(value: Any) -> Duration:

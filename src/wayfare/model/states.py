@@ -177,32 +177,26 @@ EventData = Mapping[str, str | int | float | bool]
 def event_data_matches(wanted: EventData, data: Mapping[str, object]) -> bool:
     """Whether ``data`` holds every value of ``wanted``.
 
-    Numbers equal by value; a wanted string also matches a number or boolean written the same
-    way (``"3"`` matches ``3``, ``"true"`` matches ``true``), as the console's forms write text.
+    Numbers are equal by value; a wanted string also matches a number of that value (``"3"``
+    and ``"3.0"`` match ``3``) and a boolean written ``true`` or ``false``, as the console's
+    forms write text. A wanted number or boolean never matches a string.
     """
-    for key, expected in wanted.items():
-        found = data.get(key)
-        if isinstance(found, bool) or isinstance(expected, bool):
-            same = found is expected or (
-                isinstance(expected, str) and found is not None and _text(found) == expected
-            )
-        elif isinstance(expected, str):
-            same = found == expected or (
-                isinstance(found, int | float) and _text(found) == expected
-            )
-        else:
-            same = isinstance(found, int | float) and found == expected
-        if not same:
-            return False
-    return True
+    return all(_same(expected, data.get(key)) for key, expected in wanted.items())
 
 
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+def _same(expected: object, found: object) -> bool:
+    if isinstance(found, bool) or isinstance(expected, bool):
+        if isinstance(expected, str) and isinstance(found, bool):
+            return expected.strip().lower() == ("true" if found else "false")
+        return found is expected
+    if isinstance(found, int | float):
+        if isinstance(expected, str):
+            try:
+                return float(expected) == found
+            except ValueError:
+                return False
+        return isinstance(expected, int | float) and expected == found
+    return isinstance(found, str) and found == expected
 
 
 @dataclass(frozen=True, slots=True)

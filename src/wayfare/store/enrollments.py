@@ -38,6 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from wayfare.errors import Conflict
 from wayfare.model.fields import format_datetime, parse_datetime
+from wayfare.model.journey import HOLDOUT
 from wayfare.store.database import Dialect, at_end, dialect_of, fetch_rows
 from wayfare.store.schema import customers, enrollments, list_members, stat_counters
 
@@ -120,21 +121,29 @@ def wait_text(codes: Iterable[str]) -> str | None:
 
 
 def _previous(journey_id: int) -> Any:
-    """Per customer of the journey: highest entry number, live entries, live active ones."""
+    """Per customer of the journey: highest entry number, live entries, live active ones.
+
+    An entry held out (end reason ``holdout``) counts as active: a customer held out is held
+    out once, and does not come back at each re-entry check.
+    """
     live = enrollments.c.test.is_(False)
     return (
         select(
             enrollments.c.customer_id,
             func.max(enrollments.c.entry_number).label("last"),
             func.sum(case((live, 1), else_=0)).label("live"),
-            func.sum(case((and_(live, enrollments.c.status.in_(ACTIVE)), 1), else_=0)).label(
-                "active"
-            ),
+            _staying(live).label("active"),
         )
         .where(enrollments.c.journey_id == journey_id)
         .group_by(enrollments.c.customer_id)
         .subquery("prev")
     )
+
+
+def _staying(live: ColumnElement[bool]) -> Any:
+    """How many of a customer's ``live`` entries keep them in the journey: active, or held out."""
+    stays = or_(enrollments.c.status.in_(ACTIVE), enrollments.c.end_reason == HOLDOUT)
+    return func.sum(case((and_(live, stays), 1), else_=0))
 
 
 def _eligible(prev: Any, reentry: bool, max_entries: int | None) -> ColumnElement[bool]:
@@ -268,7 +277,7 @@ def enrol_customers(
             enrollments.c.customer_id,
             func.max(enrollments.c.entry_number),
             func.sum(case((live, 1), else_=0)),
-            func.sum(case((and_(live, enrollments.c.status.in_(ACTIVE)), 1), else_=0)),
+            _staying(live),
         )
         .where(
             enrollments.c.journey_id == journey_id,

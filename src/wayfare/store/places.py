@@ -27,7 +27,7 @@ from sqlalchemy import Connection, RowMapping, func, select
 from sqlalchemy.exc import IntegrityError
 
 from wayfare.errors import Conflict, InvalidInput, NotFound, Problem
-from wayfare.model.durations import parse_duration
+from wayfare.model.durations import Duration, parse_duration
 from wayfare.store.common import NAME_MAX
 from wayfare.store.database import dialect_of
 from wayfare.store.events import record_events
@@ -57,6 +57,11 @@ class Place:
     cooldown: timedelta
     created_at: datetime
     updated_at: datetime
+
+    @property
+    def cooldown_duration(self) -> Duration:
+        """The cooldown as an ISO 8601 duration (``PT10M``)."""
+        return Duration(seconds=int(self.cooldown.total_seconds()))
 
     def distance(self, latitude: float, longitude: float) -> float:
         """Metres from the centre to a point (haversine, on the sphere)."""

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from starlette.datastructures import FormData, UploadFile
 
+from wayfare.console.journey_words import duration_words
 from wayfare.console.pages.customers import customer_url, page_number_of
 from wayfare.console.web import (
     Changing,
@@ -360,6 +361,7 @@ def _places_page(
         "data_places.html",
         {
             "places": found,
+            "cooldown": lambda place: duration_words(str(place.cooldown_duration)),
             "form": form or {"cooldown": DEFAULT_COOLDOWN},
             "problems": problems,
             "errors": errors_by_field(problems),
