@@ -192,6 +192,8 @@ def random_cases(draw: st.DrawFn) -> tuple[dict[str, Any], dict[int, Any]]:
             forwards["forward"] = last
     if draw(st.booleans()):
         doc["settings"]["timezone"] = draw(st.sampled_from(["Europe/Madrid", "Asia/Tokyo"]))
+    if draw(st.integers(0, 3)) == 0:
+        doc["settings"]["holdout"] = draw(st.sampled_from([0.25, 0.5]))
     return doc, segments
 
 
