@@ -269,4 +269,48 @@ def _journeys(campaign_ids: list[int], newsletter: int) -> list[dict[str, Any]]:
             ],
             "settings": {"reentry": False},
         },
+        {
+            "name": "Store visit (experiment)",
+            "states": [
+                {
+                    "id": 1,
+                    "type": "IN_CUSTOM_EVENT",
+                    "params": {
+                        "eventName": "place.enter",
+                        "eventData": {"place": "Madrid store"},
+                        "forward": 2,
+                    },
+                },
+                {
+                    "id": 2,
+                    "type": "FLOW_RANDOM",
+                    "params": {
+                        "paths": [{"forward": 3}, {"forward": 4}],
+                        "experiment": {
+                            "goal": {"eventName": "purchase", "within": "P7D"},
+                            "minSample": 1000,
+                        },
+                    },
+                },
+                {
+                    "id": 3,
+                    "type": "ACTION_PUSH_SEND",
+                    "params": {"action": {"campaignId": cart_push}, "forward": None},
+                },
+                {
+                    "id": 4,
+                    "type": "ACTION_PUSH_SEND",
+                    "params": {
+                        "action": {"campaignId": cart_push},
+                        "sendTime": "best",
+                        "forward": None,
+                    },
+                },
+            ],
+            "settings": {
+                "reentry": True,
+                "holdout": 0.1,
+                "goal": {"eventName": "purchase", "within": "P7D"},
+            },
+        },
     ]
