@@ -12,6 +12,7 @@ import pytest
 
 from wayfare.engine.handlers import draw
 from wayfare.engine.simulation import SimEvent, simulate
+from wayfare.model.durations import Duration
 from wayfare.model.experiments import (
     Rule,
     Sample,
@@ -20,6 +21,7 @@ from wayfare.model.experiments import (
     sample_size,
     two_proportion_p,
 )
+from wayfare.model.states import Experiment, RandomParams, RandomPath
 
 
 def yates_chi_square_p(a: Sample, b: Sample) -> float:
@@ -205,3 +207,13 @@ def test_an_experiment_short_of_its_sample_does_not_decide_in_the_simulator() ->
     experiment = result.experiments[2]
     assert experiment.decided_at is None and experiment.winner is None
     assert result.to_json()["experiments"]["2"]["decision"] is None
+
+
+def test_a_path_of_weight_zero_takes_no_part_in_the_verdict() -> None:
+    experiment = Experiment("purchase", Duration(days=1), min_sample=100)
+    params = RandomParams((RandomPath(1.0, 3), RandomPath(0.0, 4), RandomPath(1.0, 5)), experiment)
+    short = [Sample(1000, 100), Sample(0, 0), Sample(99, 30)]
+    assert params.verdict(short) is None  # path 2 is short; path 1 does not count
+    verdict = params.verdict([Sample(1000, 100), Sample(0, 0), Sample(1000, 160)])
+    assert verdict is not None and verdict.winner == 2
+    assert verdict.scores[1] is None and verdict.scores[2] is None and verdict.scores[0] < 0.01

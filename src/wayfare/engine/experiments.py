@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, select
 
 from wayfare.engine.inputs import load_journeys
-from wayfare.model.experiments import Sample, Verdict, decide
+from wayfare.model.experiments import Sample
 from wayfare.model.states import Experiment
 from wayfare.store import experiments as store
 from wayfare.store.journeys import get_journey
@@ -38,23 +38,11 @@ def decide_experiments(conn: Connection, now: datetime) -> int:
             figures = store.samples(
                 conn, item.application_id, item.id, state.id, experiment, len(params.paths), now
             )
-            drawn = [i for i, path in enumerate(params.paths) if path.weight > 0]
-            if any(figures[i].customers < experiment.min_sample for i in drawn):
-                continue
-            verdict = decide(experiment.rule, experiment.confidence, [figures[i] for i in drawn])
-            winner = None if verdict.winner is None else drawn[verdict.winner]
-            scores: list[float | None] = [None] * len(params.paths)
-            for position, index in enumerate(drawn):
-                scores[index] = verdict.scores[position]
-            made += store.save_decision(
-                conn,
-                item.id,
-                state.id,
-                experiment,
-                figures,
-                Verdict(winner, tuple(scores)),
-                now,
-            )
+            verdict = params.verdict(figures)
+            if verdict is not None:
+                made += store.save_decision(
+                    conn, item.id, state.id, experiment, figures, verdict, now
+                )
     return made
 
 

@@ -23,7 +23,7 @@ from wayfare.model.besttime import ENGAGEMENT, hour_of_week
 from wayfare.model.conditions import Condition, evaluate, referenced_segments
 from wayfare.model.customers import Customer
 from wayfare.model.durations import Duration
-from wayfare.model.experiments import Sample, decide
+from wayfare.model.experiments import Sample
 from wayfare.model.fields import FieldType, infer_type
 from wayfare.model.journey import HOLDOUT, Journey, parse_journey
 from wayfare.model.states import (
@@ -525,17 +525,12 @@ class _Simulator:
                     for code, when in self.history.get(customer_id, ())
                 )
             figures = tuple(Sample(n, x) for n, x in zip(counts, hits, strict=True))
-            drawn = [i for i, path in enumerate(params.paths) if path.weight > 0]
-            if any(figures[i].customers < experiment.min_sample for i in drawn):
+            verdict = params.verdict(figures)
+            if verdict is None:
                 continue
-            verdict = decide(experiment.rule, experiment.confidence, [figures[i] for i in drawn])
-            scores: list[float | None] = [None] * len(params.paths)
-            for position, index in enumerate(drawn):
-                scores[index] = verdict.scores[position]
-            result.decided_at, result.figures, result.scores = at, figures, tuple(scores)
+            result.decided_at, result.figures, result.scores = at, figures, verdict.scores
             if verdict.winner is not None:
-                result.winner = drawn[verdict.winner]
-                self.winners[state.id] = result.winner
+                result.winner = self.winners[state.id] = verdict.winner
         if any(r.decided_at is None for r in self.experiments.values()):
             self.push(at + EXPERIMENT_CHECK, _EXPERIMENTS, None)
 

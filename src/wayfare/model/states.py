@@ -8,7 +8,7 @@ type keeps them, never inside data such as a webhook's body.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
@@ -16,7 +16,7 @@ from enum import StrEnum
 from wayfare.model.besttime import BestTime
 from wayfare.model.conditions import Condition
 from wayfare.model.durations import Duration
-from wayfare.model.experiments import Rule
+from wayfare.model.experiments import Rule, Sample, Verdict, decide
 
 Forward = int | None
 """The id of the next state; ``None`` ends the enrollment."""
@@ -377,6 +377,24 @@ class RandomParams:
 
     paths: tuple[RandomPath, ...]
     experiment: Experiment | None = None
+
+    def verdict(self, figures: Sequence[Sample]) -> Verdict | None:
+        """The experiment's verdict on each path's figures, in path indices.
+
+        None while a path with a weight is short of its minimum sample (paths of weight 0 take
+        no part).
+        """
+        experiment = self.experiment
+        assert experiment is not None
+        drawn = [i for i, path in enumerate(self.paths) if path.weight > 0]
+        if any(figures[i].customers < experiment.min_sample for i in drawn):
+            return None
+        found = decide(experiment.rule, experiment.confidence, [figures[i] for i in drawn])
+        scores: list[float | None] = [None] * len(self.paths)
+        for position, index in enumerate(drawn):
+            scores[index] = found.scores[position]
+        winner = None if found.winner is None else drawn[found.winner]
+        return Verdict(winner, tuple(scores))
 
     def edges(self) -> tuple[Edge, ...]:
         """The ``forward`` ids with their paths."""
