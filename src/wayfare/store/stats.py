@@ -375,25 +375,20 @@ def _holdout_stats(
 ) -> HoldoutStats:
     """Entrants held out and the others, with their goal conversions: one grouped query."""
     held = func.coalesce(enrollments.c.end_reason, "") == HOLDOUT
-    columns: list[Any] = [held, func.count()]
+    hit: Any = false()
     if goal is not None:
         hit = _converted(conn, application_id, goal, enrollments, enrollments.c.entered_at)
-        columns.append(func.sum(case((hit, 1), else_=0)))
-    found = {
-        bool(row[0]): row[1:]
-        for row in conn.execute(select(*columns).where(entered_window).group_by(held))
-    }
-
-    def figures(group: bool) -> tuple[int, int | None]:
-        row = found.get(group)
-        count = int(row[0]) if row else 0
-        if goal is None:
-            return count, None
-        return count, int(row[1] or 0) if row else 0
-
-    held_out, held_out_conversions = figures(True)
-    treated, treated_conversions = figures(False)
-    return HoldoutStats(share, held_out, held_out_conversions, treated, treated_conversions)
+    rows = conn.execute(
+        select(held, func.count(), func.sum(case((hit, 1), else_=0)))
+        .where(entered_window)
+        .group_by(held)
+    )
+    found = {bool(group): (int(count), int(hits or 0)) for group, count, hits in rows}
+    held_out, held_hits = found.get(True, (0, 0))
+    treated, treated_hits = found.get(False, (0, 0))
+    if goal is None:
+        return HoldoutStats(share, held_out, None, treated, None)
+    return HoldoutStats(share, held_out, held_hits, treated, treated_hits)
 
 
 def _sent_messages(
