@@ -68,18 +68,19 @@ def load_journeys(conn: Connection, ids: Iterable[int]) -> dict[int, LoadedJourn
         cached = _PARSED.get(key)
         if cached is None:
             report = validate_journey(document)
+            journey = report.journey if report.valid else None
+            best_time = _best_time(journey)
             cached = LoadedJourney(
                 int(row.id),
                 int(row.application_id),
                 str(row.status),
-                report.journey if report.valid else None,
+                journey,
                 row.states,
-                frozenset(_event_codes(row.states))
-                | (ENGAGEMENT if _best_time(report.journey) else frozenset()),
+                frozenset(_event_codes(row.states)) | (ENGAGEMENT if best_time else frozenset()),
                 frozenset(json_references(row.states, "segmentIds")),
-                _bulk(report.journey if report.valid else None),
-                bool(report.valid and report.journey and report.journey.experiments()),
-                _best_time(report.journey),
+                _bulk(journey, best_time),
+                journey is not None and bool(journey.experiments()),
+                best_time,
             )
             if len(_PARSED) > 10_000:
                 _PARSED.clear()
@@ -150,11 +151,11 @@ def population_profile(conn: Connection, application_id: int, now: datetime) -> 
     return found
 
 
-def _bulk(journey: Journey | None) -> bool:
+def _bulk(journey: Journey | None, best_time: bool) -> bool:
     if journey is None:
         return False
     settings = journey.settings
-    if settings.frequency_cap is not None or settings.holdout > 0 or _best_time(journey):
+    if settings.frequency_cap is not None or settings.holdout > 0 or best_time:
         return False  # each customer's sends, draw or opens and clicks count
     return not any(state.type in PERSONAL for state in journey.states)
 
