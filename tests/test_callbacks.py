@@ -33,6 +33,7 @@ AUTH_TOKEN = "twilio-auth-token"
 APP_SECRET = "meta-app-secret"
 VERIFY_TOKEN = "verify-me"
 SID = "SM" + "f" * 32
+CALL_SID = "CA" + "0" * 32
 WAMID = "wamid.HBgLMzQ2MDA5OTk4ODgVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"
 
 
@@ -208,10 +209,24 @@ def test_twilio_refuses_bad_signatures(database: Database) -> None:
     assert stored(database) == []
 
 
-def test_twilio_signed_public_url(database: Database) -> None:
-    """Behind a proxy Twilio signs the public StatusCallback URL, not the one seen here."""
+@pytest.mark.parametrize(
+    ("kind", "option", "form", "code"),
+    [
+        ("sms", "statusCallback", {"MessageSid": SID, "MessageStatus": "failed"}, "sms.failed"),
+        (
+            "call",
+            "callStatusCallback",
+            {"CallSid": CALL_SID, "CallStatus": "busy", "To": "+34600111222"},
+            "call.missed",
+        ),
+    ],
+)
+def test_twilio_signed_public_url(
+    database: Database, kind: str, option: str, form: dict[str, str], code: str
+) -> None:
+    """Behind a proxy Twilio signs the public URL it was given, not the one seen here."""
     app_id, ids = setup(database)
-    public = f"https://wayfare.example.com/v1/callback/sms/{app_id}"
+    public = f"https://wayfare.example.com/v1/callback/{kind}/{app_id}"
     with database.write() as conn:
         conn.execute(
             channel_settings.update()
@@ -219,22 +234,17 @@ def test_twilio_signed_public_url(database: Database) -> None:
             .values(
                 settings={
                     "credentials": {"accountSid": "AC1", "authToken": AUTH_TOKEN},
-                    "options": {"from": "+1500", "statusCallback": public},
+                    "options": {"from": "+1500", option: public},
                 }
             )
         )
-    form = {"MessageSid": SID, "MessageStatus": "failed", "ErrorCode": "30006"}
-    signature = twilio_signature(AUTH_TOKEN, public, list(form.items()))
-    answer = client_for(database).post(
-        f"/v1/callback/sms/{app_id}",
-        content=urlencode(form),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": signature,
-        },
-    )
+    client = client_for(database)
+    answer = twilio_post(client, app_id, form, kind=kind, signed_url=public)
     assert answer.status_code == 200 and answer.json()["data"] == {"recorded": 1}
-    assert stored(database)[0][:2] == (f"sms:{ids['sms']}:failed", "sms.failed")
+    ((event_id, event_code, _),) = stored(database)
+    assert event_code == code
+    expected = f"sms:{ids['sms']}:failed" if kind == "sms" else f"call:{CALL_SID}:"
+    assert event_id.startswith(expected)
 
 
 def test_whatsapp_verification(database: Database) -> None:
@@ -507,9 +517,6 @@ def test_dispatched_sms_and_inapp_come_back(database: Database, provider: Provid
     ]
 
 
-CALL_SID = "CA" + "0" * 32
-
-
 def test_call_status_callbacks_become_call_events(database: Database) -> None:
     app_id, _ = setup(database)
     with database.write() as conn:  # two customers share a number; one has another
@@ -588,23 +595,3 @@ def test_call_callbacks_need_the_twilio_signature(database: Database) -> None:
     assert refused.status_code == 403 and refused.json()["errorCode"] == "bad_signature"
     with database.read() as conn:
         assert conn.execute(select(events.c.id)).first() is None
-
-
-def test_call_callbacks_signed_over_the_configured_public_url(database: Database) -> None:
-    app_id, _ = setup(database)
-    public = f"https://wayfare.example.com/v1/callback/call/{app_id}"
-    with database.write() as conn:
-        conn.execute(
-            channel_settings.update()
-            .where(channel_settings.c.channel == "sms")
-            .values(
-                settings={
-                    "credentials": {"accountSid": "AC1", "authToken": AUTH_TOKEN},
-                    "options": {"from": "+1500", "callStatusCallback": public},
-                }
-            )
-        )
-    form = {"CallSid": CALL_SID, "CallStatus": "busy", "To": "+34600111222"}
-    client = client_for(database)
-    answer = twilio_post(client, app_id, form, kind="call", signed_url=public)
-    assert answer.status_code == 200 and answer.json()["data"] == {"recorded": 1}
